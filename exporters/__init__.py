@@ -1,0 +1,1 @@
+"""Custom Prometheus exporters shipped with the dataops-monitoring project."""

@@ -1,0 +1,174 @@
+"""The running exporter: a background collection loop plus the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
+
+from prometheus_client import disable_created_metrics
+
+from exporters.iceberg.collector import CycleResult, IcebergCollector
+from exporters.iceberg.config import Config, ConfigError, load_config
+from exporters.iceberg.metrics import Exposition
+from exporters.iceberg.server import MetricsServer
+
+log = logging.getLogger("exporters.iceberg")
+
+BACKOFF_BASE_SECONDS = 1.0
+
+
+def backoff_delay(failures: int, interval: float, max_backoff: float) -> float:
+    """Delay before retry number ``failures`` (1, 2, ...): 1s, 2s, 4s, ... capped."""
+    cap = min(interval, max_backoff)
+    return min(cap, BACKOFF_BASE_SECONDS * (2 ** max(0, failures - 1)))
+
+
+class Exporter:
+    """Owns the collector, the exposition, the loop thread and (optionally) the server."""
+
+    def __init__(self, config: Config, catalog: Callable[[], Any] | None = None):
+        self.config = config
+        self.collector = IcebergCollector(config, catalog=catalog)
+        self.exposition = Exposition(self.collector)
+        self.stop_event = threading.Event()
+        self.server: MetricsServer | None = None
+        self._thread: threading.Thread | None = None
+        self.consecutive_failures = 0
+        self.cycle_done = threading.Condition()
+        self.cycles_attempted = 0
+
+    def run_once(self) -> CycleResult:
+        result = self.collector.run_cycle(self.stop_event)
+        self.exposition.observe_cycle(result.duration)
+        if result.ok:
+            self.exposition.publish()
+            self.consecutive_failures = 0
+        else:
+            self.consecutive_failures += 1
+        with self.cycle_done:
+            self.cycles_attempted += 1
+            self.cycle_done.notify_all()
+        log.info(
+            "cycle %s in %.3fs: %d tables, %d failed, errors %s",
+            "ok" if result.ok else "FAILED (catalog unreachable)",
+            result.duration,
+            result.tables_seen,
+            result.tables_failed,
+            result.errors or "none",
+        )
+        return result
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                result = self.run_once()
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("collection cycle crashed")
+                result = CycleResult(False, 0.0)
+                self.consecutive_failures += 1
+            if self.stop_event.is_set():
+                break
+            if result.ok:
+                delay = max(0.0, self.config.interval - result.duration)
+            else:
+                delay = backoff_delay(self.consecutive_failures, self.config.interval, self.config.max_backoff)
+                log.info("retrying in %.1fs", delay)
+            self.stop_event.wait(delay)
+
+    def wait_cycles(self, n: int, timeout: float) -> bool:
+        """Block until at least ``n`` cycles were attempted (for tests and the benchmark)."""
+        deadline = time.monotonic() + timeout
+        with self.cycle_done:
+            while self.cycles_attempted < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cycle_done.wait(left)
+        return True
+
+    def start(self, serve: bool = True) -> None:
+        if serve:
+            self.server = MetricsServer(self.config.listen_address, self.config.port, self.exposition.body)
+            self.server.start()
+        self._thread = threading.Thread(target=self._loop, name="iceberg-collect", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.collector.close()
+
+
+def _prepare_local_default(config: Config) -> None:
+    """The embedded local SQL catalog: make its directories."""
+    db_path = config.catalog_uri[len("sqlite:///") :]
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    if config.warehouse and config.warehouse.startswith("file:"):
+        Path(urlsplit(config.warehouse).path).mkdir(parents=True, exist_ok=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"iceberg-exporter: configuration error: {problem}", file=sys.stderr)
+        return 2
+    disable_created_metrics()  # no *_created series: they only add noise here
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if config.local_default:
+        _prepare_local_default(config)
+        log.info("no catalog URI set: using the embedded local SQL catalog %s", config.catalog_uri)
+
+    exporter = Exporter(config)
+    try:
+        exporter.server = MetricsServer(config.listen_address, config.port, exporter.exposition.body)
+    except OSError as exc:
+        print(
+            f"iceberg-exporter: configuration error: --listen-address/--port "
+            f"(ICEBERG_EXPORTER_LISTEN_ADDRESS/ICEBERG_EXPORTER_PORT): cannot listen on "
+            f"{config.listen_address}:{config.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+
+    stop = exporter.stop_event
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    exporter.server.start()
+    log.info(
+        "listening on http://%s:%d/metrics; catalog %s %s; interval %gs; small files < %d bytes",
+        config.listen_address,
+        exporter.server.port,
+        config.catalog_type,
+        config.redacted_uri(),
+        config.interval,
+        config.small_file_bytes,
+    )
+    exporter._thread = threading.Thread(target=exporter._loop, name="iceberg-collect", daemon=True)
+    exporter._thread.start()
+    while not stop.wait(1.0):
+        pass
+    exporter.stop()
+    log.info("stopped")
+    logging.shutdown()
+    return 0

@@ -1,0 +1,383 @@
+"""Collection of Iceberg table metrics.
+
+Per cycle and table: load the table (one catalog call plus one metadata file read)
+and take the totals from the current snapshot's summary (``total-files-size``,
+``total-data-files``, ``total-records``, ``total-delete-files``): O(1) per table, no
+manifest is read. Small-file counts need per-file sizes, so they are computed from
+the current snapshot's manifests only when the table's current snapshot id changed
+since the last cycle; the result is cached by (table, snapshot id), and each
+manifest's contribution is cached by manifest path (manifests are immutable), so a
+new append snapshot reads its manifest list and only its new manifests. When a
+summary lacks a total (old or foreign writers), that total comes from the same
+manifest pass.
+
+Nothing here raises out of a cycle: catalog failures set ``up`` to 0 and are retried
+with backoff by the caller; a table that fails or runs over its time limit is counted
+under an error kind and keeps its last good values, whose age is exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from exporters.iceberg.config import Config
+from exporters.iceberg.runner import CallTimeout, Cancelled, DeadlineRunner
+
+log = logging.getLogger(__name__)
+
+#: Error kinds of ``iceberg_exporter_errors_total{kind}``.
+ERROR_KINDS = (
+    "catalog",  # catalog unreachable or failing while listing namespaces/tables
+    "not_found",  # table or namespace vanished between listing and loading
+    "io",  # a metadata, manifest list or manifest file could not be read
+    "invalid_metadata",  # a file was read but could not be parsed/validated
+    "timeout",  # over --table-timeout
+    "other",
+)
+
+SUMMARY_TOTALS = {
+    "size_bytes": "total-files-size",
+    "data_files": "total-data-files",
+    "records": "total-records",
+    "delete_files": "total-delete-files",
+}
+
+
+def classify_error(exc: BaseException) -> str:
+    """Map an exception to an error kind of ``iceberg_exporter_errors_total``."""
+    if isinstance(exc, CallTimeout):
+        return "timeout"
+    try:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+    except ImportError:  # pragma: no cover
+        NoSuchNamespaceError = NoSuchTableError = ()  # type: ignore[assignment,misc]
+    if isinstance(exc, (NoSuchTableError, NoSuchNamespaceError)):
+        return "not_found"
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, OSError)):
+        return "io"
+    try:
+        import pydantic
+
+        if isinstance(exc, pydantic.ValidationError):
+            return "invalid_metadata"
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(exc, (ValueError, KeyError, EOFError, UnicodeDecodeError)):
+        return "invalid_metadata"
+    return "other"
+
+
+@dataclass(frozen=True)
+class FileStats:
+    """Live files of one manifest or of a whole snapshot."""
+
+    data_files: int = 0
+    data_bytes: int = 0
+    records: int = 0
+    small_files: int = 0
+    delete_files: int = 0
+    delete_bytes: int = 0
+
+    def __add__(self, other: "FileStats") -> "FileStats":
+        return FileStats(
+            self.data_files + other.data_files,
+            self.data_bytes + other.data_bytes,
+            self.records + other.records,
+            self.small_files + other.small_files,
+            self.delete_files + other.delete_files,
+            self.delete_bytes + other.delete_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class TableStats:
+    database: str
+    table: str
+    snapshot_id: int | None
+    size_bytes: int
+    data_files: int
+    records: int
+    delete_files: int
+    small_files: int
+    snapshots_count: int
+    last_update_seconds: float | None  # None for a table without a current snapshot
+    collected_at: float  # wall clock (time.time()) of the successful collection
+    totals_source: str  # "summary", "manifests" or "empty"
+
+
+@dataclass
+class _SnapshotEntry:
+    snapshot_id: int
+    stats: FileStats
+    manifest_paths: tuple[str, ...]
+
+
+@dataclass
+class CycleResult:
+    ok: bool  # the catalog could be listed
+    duration: float
+    tables_seen: int = 0
+    tables_failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class CatalogProvider:
+    """One pyiceberg catalog per thread (the Hive client is not thread-safe).
+
+    :meth:`invalidate` makes every thread build a fresh catalog on its next use,
+    which is what happens after a catalog-level failure.
+    """
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+        self._local = threading.local()
+        self._generation = 0
+
+    def get(self) -> Any:
+        gen = self._generation
+        if getattr(self._local, "generation", None) != gen or self._local.catalog is None:
+            self._local.catalog = None
+            self._local.catalog = self._factory()
+            self._local.generation = gen
+        return self._local.catalog
+
+    def invalidate(self) -> None:
+        self._generation += 1
+
+
+def catalog_factory(config: Config) -> Callable[[], Any]:
+    def make() -> Any:
+        from pyiceberg.catalog import load_catalog
+
+        return load_catalog(config.catalog_name, **config.catalog_props())
+
+    return make
+
+
+class IcebergCollector:
+    """Collects table statistics; keeps the last good values per table."""
+
+    def __init__(
+        self,
+        config: Config,
+        catalog: Callable[[], Any] | None = None,
+        runner: DeadlineRunner | None = None,
+    ):
+        self.config = config
+        self.catalogs = CatalogProvider(catalog or catalog_factory(config))
+        self.runner = runner or DeadlineRunner(config.workers)
+        self._lock = threading.Lock()
+        self.stats: dict[tuple[str, str], TableStats] = {}
+        self.last_attempt_ok: dict[tuple[str, str], bool] = {}
+        self._snapshots: dict[tuple[str, str], _SnapshotEntry] = {}
+        self._manifests: dict[str, FileStats] = {}
+        self.errors: dict[str, int] = {k: 0 for k in ERROR_KINDS}
+        self.manifest_reads = 0  # manifest files read (not manifest lists)
+        self.manifest_list_reads = 0
+        self.up = 0
+        self.cycles = 0
+        self.last_cycle: CycleResult | None = None
+        self.last_success_time: float | None = None
+        self.tables_seen = 0
+        self.tables_failed = 0
+
+    # -- listing -----------------------------------------------------------------
+    def _list_tables(self) -> tuple[list[tuple[str, str]], set[str]]:
+        """Return (tables, namespaces whose listing failed but may still exist)."""
+        from pyiceberg.exceptions import NoSuchNamespaceError
+
+        catalog = self.catalogs.get()
+        if self.config.namespaces:
+            namespaces = [tuple(ns.split(".")) for ns in self.config.namespaces]
+        else:
+            namespaces = [tuple(ns) for ns in catalog.list_namespaces()]
+        tables: list[tuple[str, str]] = []
+        for ns in namespaces:
+            db = ".".join(ns)
+            try:
+                idents = catalog.list_tables(ns)
+            except NoSuchNamespaceError:
+                self._count("not_found")
+                log.warning("namespace %s does not exist", db)
+                continue
+            for ident in idents:
+                tables.append((".".join(ident[:-1]) or db, ident[-1]))
+        return tables, set()
+
+    # -- one table ---------------------------------------------------------------
+    def _read_manifest(self, io: Any, manifest: Any) -> FileStats:
+        from pyiceberg.manifest import DataFileContent
+
+        with self._lock:
+            self.manifest_reads += 1
+        threshold = self.config.small_file_bytes
+        data_files = data_bytes = records = small = delete_files = delete_bytes = 0
+        for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+            df = entry.data_file
+            size = int(df.file_size_in_bytes)
+            if df.content == DataFileContent.DATA:
+                data_files += 1
+                data_bytes += size
+                records += int(df.record_count)
+                if size < threshold:
+                    small += 1
+            else:
+                delete_files += 1
+                delete_bytes += size
+        return FileStats(data_files, data_bytes, records, small, delete_files, delete_bytes)
+
+    def _snapshot_file_stats(self, key: tuple[str, str], table: Any, snapshot: Any) -> FileStats:
+        entry = self._snapshots.get(key)
+        if entry is not None and entry.snapshot_id == snapshot.snapshot_id:
+            return entry.stats
+        with self._lock:
+            self.manifest_list_reads += 1
+        manifests = snapshot.manifests(table.io)
+        total = FileStats()
+        for manifest in manifests:
+            path = manifest.manifest_path
+            stats = self._manifests.get(path)
+            if stats is None:
+                stats = self._read_manifest(table.io, manifest)
+                self._manifests[path] = stats
+            total = total + stats
+        self._snapshots[key] = _SnapshotEntry(
+            snapshot.snapshot_id, total, tuple(m.manifest_path for m in manifests)
+        )
+        return total
+
+    def collect_table(self, database: str, name: str) -> TableStats:
+        """Load one table and compute its statistics (runs in a worker thread)."""
+        key = (database, name)
+        catalog = self.catalogs.get()
+        table = catalog.load_table((*database.split("."), name))
+        metadata = table.metadata
+        snapshot = metadata.current_snapshot()
+        snapshots_count = len(metadata.snapshots)
+        now = time.time()
+        if snapshot is None:
+            self._snapshots.pop(key, None)
+            return TableStats(database, name, None, 0, 0, 0, 0, 0, snapshots_count, None, now, "empty")
+        props = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+        totals: dict[str, int] = {}
+        for attr, prop in SUMMARY_TOTALS.items():
+            try:
+                totals[attr] = int(props[prop])
+            except (KeyError, TypeError, ValueError):
+                pass
+        files = self._snapshot_file_stats(key, table, snapshot)
+        source = "summary"
+        if len(totals) < len(SUMMARY_TOTALS):
+            source = "manifests"
+            fallback = {
+                "size_bytes": files.data_bytes + files.delete_bytes,
+                "data_files": files.data_files,
+                "records": files.records,
+                "delete_files": files.delete_files,
+            }
+            for attr, value in fallback.items():
+                totals.setdefault(attr, value)
+        return TableStats(
+            database=database,
+            table=name,
+            snapshot_id=snapshot.snapshot_id,
+            size_bytes=totals["size_bytes"],
+            data_files=totals["data_files"],
+            records=totals["records"],
+            delete_files=totals["delete_files"],
+            small_files=files.small_files,
+            snapshots_count=snapshots_count,
+            last_update_seconds=snapshot.timestamp_ms / 1000.0,
+            collected_at=now,
+            totals_source=source,
+        )
+
+    # -- cycle -------------------------------------------------------------------
+    def _count(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.errors[kind] = self.errors.get(kind, 0) + n
+
+    def run_cycle(self, stop: threading.Event | None = None) -> CycleResult:
+        start = time.monotonic()
+        timeout = self.config.table_timeout
+        errors: dict[str, int] = {}
+        try:
+            tables, _ = self.runner.call("catalog listing", self._list_tables, timeout, stop)
+        except Cancelled:
+            return CycleResult(False, time.monotonic() - start)
+        except BaseException as exc:  # noqa: BLE001 - any failure here means "catalog down"
+            kind = "timeout" if isinstance(exc, CallTimeout) else "catalog"
+            self._count(kind)
+            self.up = 0
+            self.catalogs.invalidate()
+            log.warning("catalog %s unreachable: %s: %s", self.config.redacted_uri(), type(exc).__name__, exc)
+            result = CycleResult(False, time.monotonic() - start, errors={kind: 1})
+            self.last_cycle = result
+            return result
+        self.up = 1
+
+        outcomes = self.runner.run(
+            [((db, tbl), (lambda db=db, tbl=tbl: self.collect_table(db, tbl))) for db, tbl in tables],
+            timeout,
+            stop,
+        )
+        listed = set(tables)
+        failed = 0
+        new_stats = dict(self.stats)
+        attempt_ok: dict[tuple[str, str], bool] = {}
+        for outcome in outcomes:
+            key = outcome.key
+            if outcome.ok:
+                new_stats[key] = outcome.value
+                attempt_ok[key] = True
+                continue
+            if isinstance(outcome.error, Cancelled):
+                attempt_ok[key] = self.last_attempt_ok.get(key, False)
+                continue
+            failed += 1
+            attempt_ok[key] = False
+            kind = classify_error(outcome.error) if outcome.error is not None else "other"
+            errors[kind] = errors.get(kind, 0) + 1
+            log.warning(
+                "table %s.%s skipped this cycle (%s): %s: %s",
+                key[0],
+                key[1],
+                kind,
+                type(outcome.error).__name__,
+                outcome.error,
+            )
+            if kind == "not_found":
+                new_stats.pop(key, None)  # vanished: drop its series
+                self._snapshots.pop(key, None)
+        # Tables no longer listed are gone: drop their series and caches.
+        for key in list(new_stats):
+            if key not in listed:
+                del new_stats[key]
+        for key in list(self._snapshots):
+            if key not in listed:
+                del self._snapshots[key]
+        live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
+        for path in list(self._manifests):
+            if path not in live_paths:
+                del self._manifests[path]
+
+        for kind, n in errors.items():
+            self._count(kind, n)
+        duration = time.monotonic() - start
+        with self._lock:
+            self.stats = new_stats
+            self.last_attempt_ok = {k: v for k, v in attempt_ok.items() if k in listed}
+            self.tables_seen = len(tables)
+            self.tables_failed = failed
+            self.cycles += 1
+            self.last_success_time = time.time()
+        result = CycleResult(True, duration, len(tables), failed, errors)
+        self.last_cycle = result
+        return result
+
+    def close(self) -> None:
+        self.runner.close()
