@@ -1,0 +1,51 @@
+# dataops-monitoring: the two commands a new user needs are `make render STACK=staging`
+# (offline preview, no CLI or cluster) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= staging
+REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt
+
+.PHONY: help venv render render-all test tools pulumi-yaml bench-iceberg slo-report clean
+
+help:
+	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
+	@echo "make test                       all tests (installs promtool/amtool via apt when missing)"
+	@echo "make pulumi-yaml                regenerate Pulumi.yaml from settings.py"
+	@echo "make bench-iceberg              Iceberg exporter benchmark"
+	@echo "make slo-report                 MTTD budget and SLO thresholds table"
+
+# The virtualenv is rebuilt whenever a requirements file changes.
+$(VENV)/.installed: $(wildcard $(REQUIREMENTS))
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(foreach r,$(wildcard $(REQUIREMENTS)),-r $(r))
+	touch $@
+
+venv: $(VENV)/.installed
+
+render: venv
+	$(PY) -m tools.render $(STACK)
+
+render-all: venv
+	$(PY) -m tools.render staging
+	$(PY) -m tools.render prod
+
+# promtool/amtool and the real exporters used by the tests come from Debian's packages.
+tools:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-node-exporter >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && SUDO= || SUDO=sudo; \
+	       $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	         prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter >/dev/null; }
+
+test: venv tools
+	$(PY) -m pytest -q tests
+
+pulumi-yaml: venv
+	$(PY) -m tools.pulumi_yaml > Pulumi.yaml
+
+bench-iceberg: venv
+	$(PY) benchmarks/bench_iceberg.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,90 @@
+"""Helpers shared by the components: labels, values merging, PrometheusRule CRs from rule files."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "rules"
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "dataops-monitoring"}
+
+# Every PrometheusRule we create carries this label; Prometheus selects rules by it
+# (see PrometheusStack's ruleSelector) so a stray rule elsewhere is never picked up by accident.
+RULE_SELECTOR_LABELS = {"dataops.io/rules": "true"}
+
+
+def labels(component: str, **extra: str) -> dict[str, str]:
+    return {**MANAGED_BY, "app.kubernetes.io/name": component, **extra}
+
+
+class ValuesConflict(ValueError):
+    pass
+
+
+def merge_values(base: Mapping[str, Any], *contributions: Mapping[str, Any], _path: str = "") -> dict[str, Any]:
+    """Deep-merge Helm values contributions; two components setting one leaf differently is a bug."""
+    result = copy.deepcopy(dict(base))
+    for contribution in contributions:
+        for key, value in contribution.items():
+            path = f"{_path}.{key}" if _path else key
+            if key in result and isinstance(result[key], Mapping) and isinstance(value, Mapping):
+                result[key] = merge_values(result[key], value, _path=path)
+            elif key in result and isinstance(result[key], list) and isinstance(value, list):
+                result[key] = result[key] + [v for v in value if v not in result[key]]
+            elif key in result and result[key] != value:
+                raise ValuesConflict(f"Helm value {path} is set to both {result[key]!r} and {value!r}")
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+def load_rule_file(path: Path) -> dict[str, Any]:
+    """A Prometheus rule file (``groups:``) exactly as promtool checks it."""
+    document = yaml.safe_load(path.read_text())
+    if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
+        raise ValueError(f"{path} is not a Prometheus rule file (no top-level 'groups' list)")
+    return document
+
+
+def prometheus_rule(
+    name: str,
+    groups: Sequence[Mapping[str, Any]],
+    namespace: pulumi.Input[str],
+    parent: pulumi.Resource,
+    operator: pulumi.Resource,
+    component: str,
+) -> k8s.apiextensions.CustomResource:
+    """One PrometheusRule CR; it needs the operator's CRDs, so it depends on the chart release."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="monitoring.coreos.com/v1",
+        kind="PrometheusRule",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels={**labels(component), **RULE_SELECTOR_LABELS},
+        ),
+        spec={"groups": [dict(g) for g in groups]},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[operator]),
+    )
+
+
+def prometheus_rule_from_file(
+    file_name: str,
+    namespace: pulumi.Input[str],
+    parent: pulumi.Resource,
+    operator: pulumi.Resource,
+    component: str,
+    rules_dir: Optional[Path] = None,
+) -> k8s.apiextensions.CustomResource:
+    """``rules/<domain>.rules.yaml`` -> PrometheusRule ``dataops-<domain>``."""
+    path = (rules_dir or RULES_DIR) / file_name
+    domain = file_name.split(".", 1)[0]
+    return prometheus_rule(f"dataops-{domain}", load_rule_file(path)["groups"], namespace, parent, operator, component)

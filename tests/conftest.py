@@ -1,0 +1,53 @@
+"""Shared fixtures: run the real program under Pulumi's mock engine with a given config."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools.mock_engine import PROJECT, ProgramRun, Secret, run_program, stack_config  # noqa: E402
+
+# Secret keys a stack needs to preview without placeholders; values are random per run,
+# so no credential-looking literal ever sits in the repository.
+PROD_SECRETS = ("pagerdutyRoutingKey", "slackWebhookUrl", "thanosAccessKey", "thanosSecretKey")
+
+
+def random_secret(key: str) -> Secret:
+    return Secret(f"test-{key}-{secrets.token_hex(8)}")
+
+
+def with_secrets(keys=PROD_SECRETS) -> dict[str, Any]:
+    return {f"{PROJECT}:{k}": random_secret(k) for k in keys}
+
+
+@pytest.fixture
+def run_stack() -> Callable[..., ProgramRun]:
+    """run_stack("prod", {"dataops-monitoring:key": value, ...}) -> ProgramRun.
+
+    Starts from Pulumi.<stack>.yaml; overrides may be plain values or Secret(...) for secrets.
+    Missing secrets are NOT filled in: this is how a real `pulumi preview` would see the stack.
+    """
+
+    def run(stack: str, overrides: Optional[dict[str, Any]] = None, preview: bool = True) -> ProgramRun:
+        config, secret_keys = stack_config(stack, placeholder_secrets=False, overrides=overrides)
+        return run_program(stack, config, secret_keys, preview=preview)
+
+    return run
+
+
+@pytest.fixture
+def prod_run(run_stack) -> ProgramRun:
+    return run_stack("prod", with_secrets())
+
+
+@pytest.fixture
+def staging_run(run_stack) -> ProgramRun:
+    return run_stack("staging", with_secrets(("thanosAccessKey", "thanosSecretKey")))

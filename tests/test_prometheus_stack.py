@@ -1,0 +1,85 @@
+"""PrometheusStack under the mock engine: values, parents, dependencies, secrecy."""
+
+from __future__ import annotations
+
+from tests.conftest import PROJECT, with_secrets
+from tools.mock_engine import Secret, leaked_secrets
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+COMPONENT = "dataops:monitoring:PrometheusStack"
+
+
+def release_values(run):
+    return run.one(RELEASE, "kube-prometheus-stack").inputs["values"]
+
+
+def test_prod_release_carries_the_guides_values(prod_run):
+    release = prod_run.one(RELEASE, "kube-prometheus-stack")
+    assert release.inputs["chart"] == "kube-prometheus-stack"
+    assert int(release.inputs["version"].split(".")[0]) >= 55
+    assert release.inputs["repositoryOpts"]["repo"] == "https://prometheus-community.github.io/helm-charts"
+    spec = release.inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "15d"
+    assert spec["replicas"] == 2 and spec["podAntiAffinity"] == "hard"
+    assert spec["resources"] == {"requests": {"cpu": "2000m", "memory": "8Gi"}, "limits": {"cpu": "4000m", "memory": "16Gi"}}
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "longhorn" and claim["resources"]["requests"]["storage"] == "50Gi"
+    assert spec["externalLabels"] == {"cluster": "dataops-prod", "environment": "prod", "platform": "dataops"}
+    for kind in ("serviceMonitor", "podMonitor", "rule", "probe"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+    am = release.inputs["values"]["alertmanager"]["alertmanagerSpec"]
+    assert am["replicas"] == 3
+
+
+def test_staging_is_small(staging_run):
+    spec = release_values(staging_run)["prometheus"]["prometheusSpec"]
+    assert spec["replicas"] == 1 and spec["podAntiAffinity"] == ""
+    assert spec["retention"] == "3d"
+    assert release_values(staging_run)["alertmanager"]["alertmanagerSpec"]["replicas"] == 1
+
+
+def test_grafana_sidecar_loads_dashboards_from_all_namespaces_into_folders(prod_run):
+    grafana = release_values(prod_run)["grafana"]
+    dashboards = grafana["sidecar"]["dashboards"]
+    assert dashboards["label"] == "grafana_dashboard" and dashboards["labelValue"] == "1"
+    assert dashboards["searchNamespace"] == "ALL"
+    assert dashboards["folderAnnotation"] == "grafana_folder"
+    assert "adminPassword" not in grafana, "the admin password must come from the generated Secret"
+    assert grafana["admin"]["existingSecret"] == "grafana-admin"
+
+
+def test_grafana_password_is_generated_secret_and_exported_as_secret(prod_run):
+    password = prod_run.one("random:index/randomPassword:RandomPassword", "grafana-admin-password")
+    assert "result" in password.additional_secret_outputs
+    secret = prod_run.one("kubernetes:core/v1:Secret", "grafana-admin")
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert secret.inputs["stringData"].value["admin-password"] == "mock-generated-password"
+    assert isinstance(prod_run.stack_outputs["grafanaAdminPassword"], Secret)
+    assert not isinstance(prod_run.stack_outputs["grafanaAdminUser"], Secret)
+
+
+def test_children_are_parented_to_the_component(prod_run):
+    component = prod_run.one(COMPONENT, "prometheus-stack")
+    for type_token, name in ((RELEASE, "kube-prometheus-stack"), ("kubernetes:core/v1:Secret", "grafana-admin"),
+                             ("random:index/randomPassword:RandomPassword", "grafana-admin-password")):
+        assert prod_run.one(type_token, name).parent == component.urn
+
+
+def test_release_waits_for_the_admin_secret_and_namespace(prod_run):
+    release = prod_run.one(RELEASE, "kube-prometheus-stack")
+    secret = prod_run.one("kubernetes:core/v1:Secret", "grafana-admin")
+    namespace = prod_run.one("kubernetes:core/v1:Namespace", "monitoring-namespace")
+    assert secret.urn in release.dependencies
+    assert namespace.urn in release.dependencies
+
+
+def test_no_secret_value_appears_outside_a_secret_input(prod_run):
+    assert prod_run.secret_values, "the run must know its secrets for this test to mean anything"
+    for reg in prod_run.registrations:
+        assert leaked_secrets(reg.inputs, prod_run.secret_values) == [], reg.name
+
+
+def test_leak_check_catches_a_plaintext_secret():
+    secret = "test-value-that-leaked"
+    assert leaked_secrets({"values": {"a": [f"x{secret}y"]}}, frozenset({secret})) == ["values.a[0]"]
+    assert leaked_secrets({"values": Secret({"a": secret})}, frozenset({secret})) == []

@@ -1,0 +1,174 @@
+"""Settings validation: every bad input is reported at once, naming key, value and fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from settings import PROJECT, SettingsError, parse_duration, parse_quantity
+from tests.conftest import ROOT, random_secret
+from tests.settings_util import load
+
+BASE = {"environment": "staging", "clusterName": "dataops-staging", "thanosEnabled": False}
+
+
+def problems_for(values: dict) -> list[str]:
+    with pytest.raises(SettingsError) as excinfo:
+        load(values)
+    return excinfo.value.problems
+
+
+def only_problem(values: dict) -> str:
+    problems = problems_for(values)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_minimal_staging_config_loads_with_prod_defaults_from_the_guide():
+    settings = load(BASE)
+    assert settings.environment == "staging"
+    assert settings.prometheus.retention == "15d"
+    assert settings.prometheus.storage_size == "50Gi"
+    assert settings.storage_class == "longhorn"
+    assert settings.prometheus.resources.cpu_request == "2000m"
+    assert settings.prometheus.resources.memory_limit == "16Gi"
+    assert settings.external_labels == {"cluster": "dataops-staging", "environment": "staging", "platform": "dataops"}
+    assert [s.name for s in settings.slos] == ["platform-availability", "pipeline-latency"]
+
+
+@pytest.mark.parametrize("text,seconds", [("15d", 15 * 86400), ("1h", 3600), ("1h30m", 5400), ("30s", 30), ("1y", 365 * 86400), ("500ms", 0.5)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["15 days", "15D", "", "h", "-1d", "1.5h", "0s"])
+def test_bad_durations_are_rejected(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text,value", [("50Gi", 50 * 2**30), ("2000m", 2.0), ("2", 2.0), ("512Mi", 512 * 2**20), ("1.5", 1.5)])
+def test_quantities(text, value):
+    assert parse_quantity(text) == value
+
+
+def test_bad_duration_names_key_value_and_fix():
+    problem = only_problem({**BASE, "prometheusRetention": "15 days"})
+    assert f"{PROJECT}:prometheusRetention" in problem
+    assert "'15 days'" in problem
+    assert f"pulumi config set {PROJECT}:prometheusRetention 15d" in problem
+
+
+def test_bad_quantity_names_key_value_and_fix():
+    problem = only_problem({**BASE, "prometheusStorageSize": "50GB"})
+    assert "prometheusStorageSize" in problem and "'50GB'" in problem
+    assert f"pulumi config set {PROJECT}:prometheusStorageSize 50Gi" in problem
+
+
+def test_milli_bytes_are_a_typo_for_mebibytes():
+    problem = only_problem({**BASE, "prometheusMemoryRequest": "512m"})
+    assert "Mi" in problem and "prometheusMemoryRequest" in problem
+
+
+def test_request_above_limit_is_rejected():
+    problem = only_problem({**BASE, "prometheusCpuRequest": "8", "prometheusCpuLimit": "4000m"})
+    assert "prometheusCpuRequest" in problem and "prometheusCpuLimit" in problem
+
+
+def test_unknown_key_is_reported_with_a_suggestion():
+    problem = only_problem({**BASE, "prometheusRetension": "15d"})
+    assert f"{PROJECT}:prometheusRetension is not a known setting" in problem
+    assert f"Did you mean {PROJECT}:prometheusRetention" in problem
+    assert f"pulumi config rm {PROJECT}:prometheusRetension" in problem
+
+
+def test_wrong_types_are_reported():
+    problems = problems_for({**BASE, "prometheusReplicas": "two", "thanosInsecure": "yes", "sparkNamespaces": "spark-jobs"})
+    joined = "\n".join(problems)
+    assert len(problems) == 3, problems
+    assert "prometheusReplicas = 'two': not an integer" in joined
+    assert "thanosInsecure = 'yes': not a boolean" in joined
+    assert "sparkNamespaces" in joined
+
+
+def test_ratio_must_be_strictly_between_zero_and_one():
+    slo = {"name": "x", "objective": 1.0, "errorRatio": "1 - avg_over_time(up[${window}])"}
+    problem = only_problem({**BASE, "slos": [slo]})
+    assert "slos[0].objective = 1.0" in problem and "between 0 and 1" in problem
+
+
+def test_slo_expression_must_take_the_window():
+    problem = only_problem({**BASE, "slos": [{"name": "x", "objective": 0.99, "errorRatio": "1 - avg_over_time(up[1h])"}]})
+    assert "${window}" in problem
+
+
+def test_missing_required_keys_are_all_reported():
+    problems = problems_for({"thanosEnabled": False})
+    assert any(f"{PROJECT}:environment is not set" in p for p in problems)
+    assert any(f"{PROJECT}:clusterName is not set" in p for p in problems)
+
+
+def test_prod_requires_secrets_that_staging_may_omit():
+    load({**BASE})  # staging: no PagerDuty, no Slack
+    problems = problems_for({**BASE, "environment": "prod"})
+    joined = "\n".join(problems)
+    assert f"pulumi config set --secret {PROJECT}:pagerdutyRoutingKey" in joined
+    assert f"pulumi config set --secret {PROJECT}:slackWebhookUrl" in joined
+
+
+def test_prod_requires_ha_replicas():
+    values = {**BASE, "environment": "prod", "prometheusReplicas": 1, "alertmanagerReplicas": 1,
+              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack")}
+    joined = "\n".join(problems_for(values))
+    assert "prometheusReplicas = 1" in joined and "alertmanagerReplicas = 1" in joined
+
+
+def test_secret_stored_in_plain_text_is_rejected_without_echoing_it():
+    problem = only_problem({**BASE, "slackWebhookUrl": "plain-text-webhook-value"})
+    assert "stored in plain text" in problem
+    assert "plain-text-webhook-value" not in problem
+    assert f"pulumi config set --secret {PROJECT}:slackWebhookUrl" in problem
+
+
+def test_thanos_enabled_needs_bucket_and_credentials():
+    problems = problems_for({**BASE, "thanosEnabled": True})
+    joined = "\n".join(problems)
+    for key in ("thanosBucket", "thanosEndpoint", "thanosAccessKey", "thanosSecretKey"):
+        assert f"{PROJECT}:{key} is not set (Thanos is enabled)" in joined
+    assert len(problems) == 4
+
+
+def test_downsampled_retention_shorter_than_raw_is_rejected():
+    problem = only_problem({**BASE, "thanosRetentionRaw": "30d", "thanosRetention5m": "7d", "thanosRetention1h": "1y"})
+    assert "thanosRetention5m = '7d' is shorter than" in problem
+
+
+def test_all_problems_in_one_message():
+    with pytest.raises(SettingsError) as excinfo:
+        load({**BASE, "prometheusRetention": "x", "prometheusStorageSize": "y", "bogusKey": "1"})
+    message = str(excinfo.value)
+    assert message.startswith("Invalid stack configuration (3 problems):")
+    assert message.count("\n  - ") == 3
+
+
+def test_optional_key_declared_empty_by_the_cli_counts_as_unset():
+    settings = load({**BASE, "thanosBucket": "", "pagerdutyRoutingKey": ""})
+    assert settings.routing.pagerduty_routing_key is None
+
+
+def test_pulumi_yaml_is_generated_from_the_schema():
+    from tools.pulumi_yaml import render
+
+    assert (ROOT / "Pulumi.yaml").read_text() == render(), "run `make pulumi-yaml`"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_stack_files_use_only_known_keys_and_hold_no_plaintext_secret(stack):
+    from settings import SCHEMA_BY_KEY
+
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for full, value in config.items():
+        project, key = full.split(":", 1)
+        assert project == PROJECT and key in SCHEMA_BY_KEY, full
+        if SCHEMA_BY_KEY[key].secret:
+            assert isinstance(value, dict) and set(value) == {"secure"}, f"{full} must be set with --secret"

@@ -1,0 +1,303 @@
+"""Run the Pulumi program under Pulumi's mock engine and record every registration.
+
+The stock ``MockMonitor`` keeps only each resource's final state: it loses parents,
+``depends_on`` and which leaves were secret. ``RecordingMonitor`` reads the raw
+``RegisterResource`` request instead, so tests and the offline render can see
+exactly what the engine would receive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+from google.protobuf import json_format
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "dataops-monitoring"
+SECRET_MASK = "[secret]"
+UNKNOWN_MASK = "[unknown until apply]"
+
+
+class Secret:
+    """A secret leaf as the engine received it; ``value`` never leaves the test process."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:  # never print the value, even in a failing assertion
+        return "Secret(***)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+
+def _from_wire(value: Any) -> Any:
+    """Turn a deserialized protobuf Struct into plain Python, keeping secret markers as ``Secret``."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return Secret(_from_wire(value.get("value")))
+        if sig == rpc._special_resource_sig:
+            return {"resourceRef": value.get("urn")}
+        if sig is not None:
+            return {k: _from_wire(v) for k, v in value.items() if k != rpc._special_sig_key}
+        return {k: _from_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_wire(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Struct numbers are doubles; 3.0 in values.yaml would read wrong
+    return value
+
+
+def _mask_text(text: str, secret_values: frozenset[str]) -> str:
+    for secret in sorted(secret_values, key=len, reverse=True):
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, SECRET_MASK)
+    return text
+
+
+def masked(value: Any, secret_values: frozenset[str] = frozenset(), inside_secret: bool = False) -> Any:
+    """Mask secrets at the leaf where they occur, keeping everything else readable.
+
+    Providers mark whole inputs secret (a Kubernetes Secret's ``stringData`` is secret as
+    soon as it exists), so the wire marker alone would hide ``admin-user: admin`` too.
+    The render therefore also knows the secrets' sources (secret config values and
+    generated passwords) and masks exactly those values, inside strings as well
+    (an ``objstore.yml`` document keeps its bucket and endpoint readable).
+    """
+    if isinstance(value, Secret):
+        inner = value.value
+        if isinstance(inner, (dict, list)):
+            return masked(inner, secret_values, inside_secret=True)
+        return SECRET_MASK
+    if isinstance(value, dict):
+        return {k: masked(v, secret_values, inside_secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, secret_values, inside_secret) for v in value]
+    if value == rpc.UNKNOWN:
+        # An unknown inside a secret container is a generated secret (e.g. a password).
+        return SECRET_MASK if inside_secret else UNKNOWN_MASK
+    if isinstance(value, str):
+        return _mask_text(value, secret_values)
+    return value
+
+
+def leaked_secrets(value: Any, secret_values: frozenset[str], path: str = "") -> list[str]:
+    """Paths where a known secret value appears outside any secret-marked input."""
+    if isinstance(value, Secret):
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in leaked_secrets(v, secret_values, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in leaked_secrets(v, secret_values, f"{path}[{i}]")]
+    if isinstance(value, str) and any(len(s) >= 4 and s in value for s in secret_values):
+        return [path]
+    return []
+
+
+def secret_paths(value: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every secret leaf, e.g. ``stringData.admin-password``."""
+    if isinstance(value, Secret):
+        return [prefix]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in secret_paths(v, f"{prefix}.{k}" if prefix else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in secret_paths(v, f"{prefix}[{i}]")]
+    return []
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    additional_secret_outputs: list[str]
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+
+    def masked_inputs(self, secret_values: frozenset[str] = frozenset()) -> dict:
+        return masked(self.inputs, secret_values)
+
+    def secret_paths(self) -> list[str]:
+        return secret_paths(self.inputs)
+
+    @property
+    def namespace(self) -> Optional[str]:
+        metadata = self.inputs.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str):
+            return metadata["namespace"]
+        namespace = self.inputs.get("namespace")
+        return namespace if isinstance(namespace, str) else None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that also keeps the raw registration requests."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = json_format.MessageToDict(request.object) if request.HasField("object") else {}
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    inputs=_from_wire(raw),
+                    dependencies=sorted(set(request.dependencies)),
+                    property_dependencies={k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())},
+                    additional_secret_outputs=sorted(request.additionalSecretOutputs),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    ignore_changes=sorted(request.ignoreChanges),
+                )
+            )
+        return response
+
+
+class ProgramMocks(pulumi_mocks.Mocks):
+    """Resource outputs echo the inputs; computed values a preview cannot know stay unknown."""
+
+    def __init__(self, preview: bool):
+        self.preview = preview
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            # A preview cannot know the generated value; tests must never see a real one either.
+            # A known placeholder (not "unknown") so the containers holding it stay readable
+            # in the render; it is one of the secret values masked wherever it appears.
+            outputs["result"] = "mock-generated-password"
+            outputs["bcryptHash"] = "mock-generated-hash"
+        if args.typ.startswith("kubernetes:") and "metadata" in outputs:
+            metadata = dict(outputs["metadata"] or {})
+            metadata.setdefault("name", args.name)
+            outputs["metadata"] = metadata
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs.setdefault("name", args.inputs.get("name", args.name))
+            outputs["status"] = {"name": outputs["name"], "namespace": args.inputs.get("namespace", "")}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}
+
+    @staticmethod
+    def generated_secrets() -> frozenset[str]:
+        return frozenset({"mock-generated-password", "mock-generated-hash"})
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    stack_outputs: dict[str, Any]
+    # Every secret value the program was given or generated: config secrets, passwords.
+    secret_values: frozenset[str] = frozenset()
+
+    def by_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_token]
+
+    def one(self, type_token: str, name: str) -> Registration:
+        found = [r for r in self.registrations if r.type == type_token and r.name == name]
+        if len(found) != 1:
+            names = sorted(r.name for r in self.by_type(type_token))
+            raise AssertionError(f"expected one {type_token} named {name!r}, have {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        for r in self.registrations:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+
+def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict[str, Any]] = None) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi CLI would pass it for ``Pulumi.<stack>.yaml``: strings, JSON for lists/objects.
+
+    Encrypted values (``secure: ...``) cannot be decrypted without the CLI; with
+    ``placeholder_secrets`` they, and declared secrets that are missing, get clearly
+    marked placeholder values so an offline preview shows where each secret goes.
+    """
+    from settings import SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
+
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    raw: dict[str, Any] = dict(document.get("config") or {})
+    raw.update(overrides or {})
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if placeholder_secrets:
+                config[key] = f"placeholder-for-{key.split(':', 1)[1]}"
+                secret_keys.append(key)
+            continue
+        if isinstance(value, Secret):
+            config[key] = value.value
+            secret_keys.append(key)
+        elif isinstance(value, bool):
+            config[key] = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            config[key] = json.dumps(value)
+        else:
+            config[key] = str(value)
+    if placeholder_secrets:
+        for setting in SETTINGS_SCHEMA:
+            full = f"{PROJECT}:{setting.key}"
+            if setting.secret and full not in config:
+                config[full] = f"placeholder-for-{setting.key}"
+                secret_keys.append(full)
+    return config, sorted(secret_keys)
+
+
+def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] = (), preview: bool = True) -> ProgramRun:
+    """Run ``__main__.py`` once under the mock engine with exactly this config."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    mocks = ProgramMocks(preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    runtime_config.set_all_config(dict(config), list(secret_keys))
+    os.environ.pop("PULUMI_CONFIG", None)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")))
+    secrets = frozenset(config[k] for k in secret_keys if k in config) | ProgramMocks.generated_secrets()
+    return ProgramRun(registrations=list(monitor.registrations), stack_outputs=_stack_outputs(), secret_values=secrets)
+
+
+def _stack_outputs() -> dict[str, Any]:
+    """The program's ``pulumi.export`` values, serialized as the engine would get them (secrets marked)."""
+    from pulumi.runtime.settings import get_root_resource
+
+    root = get_root_resource()
+    exported = dict(getattr(root, "outputs", {}) or {})
+    wire = _sync_await(rpc.serialize_properties(exported, {}))
+    return _from_wire(json_format.MessageToDict(wire))

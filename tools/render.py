@@ -1,0 +1,90 @@
+"""Offline preview: run the program for one stack under the mock engine, no CLI, no cluster.
+
+    python -m tools.render staging      # writes build/staging/resources.json
+
+Every resource is written with its type, logical name, parent, dependencies and
+inputs; secret leaves are replaced by "[secret]" where they occur, so the rest of a
+Helm values map or Secret stays readable. Same inputs give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tools.mock_engine import ROOT, ProgramRun, masked, run_program, stack_config
+
+
+def _short(urn: str) -> str:
+    """``urn:pulumi:stack::project::a$b::name`` -> ``b::name`` (type and name of the resource)."""
+    if not urn:
+        return ""
+    parts = urn.split("::")
+    return f"{parts[2].split('$')[-1]}::{parts[3]}"
+
+
+def render_document(run: ProgramRun) -> list[dict]:
+    entries = []
+    for reg in sorted(run.registrations, key=lambda r: r.urn):
+        entries.append(
+            {
+                "type": reg.type,
+                "name": reg.name,
+                "parent": _short(reg.parent),
+                "dependencies": sorted(_short(u) for u in reg.dependencies),
+                "secretInputs": reg.secret_paths(),
+                "inputs": reg.masked_inputs(run.secret_values),
+            }
+        )
+    return entries
+
+
+def render(stack: str, out_dir: Path) -> tuple[Path, ProgramRun]:
+    config, secret_keys = stack_config(stack, placeholder_secrets=True)
+    run = run_program(stack, config, secret_keys, preview=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "resources.json"
+    document = {
+        "stack": stack,
+        "note": "Offline preview under Pulumi's mock engine. Secrets are masked; missing secrets were given placeholders.",
+        "placeholderSecrets": secret_keys,
+        "resources": render_document(run),
+        "outputs": masked(run.stack_outputs, run.secret_values),
+    }
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path, run
+
+
+def table(run: ProgramRun) -> str:
+    rows = [("TYPE", "NAME", "NAMESPACE")]
+    for reg in sorted(run.registrations, key=lambda r: (r.type, r.name)):
+        rows.append((reg.type, reg.name, reg.namespace or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
+    args = parser.parse_args(argv)
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+        print(f"error: no Pulumi.{args.stack}.yaml; stacks: {', '.join(stacks)}", file=sys.stderr)
+        return 2
+    from settings import SettingsError
+
+    try:
+        path, run = render(args.stack, args.out or ROOT / "build" / args.stack)
+    except SettingsError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    print(table(run))
+    print(f"\n{len(run.registrations)} resources -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
