@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt
 
-.PHONY: help venv render render-all test tools pulumi-yaml bench-iceberg slo-report clean
+.PHONY: help venv render render-all test tools pulumi-yaml readme-settings bench-iceberg slo-report clean
 
 help:
 	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
 	@echo "make test                       all tests (installs promtool/amtool via apt when missing)"
-	@echo "make pulumi-yaml                regenerate Pulumi.yaml from settings.py"
+	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
 
@@ -43,6 +43,10 @@ test: venv tools
 
 pulumi-yaml: venv
 	$(PY) -m tools.pulumi_yaml > Pulumi.yaml
+	$(PY) -m tools.settings_table --write
+
+readme-settings: venv
+	$(PY) -m tools.settings_table --write
 
 bench-iceberg: venv
 	$(PY) benchmarks/bench_iceberg.py

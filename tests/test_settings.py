@@ -172,3 +172,10 @@ def test_stack_files_use_only_known_keys_and_hold_no_plaintext_secret(stack):
         assert project == PROJECT and key in SCHEMA_BY_KEY, full
         if SCHEMA_BY_KEY[key].secret:
             assert isinstance(value, dict) and set(value) == {"secure"}, f"{full} must be set with --secret"
+
+
+def test_readme_settings_table_matches_the_schema():
+    from tools.settings_table import rewrite_readme
+
+    text = (ROOT / "README.md").read_text()
+    assert rewrite_readme(text) == text, "run `make pulumi-yaml` (it also rewrites the README table)"
