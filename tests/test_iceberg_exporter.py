@@ -323,3 +323,28 @@ def test_cli_help_documents_flags_and_env_vars():
         assert env in proc.stdout
     assert "HIVE_METASTORE_URI" in proc.stdout
     assert "ICEBERG_EXPORTER_REST_TOKEN" in proc.stdout
+
+
+def test_metrics_catalog_matches_exposition(local):
+    """docs/metrics/iceberg-exporter.yaml lists exactly what the exporter emits."""
+    import yaml
+
+    local.create("db.t").append(rows(0, 3))
+    local.create("db.broken").append(rows(0, 3))
+    collector, exposition = make_collector(local)
+    collector.run_cycle()
+    exposition.publish()
+    emitted = {}
+    for f in text_string_to_metric_families(exposition.body().decode()):
+        name = f.name + ("_total" if f.type == "counter" else "")
+        labels = sorted({k for s in f.samples for k in s.labels if k != "le"})
+        emitted[name] = {"type": f.type, "labels": labels, "help": f.documentation}
+    entries = yaml.safe_load((REPO_ROOT / "docs/metrics/iceberg-exporter.yaml").read_text())
+    documented = {}
+    for e in entries:
+        assert set(e) == {"name", "source", "type", "labels", "verified_against", "help"}, e
+        documented[e["name"]] = {"type": e["type"], "labels": sorted(e["labels"]), "help": e["help"]}
+    # _created series are not part of the contract (the CLI disables them).
+    emitted = {k: v for k, v in emitted.items() if not k.endswith("_created")}
+    assert documented == emitted
+    assert "iceberg_table_small_files_count" in documented
