@@ -3,8 +3,13 @@
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import spark
+from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.common import labels
+from components.platform import PlatformMonitoring, PlatformMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
+from components.spark import SparkMonitoring, SparkMonitoringArgs
+from components.trino import TrinoMonitoring, TrinoMonitoringArgs
 from settings import load_settings
 
 settings = load_settings()
@@ -25,6 +30,41 @@ stack = PrometheusStack(
         prometheus=settings.prometheus,
         grafana=settings.grafana,
         alertmanager=settings.alertmanager,
+        values_contributions=(spark.chart_values(),),
+    ),
+)
+
+workloads = settings.workloads
+SparkMonitoring(
+    "spark",
+    SparkMonitoringArgs(
+        namespace=namespace.metadata.name,
+        spark_namespaces=workloads.spark_namespaces,
+        operator_namespace=workloads.spark_operator_namespace,
+        operator=stack.operator,
+    ),
+)
+airflow = AirflowMonitoring(
+    "airflow",
+    AirflowMonitoringArgs(namespace=namespace.metadata.name, image=workloads.statsd_exporter_image, operator=stack.operator),
+)
+TrinoMonitoring(
+    "trino",
+    TrinoMonitoringArgs(
+        namespace=namespace.metadata.name,
+        trino_namespace=workloads.trino_namespace,
+        user=workloads.trino_user,
+        password=workloads.trino_password,
+        operator=stack.operator,
+    ),
+)
+PlatformMonitoring(
+    "platform",
+    PlatformMonitoringArgs(
+        namespace=namespace.metadata.name,
+        minio_namespace=workloads.minio_namespace,
+        minio_token=workloads.minio_token,
+        operator=stack.operator,
     ),
 )
 
@@ -34,3 +74,4 @@ pulumi.export("prometheusUrl", stack.prometheus_url)
 pulumi.export("alertmanagerUrl", stack.alertmanager_url)
 pulumi.export("grafanaAdminUser", settings.grafana.admin_user)
 pulumi.export("grafanaAdminPassword", stack.grafana_admin_password)
+pulumi.export("airflowStatsdHost", airflow.statsd_host)

@@ -246,6 +246,8 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     _s("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
     _s("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", _text, "prometheus"),
     _s("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", _text, optional=True, secret=True, example="<password>"),
+    _s("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),
+    _s("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", _text, optional=True, secret=True, example="<jwt>"),
     # Iceberg exporter
     _s("icebergExporterEnabled", "boolean", "Deploy the Iceberg table-metrics exporter.", parse_bool, True),
     _s("icebergExporterImage", "string", "Image built from exporters/iceberg/Dockerfile.", _image_ref, "dataops/iceberg-exporter:0.1.0"),
@@ -348,6 +350,8 @@ class WorkloadSettings:
     trino_namespace: str
     trino_user: str
     trino_password: Optional[pulumi.Output]
+    minio_namespace: str
+    minio_token: Optional[pulumi.Output]
 
 
 @dataclass(frozen=True)
@@ -704,6 +708,8 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         trino_namespace=g("trinoNamespace"),
         trino_user=g("trinoUser"),
         trino_password=reader.secret("trinoPassword", False),
+        minio_namespace=g("minioNamespace"),
+        minio_token=reader.secret("minioPrometheusToken", False),
     )
 
     iceberg = IcebergSettings(

@@ -88,3 +88,41 @@ def prometheus_rule_from_file(
     path = (rules_dir or RULES_DIR) / file_name
     domain = file_name.split(".", 1)[0]
     return prometheus_rule(f"dataops-{domain}", load_rule_file(path)["groups"], namespace, parent, operator, component)
+
+
+def monitor(
+    kind: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    spec: Mapping[str, Any],
+    parent: pulumi.Resource,
+    operator: pulumi.Resource,
+    component: str,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor or PodMonitor; like every operator CR it waits for the chart's CRDs."""
+    if kind not in ("ServiceMonitor", "PodMonitor"):
+        raise ValueError(f"unsupported monitor kind {kind}")
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="monitoring.coreos.com/v1",
+        kind=kind,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component)),
+        spec=dict(spec),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[operator, *depends_on]),
+    )
+
+
+def keep_metrics(pattern: str) -> list[dict[str, Any]]:
+    """metricRelabelings that keep only series whose name matches ``pattern`` (cardinality control)."""
+    return [{"sourceLabels": ["__name__"], "regex": pattern, "action": "keep"}]
+
+
+def load_asset(file_name: str) -> Any:
+    """A YAML data file from components/assets/ (JMX config, statsd mapping, KSM custom resource state)."""
+    return yaml.safe_load((Path(__file__).resolve().parent / "assets" / file_name).read_text())
+
+
+def dump_yaml(document: Any) -> str:
+    """Deterministic YAML for ConfigMaps and Secrets: a re-run must preview no diff."""
+    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True)

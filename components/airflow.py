@@ -1,0 +1,124 @@
+"""AirflowMonitoring: statsd_exporter with our mapping, scraped by a ServiceMonitor."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common import dump_yaml, labels, load_asset, monitor, prometheus_rule_from_file
+
+COMPONENT = "airflow-statsd-exporter"
+STATSD_PORT = 9125
+METRICS_PORT = 9102
+MAPPING_KEY = "mapping.yaml"
+
+
+@dataclass(frozen=True)
+class AirflowMonitoringArgs:
+    namespace: pulumi.Input[str]
+    image: str
+    operator: pulumi.Resource
+    replicas: int = 1
+
+
+class AirflowMonitoring(pulumi.ComponentResource):
+    """Airflow pushes statsd over UDP; statsd_exporter turns it into Prometheus metrics.
+
+    Point Airflow at ``statsd_host``/``statsd_port`` (``[metrics] statsd_on = True``).
+    """
+
+    statsd_host: pulumi.Output[str]
+    statsd_port: int
+
+    def __init__(self, name: str, args: AirflowMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:AirflowMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {"app.kubernetes.io/name": COMPONENT}
+
+        mapping = dump_yaml(load_asset("airflow-statsd-mapping.yaml"))
+        config_map = k8s.core.v1.ConfigMap(
+            "airflow-statsd-mapping",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="airflow-statsd-mapping", namespace=args.namespace, labels=labels(COMPONENT)),
+            data={MAPPING_KEY: mapping},
+            opts=child,
+        )
+        # A mapping change must roll the pods: statsd_exporter reads the file at start.
+        checksum = hashlib.sha256(mapping.encode()).hexdigest()[:16]
+        container = k8s.core.v1.ContainerArgs(
+            name="statsd-exporter",
+            image=args.image,
+            args=[
+                f"--statsd.mapping-config=/etc/statsd/{MAPPING_KEY}",
+                f"--statsd.listen-udp=:{STATSD_PORT}",
+                f"--statsd.listen-tcp=:{STATSD_PORT}",
+                f"--web.listen-address=:{METRICS_PORT}",
+            ],
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name="statsd-udp", container_port=STATSD_PORT, protocol="UDP"),
+                k8s.core.v1.ContainerPortArgs(name="statsd-tcp", container_port=STATSD_PORT, protocol="TCP"),
+                k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT, protocol="TCP"),
+            ],
+            readiness_probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="metrics"), period_seconds=10),
+            liveness_probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="metrics"), period_seconds=20),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
+            ),
+            security_context=k8s.core.v1.SecurityContextArgs(
+                run_as_non_root=True, run_as_user=65534, read_only_root_filesystem=True, allow_privilege_escalation=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            ),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="mapping", mount_path="/etc/statsd", read_only=True)],
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            COMPONENT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels=labels(COMPONENT)),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=args.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**labels(COMPONENT), **selector}, annotations={"checksum/mapping": checksum}
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        containers=[container],
+                        volumes=[k8s.core.v1.VolumeArgs(name="mapping", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="airflow-statsd-mapping"))],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+        )
+        self.service = k8s.core.v1.Service(
+            COMPONENT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name="statsd-udp", port=STATSD_PORT, target_port="statsd-udp", protocol="UDP"),
+                    k8s.core.v1.ServicePortArgs(name="statsd-tcp", port=STATSD_PORT, target_port="statsd-tcp", protocol="TCP"),
+                    k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"),
+                ],
+            ),
+            opts=child,
+        )
+        # The job label is the Service name, airflow-statsd-exporter: rules/platform.rules.yaml's airflow layer.
+        self.service_monitor = monitor(
+            "ServiceMonitor",
+            COMPONENT,
+            args.namespace,
+            {
+                "selector": {"matchLabels": selector},
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "endpoints": [{"port": "metrics", "interval": "30s", "path": "/metrics"}],
+            },
+            self,
+            args.operator,
+            COMPONENT,
+        )
+        self.rules = prometheus_rule_from_file("airflow.rules.yaml", args.namespace, self, args.operator, "airflow-monitoring")
+        self.statsd_host = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc.cluster.local")
+        self.statsd_port = STATSD_PORT
+        self.register_outputs({"statsdHost": self.statsd_host, "statsdPort": STATSD_PORT})
