@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 from components import spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.common import labels
+from components.iceberg import IcebergExporter, IcebergExporterArgs
 from components.platform import PlatformMonitoring, PlatformMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
@@ -67,6 +68,11 @@ PlatformMonitoring(
         operator=stack.operator,
     ),
 )
+if settings.iceberg.enabled:
+    IcebergExporter(
+        "iceberg-exporter",
+        IcebergExporterArgs(namespace=namespace.metadata.name, exporter=settings.iceberg, operator=stack.operator),
+    )
 
 pulumi.export("environment", settings.environment)
 pulumi.export("namespace", namespace.metadata.name)

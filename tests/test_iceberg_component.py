@@ -1,0 +1,58 @@
+"""IcebergExporter component under the mock engine."""
+
+from __future__ import annotations
+
+from tests.conftest import PROJECT, random_secret, with_secrets
+from tools.mock_engine import Secret, leaked_secrets
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def env_of(run):
+    container = run.one(DEPLOYMENT, "iceberg-exporter").inputs["spec"]["template"]["spec"]["containers"][0]
+    return container, {e["name"]: e for e in container["env"]}
+
+
+def test_deployment_is_hardened_and_configured_from_settings(prod_run):
+    container, env = env_of(prod_run)
+    assert container["image"] == "dataops/iceberg-exporter:0.1.0"
+    assert env["ICEBERG_EXPORTER_CATALOG_TYPE"]["value"] == "hive"
+    assert env["ICEBERG_EXPORTER_CATALOG_URI"]["value"] == "thrift://hive-metastore:9083"
+    assert env["ICEBERG_EXPORTER_SMALL_FILE_BYTES"]["value"] == "33554432"
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["port"] == "metrics"
+    assert "ICEBERG_EXPORTER_S3_ACCESS_KEY_ID" not in env  # no credentials configured
+
+
+def test_service_and_monitor_match_the_pods(prod_run):
+    deployment = prod_run.one(DEPLOYMENT, "iceberg-exporter").inputs
+    service = prod_run.one("kubernetes:core/v1:Service", "iceberg-exporter").inputs["spec"]
+    monitor = prod_run.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "iceberg-exporter")
+    assert service["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert monitor.inputs["spec"]["selector"]["matchLabels"] == service["selector"]
+    assert monitor.inputs["spec"]["endpoints"][0]["port"] == "metrics"
+    assert prod_run.one("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack").urn in monitor.dependencies
+    component = prod_run.one("dataops:monitoring:IcebergExporter", "iceberg-exporter")
+    assert monitor.parent == component.urn
+
+
+def test_credentials_travel_in_a_secret_referenced_by_env(run_stack):
+    overrides = {**with_secrets(), f"{PROJECT}:icebergS3AccessKey": random_secret("ak"), f"{PROJECT}:icebergS3SecretKey": random_secret("sk"),
+                 f"{PROJECT}:icebergS3Endpoint": "http://minio.minio.svc:9000"}
+    run = run_stack("prod", overrides)
+    secret = run.one("kubernetes:core/v1:Secret", "iceberg-exporter-credentials")
+    assert isinstance(secret.inputs["stringData"], Secret)
+    container, env = env_of(run)
+    assert env["ICEBERG_EXPORTER_S3_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "iceberg-exporter-credentials"
+    assert env["ICEBERG_EXPORTER_CATALOG_PROPERTY"]["value"] == "s3.endpoint=http://minio.minio.svc:9000"
+    assert secret.urn in run.one(DEPLOYMENT, "iceberg-exporter").dependencies
+    for reg in run.registrations:
+        assert leaked_secrets(reg.inputs, run.secret_values) == [], reg.name
+
+
+def test_exporter_can_be_disabled(run_stack):
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False})
+    assert not run.by_type("dataops:monitoring:IcebergExporter")
