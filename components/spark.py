@@ -87,6 +87,10 @@ class SparkMonitoring(pulumi.ComponentResource):
                         "port": SPARK_OPERATOR_PORT_NAME,
                         "path": "/metrics",
                         "interval": "30s",
+                        # The operator labels its series with the SparkApplication's namespace
+                        # (run it with --metrics-labels=namespace); without honorLabels the
+                        # operator pod's own namespace would overwrite it.
+                        "honorLabels": True,
                         "metricRelabelings": keep_metrics(SPARK_OPERATOR_KEEP),
                     }
                 ],

@@ -49,6 +49,7 @@ def test_spark_operator_controller_is_scraped(prod_run):
     assert pm["namespaceSelector"]["matchNames"] == ["spark-operator"]
     assert pm["selector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
     assert pm["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert pm["podMetricsEndpoints"][0]["honorLabels"] is True
 
 
 def test_jmx_configmap_holds_the_jmx_exporter_config(prod_run):
