@@ -156,3 +156,14 @@ def test_minio_is_scraped_with_an_optional_bearer_token(prod_run, run_stack):
     endpoint = run.one(CR.format("ServiceMonitor"), "minio").inputs["spec"]["endpoints"][0]
     assert endpoint["authorization"]["credentials"] == {"name": "minio-prometheus-token", "key": "token"}
     assert isinstance(run.one("kubernetes:core/v1:Secret", "minio-prometheus-token").inputs["stringData"], Secret)
+
+
+def test_example_spark_application_matches_what_the_monitors_expect():
+    from components.spark import JMX_CONFIG_KEY, JMX_CONFIGMAP, JMX_PORT_NAME
+
+    app = load_asset("spark-application-example.yaml")
+    assert app["spec"]["volumes"][0]["configMap"]["name"] == JMX_CONFIGMAP
+    for role in ("driver", "executor"):
+        spec = app["spec"][role]
+        assert any(p["name"] == JMX_PORT_NAME for p in spec["ports"]), role
+        assert f"/{JMX_CONFIG_KEY}" in spec["javaOptions"] and "-javaagent:" in spec["javaOptions"], role
