@@ -1,0 +1,88 @@
+"""Real Prometheus-family binaries on 127.0.0.1 for integration tests: bounded, and always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import pytest
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing on CI: .ci/run must install it")
+        pytest.skip(f"{name} not installed (make tools installs it)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+        return response.read()
+
+
+def wait_until(check: Callable[[], Optional[object]], timeout: float, what: str, interval: float = 0.25):
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as err:
+            last_error = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path, ready_url: str, timeout: float = 20.0) -> Iterator[subprocess.Popen]:
+    """Start a server, wait for ``ready_url``, and stop it (SIGTERM, then SIGKILL) whatever happens."""
+    for arg in args:
+        if arg.startswith("--web.listen-address="):
+            assert arg.split("=", 1)[1].startswith("127.0.0.1:"), "integration servers bind to loopback only"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            return http_get(ready_url)
+
+        wait_until(ready, timeout, f"{Path(args[0]).name} at {ready_url}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def prom_query(base_url: str, query: str) -> list[dict]:
+    url = f"{base_url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    body = json.loads(http_get(url))
+    if body.get("status") != "success":
+        raise ValueError(body)
+    return body["data"]["result"]
