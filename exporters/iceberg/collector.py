@@ -174,7 +174,8 @@ class IcebergCollector:
         self.stats: dict[tuple[str, str], TableStats] = {}
         self.last_attempt_ok: dict[tuple[str, str], bool] = {}
         self._snapshots: dict[tuple[str, str], _SnapshotEntry] = {}
-        self._manifests: dict[str, FileStats] = {}
+        # manifest path -> (its live-file counts, number of the cycle that last used it)
+        self._manifests: dict[str, tuple[FileStats, int]] = {}
         self.errors: dict[str, int] = {k: 0 for k in ERROR_KINDS}
         self.manifest_reads = 0  # manifest files read (not manifest lists)
         self.manifest_list_reads = 0
@@ -240,10 +241,9 @@ class IcebergCollector:
         total = FileStats()
         for manifest in manifests:
             path = manifest.manifest_path
-            stats = self._manifests.get(path)
-            if stats is None:
-                stats = self._read_manifest(table.io, manifest)
-                self._manifests[path] = stats
+            cached = self._manifests.get(path)
+            stats = cached[0] if cached is not None else self._read_manifest(table.io, manifest)
+            self._manifests[path] = (stats, self.cycles)
             total = total + stats
         self._snapshots[key] = _SnapshotEntry(
             snapshot.snapshot_id, total, tuple(m.manifest_path for m in manifests)
@@ -360,9 +360,11 @@ class IcebergCollector:
         for key in list(self._snapshots):
             if key not in listed:
                 del self._snapshots[key]
+        # Keep manifests the current snapshots reference, and those used in the last two
+        # cycles: a table that timed out half-way through its manifests resumes from them.
         live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
-        for path in list(self._manifests):
-            if path not in live_paths:
+        for path, (_, used) in list(self._manifests.items()):
+            if path not in live_paths and used < self.cycles - 1:
                 del self._manifests[path]
 
         for kind, n in errors.items():
