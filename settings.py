@@ -453,24 +453,38 @@ DEFAULT_SLOS: tuple[dict, ...] = (
         "objective": 0.95,
         "window": "30d",
         "description": "DAG runs finish within one hour (P95 DAG run duration under 1h).",
-        "good": 'sum(increase(airflow_dagrun_duration_bucket{le="3600"}[${window}]))',
-        "total": "sum(increase(airflow_dagrun_duration_count[${window}]))",
+        # Successful runs only, on both sides (a run that fails fast is not "on time"; failures
+        # belong to a success-rate SLO). le="3600" must be a bucket of the statsd mapping.
+        "good": 'sum(increase(airflow_dagrun_duration_bucket{status="success",le="3600"}[${window}]))',
+        "total": 'sum(increase(airflow_dagrun_duration_count{status="success"}[${window}]))',
     },
 )
 
 
 def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
-    selector = "|".join(re.escape(t.split(".", 1)[1]) for t in tables)
-    databases = "|".join(sorted({re.escape(t.split(".", 1)[0]) for t in tables}))
+    """Share of (table, minute) pairs whose last snapshot is older than ``max_age_s``.
+
+    Each table is selected exactly (a regex per label would also match the cross product,
+    e.g. marketing.orders). A listed table with no series while the exporter reports others
+    (table dropped, never committed, failing) counts as stale instead of leaving the average.
+    """
+    pairs = [t.split(".", 1) for t in tables]
+    fresh = " or ".join(
+        f'(time() - max by (database, table) (iceberg_table_last_update_timestamp{{database="{db}",table="{table}"}}) < bool {int(max_age_s)})'
+        for db, table in pairs
+    )
+    missing = " or ".join(
+        f'label_replace(label_replace(vector(0), "database", "{db}", "", ""), "table", "{table}", "", "")'
+        for db, table in pairs
+    )
     return {
         "name": "data-freshness",
         "objective": 0.99,
         "window": "30d",
         "description": "Listed Iceberg tables received a snapshot within the freshness limit.",
-        "errorRatio": (
-            f"1 - avg_over_time((max by (database, table) ((time() - iceberg_table_last_update_timestamp"
-            f'{{database=~"{databases}",table=~"{selector}"}}) < bool {int(max_age_s)}))[${{window}}:5m])'
-        ),
+        # The stale fallback applies only while the exporter reports some table, so the time
+        # before the exporter existed is "no data", not "stale".
+        "errorRatio": f"1 - avg(avg_over_time(({fresh} or ({missing}) and on () group(iceberg_table_last_update_timestamp))[${{window}}:1m]))",
     }
 
 
