@@ -5,10 +5,13 @@ Fault tolerance, HTTP and process tests are in test_iceberg_exporter_faults.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures, also if tests/ becomes a package
 
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, expected_state, rows  # noqa: I001
 

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures, also if tests/ becomes a package
+
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, RestCatalogServer, expected_state, free_port, rows  # noqa: I001
 
 from exporters.iceberg.app import Exporter, backoff_delay

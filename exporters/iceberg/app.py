@@ -164,8 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.interval,
         config.small_file_bytes,
     )
-    exporter._thread = threading.Thread(target=exporter._loop, name="iceberg-collect", daemon=True)
-    exporter._thread.start()
+    exporter.start(serve=False)  # the server is already running
     while not stop.wait(1.0):
         pass
     exporter.stop()

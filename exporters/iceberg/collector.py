@@ -187,8 +187,8 @@ class IcebergCollector:
         self.tables_failed = 0
 
     # -- listing -----------------------------------------------------------------
-    def _list_tables(self) -> tuple[list[tuple[str, str]], set[str]]:
-        """Return (tables, namespaces whose listing failed but may still exist)."""
+    def _list_tables(self) -> list[tuple[str, str]]:
+        """(database, table) of every table in the selected namespaces."""
         from pyiceberg.exceptions import NoSuchNamespaceError
 
         catalog = self.catalogs.get()
@@ -207,7 +207,7 @@ class IcebergCollector:
                 continue
             for ident in idents:
                 tables.append((".".join(ident[:-1]) or db, ident[-1]))
-        return tables, set()
+        return tables
 
     # -- one table ---------------------------------------------------------------
     def _read_manifest(self, io: Any, manifest: Any) -> FileStats:
@@ -306,7 +306,7 @@ class IcebergCollector:
         timeout = self.config.table_timeout
         errors: dict[str, int] = {}
         try:
-            tables, _ = self.runner.call("catalog listing", self._list_tables, timeout, stop)
+            tables = self.runner.call("catalog listing", self._list_tables, timeout, stop)
         except Cancelled:
             return CycleResult(False, time.monotonic() - start)
         except BaseException as exc:  # noqa: BLE001 - any failure here means "catalog down"
