@@ -8,6 +8,7 @@ from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.common import labels
 from components.iceberg import IcebergExporter, IcebergExporterArgs
 from components.platform import PlatformMonitoring, PlatformMonitoringArgs
+from components.portal import PortalMonitoring, PortalMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
 from components.trino import TrinoMonitoring, TrinoMonitoringArgs
@@ -68,6 +69,16 @@ PlatformMonitoring(
         operator=stack.operator,
     ),
 )
+if workloads.portal_urls:
+    PortalMonitoring(
+        "portal",
+        PortalMonitoringArgs(
+            namespace=namespace.metadata.name,
+            urls=workloads.portal_urls,
+            image=workloads.blackbox_exporter_image,
+            operator=stack.operator,
+        ),
+    )
 if settings.iceberg.enabled:
     IcebergExporter(
         "iceberg-exporter",

@@ -248,6 +248,8 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     _s("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", _text, optional=True, secret=True, example="<password>"),
     _s("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),
     _s("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", _text, optional=True, secret=True, example="<jwt>"),
+    _s("portalUrls", "array", "User-facing Portal URLs probed over HTTP by blackbox_exporter (the guide's user layer).", parse_string_list, (), example='["https://portal.dataops.example.com/healthz"]'),
+    _s("blackboxExporterImage", "string", "blackbox_exporter image that probes the Portal.", _image_ref, "quay.io/prometheus/blackbox-exporter:v0.28.0"),
     # Iceberg exporter
     _s("icebergExporterEnabled", "boolean", "Deploy the Iceberg table-metrics exporter.", parse_bool, True),
     _s("icebergExporterImage", "string", "Image built from exporters/iceberg/Dockerfile.", _image_ref, "dataops/iceberg-exporter:0.1.0"),
@@ -352,6 +354,8 @@ class WorkloadSettings:
     trino_password: Optional[pulumi.Output]
     minio_namespace: str
     minio_token: Optional[pulumi.Output]
+    portal_urls: tuple[str, ...]
+    blackbox_exporter_image: str
 
 
 @dataclass(frozen=True)
@@ -724,7 +728,15 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         trino_password=reader.secret("trinoPassword", False),
         minio_namespace=g("minioNamespace"),
         minio_token=reader.secret("minioPrometheusToken", False),
+        portal_urls=tuple(g("portalUrls")),
+        blackbox_exporter_image=g("blackboxExporterImage"),
     )
+
+    if prod and not workloads.portal_urls:
+        reader.problems.append(
+            f"{PROJECT}:portalUrls is empty: prod must probe the user-facing Portal (the user layer). "
+            f"Fix: pulumi config set {PROJECT}:portalUrls '[\"https://portal.dataops.internal/healthz\"]'"
+        )
 
     iceberg = IcebergSettings(
         enabled=bool(g("icebergExporterEnabled")),

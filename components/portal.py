@@ -1,0 +1,122 @@
+"""PortalMonitoring: the user layer. blackbox_exporter probes the Portal's URLs over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common import dump_yaml, labels, prometheus_rule_from_file
+
+COMPONENT = "blackbox-exporter"
+PORT = 9115
+PROBE_JOB = "portal"
+HTTP_MODULE = "http_2xx"
+
+
+def blackbox_config() -> dict[str, Any]:
+    """blackbox_exporter modules. The live test runs the real exporter with exactly this."""
+    return {
+        "modules": {
+            HTTP_MODULE: {
+                "prober": "http",
+                # Below the 30s probe interval and Prometheus' scrape timeout.
+                "timeout": "10s",
+                "http": {
+                    "method": "GET",
+                    "valid_status_codes": [],  # any 2xx
+                    "follow_redirects": True,
+                    "preferred_ip_protocol": "ip4",
+                },
+            }
+        }
+    }
+
+
+@dataclass(frozen=True)
+class PortalMonitoringArgs:
+    namespace: pulumi.Input[str]
+    urls: tuple[str, ...]
+    image: str
+    operator: pulumi.Resource
+
+
+class PortalMonitoring(pulumi.ComponentResource):
+    prober_address: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {"app.kubernetes.io/name": COMPONENT}
+        config_text = dump_yaml(blackbox_config())
+        config_map = k8s.core.v1.ConfigMap(
+            "blackbox-exporter-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=args.namespace, labels=labels(COMPONENT)),
+            data={"blackbox.yml": config_text},
+            opts=child,
+        )
+        health = k8s.core.v1.HTTPGetActionArgs(path="/-/healthy", port="http")
+        self.deployment = k8s.apps.v1.Deployment(
+            COMPONENT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels=labels(COMPONENT)),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**labels(COMPONENT), **selector},
+                        # Config changes roll the pod: blackbox_exporter reads the file at start.
+                        annotations={"checksum/config": hashlib.sha256(config_text.encode()).hexdigest()[:16]},
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="blackbox-exporter",
+                                image=args.image,
+                                args=["--config.file=/etc/blackbox/blackbox.yml", f"--web.listen-address=:{PORT}"],
+                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                                liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20),
+                                readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "20m", "memory": "32Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
+                                ),
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    run_as_non_root=True, run_as_user=65534, read_only_root_filesystem=True,
+                                    allow_privilege_escalation=False, capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                ),
+                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/blackbox", read_only=True)],
+                            )
+                        ],
+                        volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="blackbox-exporter-config"))],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+        )
+        self.service = k8s.core.v1.Service(
+            COMPONENT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
+            spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")]),
+            opts=child,
+        )
+        self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
+        # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
+        self.probe = k8s.apiextensions.CustomResource(
+            "portal",
+            api_version="monitoring.coreos.com/v1",
+            kind="Probe",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=args.namespace, labels=labels(COMPONENT)),
+            spec={
+                "jobName": PROBE_JOB,
+                "interval": "30s",
+                "module": HTTP_MODULE,
+                "prober": {"url": self.prober_address, "path": "/probe"},
+                "targets": {"staticConfig": {"static": list(args.urls), "labels": {"layer": "user"}}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+        )
+        self.rules = prometheus_rule_from_file("portal.rules.yaml", args.namespace, self, args.operator, COMPONENT)
+        self.register_outputs({"proberAddress": self.prober_address, "urls": list(args.urls)})
