@@ -11,6 +11,7 @@ from components.platform import PlatformMonitoring, PlatformMonitoringArgs
 from components.portal import PortalMonitoring, PortalMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
+from components.thanos import Thanos, ThanosArgs, thanos_datasource, thanos_sidecar
 from components.trino import TrinoMonitoring, TrinoMonitoringArgs
 from settings import load_settings
 
@@ -32,9 +33,26 @@ stack = PrometheusStack(
         prometheus=settings.prometheus,
         grafana=settings.grafana,
         alertmanager=settings.alertmanager,
+        # None when Thanos is off: no sidecar, Grafana's default datasource stays Prometheus.
+        thanos_sidecar=thanos_sidecar(settings.thanos, settings.namespace),
+        thanos_datasource=thanos_datasource(settings.thanos, settings.namespace),
         values_contributions=(spark.chart_values(),),
     ),
 )
+
+thanos = None
+if settings.thanos.enabled:
+    thanos = Thanos(
+        "thanos",
+        ThanosArgs(
+            namespace=namespace.metadata.name,
+            storage_class=settings.storage_class,
+            thanos=settings.thanos,
+            operator=stack.operator,
+            pdb=settings.is_prod,
+            store_replicas=2 if settings.is_prod else 1,
+        ),
+    )
 
 workloads = settings.workloads
 SparkMonitoring(
@@ -92,3 +110,5 @@ pulumi.export("alertmanagerUrl", stack.alertmanager_url)
 pulumi.export("grafanaAdminUser", settings.grafana.admin_user)
 pulumi.export("grafanaAdminPassword", stack.grafana_admin_password)
 pulumi.export("airflowStatsdHost", airflow.statsd_host)
+if thanos is not None:
+    pulumi.export("thanosQueryUrl", thanos.query_url)

@@ -1,0 +1,398 @@
+"""Thanos under the mock engine: objstore Secret, query path, compactor, receive, PDBs, CRs, rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.thanos import OBJSTORE_KEY, OBJSTORE_SECRET, SIDECAR_SERVICE
+from settings import PROJECT, SettingsError
+from tests.conftest import ROOT, random_secret, with_secrets
+from tests.settings_util import load
+from tools.mock_engine import SECRET_MASK, Secret, leaked_secrets, masked
+
+COMPONENT = "dataops:monitoring:Thanos"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "kubernetes:core/v1:Secret"
+SERVICE = "kubernetes:core/v1:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+IMAGE = "quay.io/thanos/thanos:v0.42.4"
+RECEIVE_ON = {f"{PROJECT}:thanosReceiveEnabled": True}
+
+
+def staging_secrets() -> dict:
+    return with_secrets(("thanosAccessKey", "thanosSecretKey"))
+
+
+def container(reg) -> dict:
+    containers = reg.inputs["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def args_of(run, type_token: str, name: str) -> list[str]:
+    return container(run.one(type_token, name))["args"]
+
+
+def values(run) -> dict:
+    return run.one(RELEASE, "kube-prometheus-stack").inputs["values"]
+
+
+def objstore_document(run) -> dict:
+    secret = run.one(SECRET, OBJSTORE_SECRET)
+    assert isinstance(secret.inputs["stringData"], Secret), "objstore.yml holds credentials: the input must be secret"
+    return yaml.safe_load(secret.inputs["stringData"].value[OBJSTORE_KEY])
+
+
+# ---------------------------------------------------------------- object storage Secret
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_objstore_secret_is_secret_and_nothing_leaks(run_stack, stack):
+    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    secret = run.one(SECRET, OBJSTORE_SECRET)
+    assert secret.secret_paths() == ["stringData"]
+    assert secret.namespace == "monitoring"
+    assert len([v for v in run.secret_values if v.startswith("test-thanos")]) == 2
+    for reg in run.registrations:
+        assert leaked_secrets(reg.inputs, run.secret_values) == [], reg.name
+    assert leaked_secrets(run.stack_outputs, run.secret_values) == []
+
+
+def test_objstore_document_has_the_documented_s3_shape(run_stack):
+    access, secret_key = random_secret("thanosAccessKey"), random_secret("thanosSecretKey")
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:thanosAccessKey": access, f"{PROJECT}:thanosSecretKey": secret_key})
+    document = objstore_document(run)
+    assert document["type"] == "S3"
+    assert set(document) == {"type", "config"}
+    config = document["config"]
+    assert config["bucket"] == "dataops-thanos"
+    assert config["endpoint"] == "s3.ap-northeast-2.amazonaws.com"
+    assert config["region"] == "ap-northeast-2"
+    assert config["insecure"] is False
+    assert config["access_key"] == access.value and config["secret_key"] == secret_key.value
+    assert config["signature_version2"] is False
+    # Only keys of Thanos' s3.Config (docs/storage.md, v0.42): a typo would be a startup error.
+    assert set(config) <= {"bucket", "endpoint", "region", "insecure", "access_key", "secret_key", "signature_version2", "bucket_lookup_type"}
+
+
+def test_objstore_document_is_deterministic(run_stack):
+    overrides = staging_secrets()
+    first = run_stack("staging", overrides).one(SECRET, OBJSTORE_SECRET).inputs["stringData"].value[OBJSTORE_KEY]
+    second = run_stack("staging", overrides).one(SECRET, OBJSTORE_SECRET).inputs["stringData"].value[OBJSTORE_KEY]
+    assert first == second
+    assert first == yaml.safe_dump(yaml.safe_load(first), sort_keys=True)
+
+
+def test_staging_minio_is_plain_http(staging_run):
+    config = objstore_document(staging_run)["config"]
+    assert config["endpoint"] == "minio.storage.svc:9000" and config["insecure"] is True
+    assert config["bucket_lookup_type"] == "auto"  # path style for MinIO / Ceph RGW
+
+
+def test_render_shows_bucket_and_endpoint_but_masks_the_keys(staging_run):
+    shown = masked(staging_run.one(SECRET, OBJSTORE_SECRET).inputs, staging_run.secret_values)["stringData"][OBJSTORE_KEY]
+    assert "bucket: dataops-thanos-staging\n" in shown
+    assert "endpoint: minio.storage.svc:9000\n" in shown
+    assert f"access_key: {SECRET_MASK}\n" in shown and f"secret_key: {SECRET_MASK}\n" in shown
+    assert not any(value in shown for value in staging_run.secret_values)
+
+
+# ---------------------------------------------------------------- sidecar and Grafana
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_sidecar_uses_the_same_secret_and_image(run_stack, stack):
+    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    spec = values(run)["prometheus"]["prometheusSpec"]
+    secret = run.one(SECRET, OBJSTORE_SECRET)
+    assert spec["thanos"]["objectStorageConfig"]["existingSecret"] == {"name": secret.inputs["metadata"]["name"], "key": OBJSTORE_KEY}
+    assert OBJSTORE_KEY in secret.inputs["stringData"].value
+    assert spec["thanos"]["image"] == IMAGE
+    assert spec["replicaExternalLabelName"] == "prometheus_replica"
+    assert values(run)["prometheus"]["thanosService"] == {"enabled": True}
+    assert "remoteWrite" not in spec
+
+
+def test_grafana_defaults_to_thanos_query_when_enabled(prod_run):
+    grafana = values(prod_run)["grafana"]
+    assert grafana["sidecar"]["datasources"]["isDefaultDatasource"] is False
+    [ds] = grafana["additionalDataSources"]
+    assert ds["uid"] == "thanos" and ds["isDefault"] is True
+    assert ds["url"] == "http://thanos-query.monitoring.svc:9090"
+    assert ds["jsonData"]["prometheusType"] == "Thanos"
+    assert prod_run.stack_outputs["thanosQueryUrl"] == "http://thanos-query.monitoring.svc:9090"
+
+
+def test_without_thanos_grafana_defaults_to_prometheus_and_nothing_is_deployed(run_stack):
+    run = run_stack("staging", {f"{PROJECT}:thanosEnabled": False})
+    grafana = values(run)["grafana"]
+    assert grafana["sidecar"]["datasources"]["isDefaultDatasource"] is True
+    assert "additionalDataSources" not in grafana
+    prometheus = values(run)["prometheus"]
+    assert "thanos" not in prometheus["prometheusSpec"] and "thanosService" not in prometheus
+    assert run.by_type(COMPONENT) == []
+    assert [r.name for r in run.registrations if r.name.startswith("thanos")] == []
+    # (not asserted: thanosQueryUrl absent from stack_outputs - the mock engine's root outputs
+    # carry over between runs in one process, so an earlier run's export would show up here)
+
+
+# ---------------------------------------------------------------- Query
+
+
+def test_query_is_ha_in_prod_and_deduplicates_prometheus_pairs(prod_run, staging_run):
+    query = prod_run.one(DEPLOYMENT, "thanos-query")
+    assert query.inputs["spec"]["replicas"] == 2
+    assert "affinity" in query.inputs["spec"]["template"]["spec"]
+    assert staging_run.one(DEPLOYMENT, "thanos-query").inputs["spec"]["replicas"] == 1
+    args = args_of(prod_run, DEPLOYMENT, "thanos-query")
+    assert args[0] == "query"
+    assert "--query.replica-label=prometheus_replica" in args
+    assert not any(a.startswith("--store=") for a in args), "--store was removed in Thanos v0.38"
+
+
+def test_query_discovers_sidecars_and_store_gateway_by_srv(prod_run):
+    endpoints = [a for a in args_of(prod_run, DEPLOYMENT, "thanos-query") if a.startswith("--endpoint=")]
+    # kube-prometheus-stack: "<fullnameOverride>-thanos-discovery", port named grpc.
+    assert SIDECAR_SERVICE == "kube-prometheus-stack-thanos-discovery"
+    assert endpoints == [
+        "--endpoint=dnssrv+_grpc._tcp.kube-prometheus-stack-thanos-discovery.monitoring.svc.cluster.local",
+        "--endpoint=dnssrv+_grpc._tcp.thanos-store.monitoring.svc.cluster.local",
+    ]
+    store_service = prod_run.one(SERVICE, "thanos-store").inputs["spec"]
+    assert store_service["clusterIP"] == "None"  # headless: one SRV target per replica
+    assert {"name": "grpc", "port": 10901, "targetPort": "grpc", "protocol": "TCP"} in store_service["ports"]
+
+
+def test_extra_store_endpoints_give_the_multi_cluster_view(run_stack):
+    extra = ["thanos-query.dataops-dr.example.internal:10901", "dnssrv+_grpc._tcp.thanos-sidecar.other.svc.cluster.local"]
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:thanosStoreEndpoints": extra})
+    args = args_of(run, DEPLOYMENT, "thanos-query")
+    for endpoint in extra:
+        assert f"--endpoint={endpoint}" in args
+
+
+def test_query_service_exposes_the_prometheus_port(prod_run):
+    ports = prod_run.one(SERVICE, "thanos-query").inputs["spec"]["ports"]
+    assert {"name": "http", "port": 9090, "targetPort": "http", "protocol": "TCP"} in ports
+    assert {"name": "grpc", "port": 10901, "targetPort": "grpc", "protocol": "TCP"} in ports
+    ports_by_name = {p["name"]: p["containerPort"] for p in container(prod_run.one(DEPLOYMENT, "thanos-query"))["ports"]}
+    assert ports_by_name == {"http": 10902, "grpc": 10901}
+
+
+# ---------------------------------------------------------------- Store Gateway, Compactor
+
+
+def test_store_gateway_keeps_its_cache_on_a_volume(prod_run, staging_run):
+    store = prod_run.one(STATEFULSET, "thanos-store")
+    assert store.inputs["spec"]["replicas"] == 2
+    [claim] = store.inputs["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == "longhorn"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    staging = staging_run.one(STATEFULSET, "thanos-store")
+    assert staging.inputs["spec"]["replicas"] == 1
+    assert staging.inputs["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert "--objstore.config-file=/etc/thanos/objstore.yml" in args_of(prod_run, STATEFULSET, "thanos-store")
+
+
+@pytest.mark.parametrize("stack,raw,m5,h1", [("prod", "15d", "90d", "1y"), ("staging", "7d", "30d", "90d")])
+def test_compactor_is_a_singleton_with_retention_from_settings(run_stack, stack, raw, m5, h1):
+    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    compact = run.one(STATEFULSET, "thanos-compact")
+    assert compact.inputs["spec"]["replicas"] == 1
+    args = args_of(run, STATEFULSET, "thanos-compact")
+    assert args[0] == "compact" and "--wait" in args
+    assert f"--retention.resolution-raw={raw}" in args
+    assert f"--retention.resolution-5m={m5}" in args
+    assert f"--retention.resolution-1h={h1}" in args
+    assert "--downsampling.disable" not in args  # downsampling is Thanos' default
+    mounts = {m["name"]: m["mountPath"] for m in container(compact)["volumeMounts"]}
+    assert "--data-dir=" + mounts["data"] in args
+    assert compact.inputs["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    # one compactor per bucket: no PDB could ever help it, and none is made
+    assert all(p.name != "thanos-compact-pdb" for p in run.by_type(PDB))
+
+
+# ---------------------------------------------------------------- Receive
+
+
+def test_receive_is_off_by_default(prod_run):
+    assert [r.name for r in prod_run.registrations if "receive" in r.name] == []
+    assert not any("receive" in a for a in args_of(prod_run, DEPLOYMENT, "thanos-query"))
+
+
+def test_receive_when_enabled_gets_remote_write_and_a_query_endpoint(run_stack):
+    run = run_stack("staging", {**staging_secrets(), **RECEIVE_ON})
+    receive = run.one(STATEFULSET, "thanos-receive")
+    args = container(receive)["args"]
+    assert args[0] == "receive"
+    assert "--remote-write.address=0.0.0.0:19291" in args
+    assert "--objstore.config-file=/etc/thanos/objstore.yml" in args
+    service = run.one(SERVICE, "thanos-receive").inputs["spec"]
+    assert {"name": "remote-write", "port": 19291, "targetPort": "remote-write", "protocol": "TCP"} in service["ports"]
+    [remote_write] = values(run)["prometheus"]["prometheusSpec"]["remoteWrite"]
+    assert remote_write["url"] == "http://thanos-receive.monitoring.svc:19291/api/v1/receive"
+    query_args = args_of(run, DEPLOYMENT, "thanos-query")
+    assert "--endpoint=dnssrv+_grpc._tcp.thanos-receive.monitoring.svc.cluster.local" in query_args
+    assert "--query.replica-label=receive_replica" in query_args
+    assert run.one(SERVICE_MONITOR, "thanos-receive-servicemonitor")
+
+
+def test_receive_without_thanos_is_rejected():
+    with pytest.raises(SettingsError) as excinfo:
+        load({"environment": "staging", "clusterName": "c", "thanosEnabled": False, "thanosReceiveEnabled": True})
+    assert "thanosReceiveEnabled is true but thanosEnabled is false" in str(excinfo.value)
+
+
+# ---------------------------------------------------------------- pods
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_every_thanos_container_is_pinned_bounded_probed_and_non_root(run_stack, stack):
+    overrides = (with_secrets() if stack == "prod" else staging_secrets()) | RECEIVE_ON
+    run = run_stack(stack, overrides)
+    workloads = [r for r in run.by_type(DEPLOYMENT) + run.by_type(STATEFULSET) if r.name.startswith("thanos-")]
+    assert sorted(r.name for r in workloads) == ["thanos-compact", "thanos-query", "thanos-receive", "thanos-store"]
+    for reg in workloads:
+        pod = reg.inputs["spec"]["template"]["spec"]
+        c = container(reg)
+        assert c["image"] == IMAGE, reg.name
+        for kind in ("requests", "limits"):
+            assert set(c["resources"][kind]) == {"cpu", "memory"}, reg.name
+        assert c["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http"}
+        assert c["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http"}
+        assert {"name": "http", "containerPort": 10902, "protocol": "TCP"} in c["ports"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert reg.namespace == "monitoring"
+        selector = reg.inputs["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= reg.inputs["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_pdbs_only_in_prod(prod_run, staging_run):
+    pdbs = {r.name: r.inputs["spec"] for r in prod_run.by_type(PDB) if r.name.startswith("thanos-")}
+    assert set(pdbs) == {"thanos-query-pdb", "thanos-store-pdb"}
+    assert all(spec["minAvailable"] == 1 for spec in pdbs.values())
+    assert pdbs["thanos-query-pdb"]["selector"] == prod_run.one(DEPLOYMENT, "thanos-query").inputs["spec"]["selector"]
+    assert [r.name for r in staging_run.by_type(PDB) if r.name.startswith("thanos-")] == []
+
+
+# ---------------------------------------------------------------- CRs and parents
+
+
+def test_service_monitors_cover_every_component_and_wait_for_the_operator(prod_run):
+    release = prod_run.one(RELEASE, "kube-prometheus-stack")
+    monitors = {r.name: r for r in prod_run.by_type(SERVICE_MONITOR) if r.name.startswith("thanos-")}
+    assert set(monitors) == {"thanos-query-servicemonitor", "thanos-store-servicemonitor", "thanos-compact-servicemonitor"}
+    for name, monitor in monitors.items():
+        component = name.removesuffix("-servicemonitor")
+        assert release.urn in monitor.dependencies, name
+        service = prod_run.one(SERVICE, component)
+        selector = monitor.inputs["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= service.inputs["metadata"]["labels"].items(), name
+        assert monitor.inputs["metadata"]["labels"]["app.kubernetes.io/name"] == component
+        assert monitor.inputs["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pulumi"
+        assert monitor.inputs["spec"]["endpoints"][0]["port"] == "http"
+        assert any(p["name"] == "http" for p in service.inputs["spec"]["ports"]), name
+
+
+def test_thanos_rules_are_loaded_from_the_file(prod_run):
+    rule = prod_run.one(PROMETHEUS_RULE, "dataops-thanos")
+    assert prod_run.one(RELEASE, "kube-prometheus-stack").urn in rule.dependencies
+    assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
+    expected = yaml.safe_load((ROOT / "rules" / "thanos.rules.yaml").read_text())["groups"]
+    assert rule.inputs["spec"]["groups"] == expected
+
+
+def test_everything_is_parented_to_the_thanos_component(run_stack):
+    run = run_stack("prod", with_secrets() | RECEIVE_ON)
+    component = run.one(COMPONENT, "thanos")
+    children = {(r.type, r.name) for r in run.registrations if r.parent == component.urn}
+    owned = {(r.type, r.name) for r in run.registrations if r.name.startswith("thanos") or r.name == "dataops-thanos"}
+    owned.discard((COMPONENT, "thanos"))
+    assert owned == children
+    assert len(children) == 16  # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule
+    assert all(run.one(t, n).namespace == "monitoring" for t, n in children)
+
+
+# ---------------------------------------------------------------- settings the issue relies on
+
+
+BASE = {"environment": "staging", "clusterName": "dataops-staging", "thanosEnabled": False}
+
+
+def _problems(values: dict) -> list[str]:
+    with pytest.raises(SettingsError) as excinfo:
+        load(values)
+    return excinfo.value.problems
+
+
+def test_1h_retention_shorter_than_5m_is_rejected():
+    [problem] = _problems({**BASE, "thanosRetention5m": "90d", "thanosRetention1h": "30d"})
+    assert "thanosRetention1h = '30d' is shorter than" in problem and "thanosRetention5m" in problem
+
+
+def test_bad_retention_duration_is_rejected():
+    [problem] = _problems({**BASE, "thanosRetentionRaw": "two weeks"})
+    assert "thanosRetentionRaw = 'two weeks': not a duration" in problem
+
+
+def test_thanos_keys_in_plain_text_are_rejected_without_echoing_them():
+    values = {**BASE, "thanosEnabled": True, "thanosBucket": "b", "thanosEndpoint": "minio:9000",
+              "thanosAccessKey": "plain-access-value", "thanosSecretKey": random_secret("thanosSecretKey")}
+    [problem] = _problems(values)
+    assert "thanosAccessKey is stored in plain text" in problem and "plain-access-value" not in problem
+
+
+def test_store_endpoints_must_be_a_list_of_strings():
+    [problem] = _problems({**BASE, "thanosStoreEndpoints": {"a": 1}})
+    assert "thanosStoreEndpoints" in problem
+
+
+def test_thanos_enabled_builds_a_bucket_with_secret_credentials():
+    settings = load({**BASE, "thanosEnabled": True, "thanosBucket": "b", "thanosEndpoint": "minio:9000",
+                     "thanosAccessKey": random_secret("thanosAccessKey"), "thanosSecretKey": random_secret("thanosSecretKey")})
+    assert settings.thanos.bucket is not None and settings.thanos.bucket.bucket == "b"
+    assert settings.thanos.image == IMAGE
+
+
+# ---------------------------------------------------------------- rules, runbooks, tests
+
+
+RULES = yaml.safe_load((ROOT / "rules" / "thanos.rules.yaml").read_text())
+RULE_TESTS = yaml.safe_load((ROOT / "rules" / "tests" / "thanos.test.yaml").read_text())
+ALERTS = [r for g in RULES["groups"] for r in g["rules"] if "alert" in r]
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=lambda r: f"{r['alert']}-{r['labels'].get('store_type', '')}")
+def test_every_alert_is_labelled_annotated_and_has_a_runbook(rule):
+    name = rule["alert"]
+    assert rule["labels"]["severity"] in ("critical", "high", "medium")
+    assert rule["labels"]["component"] == "thanos"
+    annotations = rule["annotations"]
+    assert HANGUL.search(annotations["summary"]), "the on-call team reads Korean"
+    assert annotations["description"]
+    assert annotations["runbook_url"] == f"https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/{name}.md"
+    assert annotations["dashboard_url"].startswith("https://")
+    runbook = ROOT / "docs" / "runbooks" / f"{name}.md"
+    assert runbook.exists(), runbook
+    assert "kubectl" in runbook.read_text()
+
+
+@pytest.mark.parametrize("name", sorted({r["alert"] for r in ALERTS}))
+def test_every_alert_has_a_firing_and_a_quiet_promtool_case(name):
+    cases = [c for t in RULE_TESTS["tests"] for c in t.get("alert_rule_test", []) if c["alertname"] == name]
+    assert any(c["exp_alerts"] for c in cases), f"{name}: no case where it fires"
+    assert any(not c["exp_alerts"] for c in cases), f"{name}: no case where it must stay quiet"
+    for case in cases:
+        for alert in case["exp_alerts"]:
+            assert alert["exp_labels"]["component"] == "thanos" and alert.get("exp_annotations"), name
