@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 from components import spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.common import labels
+from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
 from components.iceberg import IcebergExporter, IcebergExporterArgs
 from components.platform import PlatformMonitoring, PlatformMonitoringArgs
 from components.portal import PortalMonitoring, PortalMonitoringArgs
@@ -94,6 +95,16 @@ if workloads.portal_urls:
             namespace=namespace.metadata.name,
             urls=workloads.portal_urls,
             image=workloads.blackbox_exporter_image,
+            operator=stack.operator,
+        ),
+    )
+if settings.gitops.enabled:
+    GitOpsMonitoring(
+        "gitops",
+        GitOpsMonitoringArgs(
+            namespace=namespace.metadata.name,
+            argocd_namespace=settings.gitops.argocd_namespace,
+            jenkins_namespace=settings.gitops.jenkins_namespace,
             operator=stack.operator,
         ),
     )

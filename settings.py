@@ -248,6 +248,10 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     _s("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", _text, optional=True, secret=True, example="<password>"),
     _s("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),
     _s("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", _text, optional=True, secret=True, example="<jwt>"),
+    # GitOps layer (Bitbucket -> Jenkins -> Argo CD)
+    _s("gitopsEnabled", "boolean", "Scrape Argo CD and Jenkins and load the GitOps recording rules and alerts.", parse_bool, True),
+    _s("argocdNamespace", "string", "Namespace where Argo CD runs (application controller, API server, repo server).", parse_dns_label, "argocd"),
+    _s("jenkinsNamespace", "string", "Namespace where the Jenkins controller runs (Prometheus metrics plugin at /prometheus).", parse_dns_label, "jenkins"),
     _s("portalUrls", "array", "User-facing Portal URLs probed over HTTP by blackbox_exporter (the guide's user layer).", parse_string_list, (), example='["https://portal.dataops.example.com/healthz"]'),
     _s("blackboxExporterImage", "string", "blackbox_exporter image that probes the Portal.", _image_ref, "quay.io/prometheus/blackbox-exporter:v0.28.0"),
     # Iceberg exporter
@@ -359,6 +363,13 @@ class WorkloadSettings:
 
 
 @dataclass(frozen=True)
+class GitOpsSettings:
+    enabled: bool
+    argocd_namespace: str
+    jenkins_namespace: str
+
+
+@dataclass(frozen=True)
 class IcebergSettings:
     enabled: bool
     image: str
@@ -411,6 +422,7 @@ class StackSettings:
     slos: tuple[SloSpec, ...]
     freshness_tables: tuple[str, ...]
     freshness_max_age: str
+    gitops: GitOpsSettings = GitOpsSettings(enabled=True, argocd_namespace="argocd", jenkins_namespace="jenkins")
 
     @property
     def is_prod(self) -> bool:
@@ -738,6 +750,12 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
             f"Fix: pulumi config set {PROJECT}:portalUrls '[\"https://portal.dataops.internal/healthz\"]'"
         )
 
+    gitops = GitOpsSettings(
+        enabled=bool(g("gitopsEnabled")),
+        argocd_namespace=g("argocdNamespace"),
+        jenkins_namespace=g("jenkinsNamespace"),
+    )
+
     iceberg = IcebergSettings(
         enabled=bool(g("icebergExporterEnabled")),
         image=g("icebergExporterImage"),
@@ -783,6 +801,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         slos=slos,
         freshness_tables=freshness_tables,
         freshness_max_age=freshness_max_age,
+        gitops=gitops,
     )
 
 
