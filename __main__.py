@@ -6,6 +6,7 @@ import pulumi_kubernetes as k8s
 from components import spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.common import labels
+from components.dashboards import Dashboards, DashboardsArgs
 from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
 from components.iceberg import IcebergExporter, IcebergExporterArgs
 from components.platform import PlatformMonitoring, PlatformMonitoringArgs
@@ -113,6 +114,9 @@ if settings.iceberg.enabled:
         "iceberg-exporter",
         IcebergExporterArgs(namespace=namespace.metadata.name, exporter=settings.iceberg, operator=stack.operator),
     )
+
+# Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
+Dashboards("dashboards", DashboardsArgs(namespace=namespace.metadata.name, operator=stack.operator))
 
 pulumi.export("environment", settings.environment)
 pulumi.export("namespace", namespace.metadata.name)
