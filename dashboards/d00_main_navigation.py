@@ -91,7 +91,7 @@ def build() -> dict:
         ),
     )
 
-    b.row("SLO 에러 버짓 (Error budget)")
+    b.row("SLO 에러 버짓 & 용량 (Error budget and capacity)")
     b.add(
         lib.bargauge_panel(
             "남은 에러 버짓 (Error budget remaining)",
