@@ -9,7 +9,7 @@ from components.common import labels
 from components.dashboards import Dashboards, DashboardsArgs
 from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
 from components.iceberg import IcebergExporter, IcebergExporterArgs
-from components.platform import PlatformMonitoring, PlatformMonitoringArgs
+from components.platform import PlatformMonitoring, PlatformMonitoringArgs, deployed_layers
 from components.portal import PortalMonitoring, PortalMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
@@ -87,6 +87,7 @@ PlatformMonitoring(
         minio_namespace=workloads.minio_namespace,
         minio_token=workloads.minio_token,
         operator=stack.operator,
+        layers=deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled),
     ),
 )
 if workloads.portal_urls:

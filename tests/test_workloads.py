@@ -124,7 +124,7 @@ def test_trino_monitors_use_metrics_path_and_the_user_secret(run_stack):
 
 def test_one_prometheus_rule_per_rule_file_labelled_and_after_the_release(prod_run):
     release = prod_run.one(RELEASE, "kube-prometheus-stack")
-    for domain in ("platform", "spark", "airflow", "trino", "storage"):
+    for domain in ("spark", "airflow", "trino", "storage"):
         rule = prod_run.one(CR.format("PrometheusRule"), f"dataops-{domain}")
         assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
         assert release.urn in rule.dependencies
@@ -167,3 +167,34 @@ def test_example_spark_application_matches_what_the_monitors_expect():
         spec = app["spec"][role]
         assert any(p["name"] == JMX_PORT_NAME for p in spec["ports"]), role
         assert f"/{JMX_CONFIG_KEY}" in spec["javaOptions"] and "-javaagent:" in spec["javaOptions"], role
+
+
+def test_committed_platform_rules_hold_the_all_layers_availability_expression():
+    from components.common import load_rule_file
+    from components.platform import BY_LAYER_RECORD, PLATFORM_LAYERS, availability_by_layer_expr
+
+    rules = [r for g in load_rule_file(RULES_DIR / "platform.rules.yaml")["groups"] for r in g["rules"]]
+    committed = next(r["expr"] for r in rules if r.get("record") == BY_LAYER_RECORD)
+    assert committed == availability_by_layer_expr([name for name, _ in PLATFORM_LAYERS])
+
+
+def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tmp_path):
+    import subprocess
+
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:gitopsEnabled": False})
+    groups = run.one(CR.format("PrometheusRule"), "dataops-platform").inputs["spec"]["groups"]
+    expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
+    assert '"iceberg"' not in expr and '"gitops"' not in expr
+    assert '"spark"' in expr and '"storage"' in expr
+    # The narrowed rule file is still valid for Prometheus.
+    path = tmp_path / "platform.rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}))
+    proc = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_all_layers_expected_by_default(prod_run):
+    groups = prod_run.one(CR.format("PrometheusRule"), "dataops-platform").inputs["spec"]["groups"]
+    expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
+    for layer in ("spark", "airflow", "trino", "iceberg", "storage", "gitops"):
+        assert f'"layer", "{layer}"' in expr
