@@ -36,42 +36,13 @@ def test_every_catalog_entry_has_all_keys():
     assert not problems, "\n".join(problems)
 
 
-# Catalog files maintained with the rules in this directory. Other files
-# (e.g. iceberg-exporter.yaml, owned by the exporter's author) get the same
-# check, but a violation there is reported as an expected failure for its
-# owner to fix rather than blocking the rule tests.
-RULES_OWNED_CATALOG_FILES = {
-    "airflow-statsd.yaml",
-    "jmx-exporter.yaml",
-    "kube-state-metrics.yaml",
-    "kubelet-cadvisor.yaml",
-    "minio.yaml",
-    "node-exporter.yaml",
-    "prometheus.yaml",
-    "spark-operator.yaml",
-    "trino.yaml",
-}
-
-
-def _missing_series(owned: bool) -> list[str]:
-    problems = []
-    for path, entry in load_catalog_entries():
-        if (path.name in RULES_OWNED_CATALOG_FILES) != owned:
-            continue
-        if str(entry.get("type", "")).lower() in ("histogram", "summary") and not entry.get("series"):
-            problems.append(f"{path.name}: {entry['name']} ({entry['type']}) has no series list")
-    return problems
-
-
 def test_histograms_and_summaries_list_their_series():
-    problems = _missing_series(owned=True)
+    problems = [
+        f"{path.name}: {entry['name']} ({entry['type']}) has no series list"
+        for path, entry in load_catalog_entries()
+        if str(entry.get("type", "")).lower() in ("histogram", "summary") and not entry.get("series")
+    ]
     assert not problems, "\n".join(problems)
-
-
-def test_other_catalog_files_list_histogram_and_summary_series():
-    problems = _missing_series(owned=False)
-    if problems:
-        pytest.xfail("series list missing (owner of the file to fix): " + "; ".join(problems))
 
 
 def test_catalog_names_are_unique():
