@@ -723,6 +723,11 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
             )
     if thanos.receive_enabled and not thanos.enabled:
         reader.problems.append(f"{PROJECT}:thanosReceiveEnabled is true but thanosEnabled is false. Fix: pulumi config set {PROJECT}:thanosEnabled true")
+    if prod and thanos.enabled and thanos.query_replicas < 2:
+        reader.problems.append(f"{PROJECT}:thanosQueryReplicas = {thanos.query_replicas}: prod needs 2 so Grafana keeps a query path during a rollout. Fix: pulumi config set {PROJECT}:thanosQueryReplicas 2")
+    if endpoint and "://" in endpoint:
+        # Thanos' S3 client takes host[:port]; the scheme comes from thanosInsecure.
+        reader.problems.append(f"{PROJECT}:thanosEndpoint = {endpoint!r}: give host[:port] without a scheme (http/https follows thanosInsecure). Fix: pulumi config set {PROJECT}:thanosEndpoint {endpoint.split('://', 1)[1].rstrip('/')}")
 
     spark_namespaces = tuple(g("sparkNamespaces"))
     for ns in spark_namespaces:

@@ -25,8 +25,10 @@ class ThanosSidecar:
     """What the Prometheus pods need to run the Thanos sidecar (names only: the Thanos component owns the Secret)."""
 
     image: str
-    objstore_secret_name: str
-    objstore_secret_key: str
+    # None when Receive ingests via remote write: Receive uploads the blocks, and a sidecar
+    # uploading the same samples too would store them twice under different labels.
+    objstore_secret_name: Optional[str]
+    objstore_secret_key: Optional[str]
     remote_write_url: Optional[str] = None
 
 
@@ -151,15 +153,14 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         },
     }
     if args.thanos_sidecar is not None:
-        prometheus_spec["thanos"] = {
-            "image": args.thanos_sidecar.image,
-            "objectStorageConfig": {
+        prometheus_spec["thanos"] = {"image": args.thanos_sidecar.image}
+        if args.thanos_sidecar.objstore_secret_name:
+            prometheus_spec["thanos"]["objectStorageConfig"] = {
                 "existingSecret": {
                     "name": args.thanos_sidecar.objstore_secret_name,
                     "key": args.thanos_sidecar.objstore_secret_key,
                 }
-            },
-        }
+            }
         # A headless Service whose SRV records let Thanos Query discover every sidecar.
         values["prometheus"]["thanosService"] = {"enabled": True}
         values["prometheus"]["thanosServiceMonitor"] = {"enabled": True}

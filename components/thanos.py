@@ -80,12 +80,11 @@ def thanos_sidecar(settings: ThanosSettings, namespace: str) -> Optional[ThanosS
     """The sidecar PrometheusStack configures: same Secret as the rest of Thanos, same image."""
     if not settings.enabled:
         return None
-    return ThanosSidecar(
-        image=settings.image,
-        objstore_secret_name=OBJSTORE_SECRET,
-        objstore_secret_key=OBJSTORE_KEY,
-        remote_write_url=receive_remote_write_url(namespace) if settings.receive_enabled else None,
-    )
+    if settings.receive_enabled:
+        # Receive owns the uploads; the sidecar only serves recent data to Query.
+        return ThanosSidecar(image=settings.image, objstore_secret_name=None, objstore_secret_key=None,
+                             remote_write_url=receive_remote_write_url(namespace))
+    return ThanosSidecar(image=settings.image, objstore_secret_name=OBJSTORE_SECRET, objstore_secret_key=OBJSTORE_KEY)
 
 
 def thanos_datasource(settings: ThanosSettings, namespace: str) -> Optional[Datasource]:

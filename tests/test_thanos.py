@@ -140,8 +140,7 @@ def test_without_thanos_grafana_defaults_to_prometheus_and_nothing_is_deployed(r
     assert "thanos" not in prometheus["prometheusSpec"] and "thanosService" not in prometheus
     assert run.by_type(COMPONENT) == []
     assert [r.name for r in run.registrations if r.name.startswith("thanos")] == []
-    # (not asserted: thanosQueryUrl absent from stack_outputs - the mock engine's root outputs
-    # carry over between runs in one process, so an earlier run's export would show up here)
+    assert "thanosQueryUrl" not in run.stack_outputs
 
 
 # ---------------------------------------------------------------- Query
@@ -243,6 +242,9 @@ def test_receive_when_enabled_gets_remote_write_and_a_query_endpoint(run_stack):
     assert "--endpoint=dnssrv+_grpc._tcp.thanos-receive.monitoring.svc.cluster.local" in query_args
     assert "--query.replica-label=receive_replica" in query_args
     assert run.one(SERVICE_MONITOR, "thanos-receive-servicemonitor")
+    # Receive uploads the blocks; a sidecar upload as well would store every sample twice.
+    sidecar = values(run)["prometheus"]["prometheusSpec"]["thanos"]
+    assert "objectStorageConfig" not in sidecar and sidecar["image"].startswith("quay.io/thanos/thanos:")
 
 
 def test_receive_without_thanos_is_rejected():
@@ -396,3 +398,19 @@ def test_every_alert_has_a_firing_and_a_quiet_promtool_case(name):
     for case in cases:
         for alert in case["exp_alerts"]:
             assert alert["exp_labels"]["component"] == "thanos" and alert.get("exp_annotations"), name
+
+
+def test_prod_needs_two_query_replicas_and_endpoints_take_no_scheme():
+    from settings import SettingsError
+    from tests.settings_util import load
+
+    values = {"environment": "prod", "clusterName": "dataops-prod", "portalUrls": ["https://portal.example/"],
+              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"),
+              "thanosBucket": "b", "thanosEndpoint": "https://minio.example:9000/", "thanosQueryReplicas": 1,
+              "thanosAccessKey": random_secret("ak"), "thanosSecretKey": random_secret("sk")}
+    with pytest.raises(SettingsError) as excinfo:
+        load(values)
+    joined = "\n".join(excinfo.value.problems)
+    assert len(excinfo.value.problems) == 2, joined
+    assert "thanosQueryReplicas = 1" in joined
+    assert "thanosEndpoint = 'https://minio.example:9000/'" in joined and "thanosEndpoint minio.example:9000" in joined

@@ -23,6 +23,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import config as runtime_config
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -283,6 +284,8 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
         sys.path.insert(0, str(ROOT))
     mocks = ProgramMocks(preview)
     monitor = RecordingMonitor(mocks)
+    # A fresh root Stack per run: otherwise exports of an earlier run in this process linger.
+    pulumi_settings.ROOT.set(None)
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     runtime_config.set_all_config(dict(config), list(secret_keys))
     os.environ.pop("PULUMI_CONFIG", None)
