@@ -396,10 +396,19 @@ class SloSpec:
     total: Optional[str] = None
 
     def error_ratio_expr(self, window: str) -> str:
-        """PromQL for the ratio of bad events over ``window``."""
-        if self.error_ratio is not None:
-            return self.error_ratio.replace("${window}", window)
-        return f"1 - (({self.good}) / ({self.total}))".replace("${window}", window)
+        """PromQL for the ratio of bad events over ``window``; ``${step}`` becomes ``subquery_step(window)``."""
+        expr = self.error_ratio if self.error_ratio is not None else f"1 - (({self.good}) / ({self.total}))"
+        return expr.replace("${window}", window).replace("${step}", subquery_step(window))
+
+
+def subquery_step(window: str, points: int = 720) -> str:
+    """A subquery step giving at most ``points`` steps over ``window`` (at least 1m, whole minutes).
+
+    Every step of a subquery materializes each literal and function result: a 30d window at
+    1m is 43200 samples per term (promtool's unit tests stop at 10000 per query).
+    """
+    minutes = max(1, -(-int(parse_duration(window)) // (60 * points)))
+    return f"{minutes}m"
 
 
 @dataclass(frozen=True)
@@ -485,12 +494,17 @@ def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
     (table dropped, never committed, failing) counts as stale instead of leaving the average.
     """
     pairs = [t.split(".", 1) for t in tables]
+    # Age = sample time - commit time: timestamp() instead of time(), which a subquery would
+    # materialize at every step even where no table exists.
     fresh = " or ".join(
-        f'(time() - max by (database, table) (iceberg_table_last_update_timestamp{{database="{db}",table="{table}"}}) < bool {int(max_age_s)})'
-        for db, table in pairs
+        f'(max by (database, table) (timestamp({sel}) - {sel}) < bool {int(max_age_s)})'
+        for sel in (f'iceberg_table_last_update_timestamp{{database="{db}",table="{table}"}}' for db, table in pairs)
     )
+    # 0 for each listed table, but only at instants where the exporter reports some table:
+    # before the exporter existed is "no data", not "stale" (and no vector(0) is built for
+    # every step of a 30d subquery).
     missing = " or ".join(
-        f'label_replace(label_replace(vector(0), "database", "{db}", "", ""), "table", "{table}", "", "")'
+        f'label_replace(label_replace(0 * group(iceberg_table_last_update_timestamp), "database", "{db}", "", ""), "table", "{table}", "", "")'
         for db, table in pairs
     )
     return {
@@ -498,9 +512,7 @@ def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
         "objective": 0.99,
         "window": "30d",
         "description": "Listed Iceberg tables received a snapshot within the freshness limit.",
-        # The stale fallback applies only while the exporter reports some table, so the time
-        # before the exporter existed is "no data", not "stale".
-        "errorRatio": f"1 - avg(avg_over_time(({fresh} or ({missing}) and on () group(iceberg_table_last_update_timestamp))[${{window}}:1m]))",
+        "errorRatio": f"1 - avg(avg_over_time(({fresh} or {missing})[${{window}}:${{step}}]))",
     }
 
 
