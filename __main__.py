@@ -5,6 +5,7 @@ import pulumi_kubernetes as k8s
 
 from components import spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
+from components.alerting import Alerting, AlertingArgs, alertmanager_wiring
 from components.common import labels
 from components.dashboards import Dashboards, DashboardsArgs
 from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
@@ -35,6 +36,8 @@ stack = PrometheusStack(
         prometheus=settings.prometheus,
         grafana=settings.grafana,
         alertmanager=settings.alertmanager,
+        # Alertmanager mounts the config and credential Secrets that Alerting creates.
+        alertmanager_wiring=alertmanager_wiring(),
         # None when Thanos is off: no sidecar, Grafana's default datasource stays Prometheus.
         thanos_sidecar=thanos_sidecar(settings.thanos, settings.namespace),
         thanos_datasource=thanos_datasource(settings.thanos, settings.namespace),
@@ -118,6 +121,20 @@ if settings.iceberg.enabled:
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
 Dashboards("dashboards", DashboardsArgs(namespace=namespace.metadata.name, operator=stack.operator))
+
+# After PrometheusStack: Alertmanager config/credential Secrets, alert and SLO PrometheusRules.
+Alerting(
+    "alerting",
+    AlertingArgs(
+        namespace=namespace.metadata.name,
+        cluster_name=settings.cluster_name,
+        environment=settings.environment,
+        routing=settings.routing,
+        slos=settings.slos,
+        evaluation_interval=settings.prometheus.evaluation_interval,
+        operator=stack.operator,
+    ),
+)
 
 pulumi.export("environment", settings.environment)
 pulumi.export("namespace", namespace.metadata.name)

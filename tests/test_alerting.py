@@ -1,0 +1,310 @@
+"""Alerting: rule files (promtool), labels/annotations/runbooks, SLO generator, routes (amtool),
+MTTD budget, and the component under the mock engine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.alerting import ALERT_RULE_FILES, alertmanager_wiring
+from components.alertmanager_config import (
+    CONFIG_SECRET_KEY,
+    CONFIG_SECRET_NAME,
+    CREDENTIALS_SECRET_NAME,
+    PAGERDUTY_KEY,
+    SLACK_KEY,
+    alertmanager_config,
+    render_alertmanager_yaml,
+)
+from components.slo_rules import slo_rule_groups
+from tests.conftest import PROJECT, random_secret, with_secrets
+from tools.mock_engine import Secret, leaked_secrets
+from tools.slo_report import MTTD_TARGET_S, load_rule_documents, mttd_rows
+from tools.slo_rules import SLO_RULES_FILE, generate, load_stack_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+RUNBOOK_BASE = "https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/"
+MY_RULE_FILES = ALERT_RULE_FILES + ("slo.rules.yaml",)
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+SECRET = "kubernetes:core/v1:Secret"
+RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def _alerts(files=None):
+    for path in sorted(RULES.glob("*.rules.yaml")) if files is None else [RULES / f for f in files]:
+        for group in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "alert" in rule:
+                    yield path.name, rule
+
+
+# ------------------------------------------------------------------ rule files
+
+
+@pytest.mark.parametrize("file_name", MY_RULE_FILES)
+def test_promtool_checks_rule_file(file_name):
+    result = subprocess.run([PROMTOOL, "check", "rules", str(RULES / file_name)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("file_name", MY_RULE_FILES)
+def test_promtool_unit_tests(file_name):
+    test_file = RULES / "tests" / file_name.replace(".rules.yaml", ".test.yaml")
+    result = subprocess.run([PROMTOOL, "test", "rules", test_file.name], cwd=test_file.parent, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("file_name", MY_RULE_FILES)
+def test_every_alert_fires_and_stays_quiet_in_a_unit_test(file_name):
+    doc = yaml.safe_load((RULES / "tests" / file_name.replace(".rules.yaml", ".test.yaml")).read_text(encoding="utf-8"))
+    fired, quiet = set(), set()
+    for test in doc["tests"]:
+        for case in test.get("alert_rule_test") or []:
+            expected = case.get("exp_alerts") or []
+            (fired if expected else quiet).add(case["alertname"])
+            for alert in expected:
+                assert alert.get("exp_labels") and alert.get("exp_annotations"), case
+    names = {rule["alert"] for _, rule in _alerts([file_name])}
+    assert names - fired == set(), f"never shown firing: {names - fired}"
+    assert names - quiet == set(), f"never shown quiet: {names - quiet}"
+
+
+def test_every_alert_has_labels_annotations_and_a_runbook():
+    problems = []
+    for file_name, rule in _alerts():
+        name, labels, ann = rule["alert"], rule.get("labels") or {}, rule.get("annotations") or {}
+        if labels.get("severity") not in ("critical", "high", "medium"):
+            problems.append(f"{file_name} {name}: severity {labels.get('severity')!r}")
+        if not labels.get("component"):
+            problems.append(f"{file_name} {name}: no component label")
+        for key in ("summary", "description", "runbook_url", "dashboard_url"):
+            if not ann.get(key):
+                problems.append(f"{file_name} {name}: no {key}")
+        if ann.get("runbook_url") != f"{RUNBOOK_BASE}{name}.md":
+            problems.append(f"{file_name} {name}: runbook_url {ann.get('runbook_url')!r}")
+        if not (RUNBOOKS / f"{name}.md").is_file():
+            problems.append(f"{file_name} {name}: docs/runbooks/{name}.md missing")
+    assert not problems, "\n".join(problems)
+
+
+def test_my_summaries_are_korean():
+    for _, rule in _alerts(MY_RULE_FILES):
+        assert any("\uac00" <= c <= "\ud7a3" for c in rule["annotations"]["summary"]), rule["alert"]
+
+
+# ------------------------------------------------------------------ SLO generator
+
+
+def test_committed_slo_rules_equal_the_generator_output():
+    assert SLO_RULES_FILE.read_text(encoding="utf-8") == generate(), "run: python -m tools.slo_rules"
+
+
+def test_slo_rules_follow_the_multiwindow_multi_burn_rate_pattern():
+    settings = load_stack_settings("prod")
+    groups = slo_rule_groups(settings.slos)
+    assert slo_rule_groups(settings.slos) == groups  # deterministic
+    text = yaml.safe_dump(groups)
+    assert "burn_rate_6h > 6" not in text
+    avail = next(g for g in groups if g["name"] == "dataops_slo_platform_availability")
+    records = {r["record"] for r in avail["rules"] if "record" in r}
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        assert f"dataops:slo:error_ratio:rate{window}" in records
+    burns = {r["labels"]["severity"]: r["expr"] for r in avail["rules"] if r.get("alert") == "SLOErrorBudgetBurn"}
+    assert "rate1h{" in burns["critical"] and "rate5m{" in burns["critical"] and "> 0.0144" in burns["critical"]
+    assert "rate6h{" in burns["critical"] and "rate30m{" in burns["critical"] and "> 0.006" in burns["critical"]
+    assert "rate1d{" in burns["high"] and "rate2h{" in burns["high"] and "> 0.003" in burns["high"]
+    assert "rate3d{" in burns["medium"] and "rate6h{" in burns["medium"] and "> 0.001" in burns["medium"]
+    budget = next(g for g in groups if g["name"] == "dataops_slo_error_budget")
+    assert {r.get("record") for r in budget["rules"]} >= {"dataops:slo:error_budget_remaining"}
+    assert any(r.get("alert") == "SLOErrorBudgetExhausted" and "< 0.1" in r["expr"] for r in budget["rules"])
+
+
+def test_freshness_slo_selects_each_table_exactly():
+    settings = load_stack_settings("prod")
+    fresh = next(s for s in settings.slos if s.name == "data-freshness")
+    expr = fresh.error_ratio_expr("1h")
+    assert 'database="sales",table="orders"' in expr and 'database="marketing",table="campaign_events"' in expr
+    assert "=~" not in expr  # no regex cross product (marketing.orders)
+    latency = next(s for s in settings.slos if s.name == "pipeline-latency")
+    assert latency.good.count('status="success"') == 1 and latency.total.count('status="success"') == 1
+
+
+# ------------------------------------------------------------------ Alertmanager config (amtool)
+
+
+def _write_config(tmp_path, routing_overrides=None, has_pagerduty=True, has_slack=True, environment="prod"):
+    settings = load_stack_settings("prod")
+    creds = tmp_path / CREDENTIALS_SECRET_NAME
+    creds.mkdir()
+    (creds / PAGERDUTY_KEY).write_text(secrets.token_hex(16))
+    (creds / SLACK_KEY).write_text(f"https://127.0.0.1/services/{secrets.token_hex(8)}")
+    config = alertmanager_config(settings.routing, settings.cluster_name, environment, secrets_dir=str(tmp_path), has_pagerduty=has_pagerduty, has_slack=has_slack)
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(render_alertmanager_yaml(config))
+    return path, config
+
+
+def _route(path, *labels):
+    result = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={path}", *labels], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_amtool_accepts_the_generated_config(tmp_path):
+    path, _ = _write_config(tmp_path)
+    result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (("severity=critical", "alertname=DataOpsPlatformDown"), "pagerduty-critical"),
+        (("severity=high", "alertname=CPUCapacityLow"), "slack-high"),
+        (("severity=medium", "alertname=TrinoSlowQueries"), "slack-medium"),
+        (("severity=none", "alertname=InfoInhibitor"), "null"),
+        (("severity=none", "alertname=Watchdog"), "heartbeat"),
+        (("severity=warning", "alertname=KubePodCrashLooping"), "default"),
+    ],
+)
+def test_amtool_routes_each_severity(tmp_path, labels, receiver):
+    path, _ = _write_config(tmp_path)
+    assert _route(path, *labels) == receiver
+
+
+def test_staging_without_credentials_routes_everything_to_null_with_the_same_tree(tmp_path):
+    path, config = _write_config(tmp_path, has_pagerduty=False, has_slack=False, environment="staging")
+    for severity in ("critical", "high", "medium", "warning"):
+        assert _route(path, f"severity={severity}") == "null"
+    assert _route(path, "alertname=Watchdog", "severity=none") == "heartbeat"
+    with_creds = alertmanager_config(load_stack_settings("prod").routing, "c", "prod", has_pagerduty=True, has_slack=True)
+    strip = lambda routes: [{k: v for k, v in r.items() if k != "receiver"} for r in routes]  # noqa: E731
+    assert strip(config["route"]["routes"]) == strip(with_creds["route"]["routes"])
+    assert config["inhibit_rules"] == with_creds["inhibit_rules"]
+
+
+def test_config_shape():
+    settings = load_stack_settings("prod")
+    config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
+    text = render_alertmanager_yaml(config)
+    assert "match:" not in text and "source_match:" not in text and "target_match:" not in text
+    route = config["route"]
+    assert route["group_by"] == ["alertname", "cluster", "namespace"]
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("30s", "5m", "4h")
+    by_receiver = {r["receiver"]: r for r in route["routes"]}
+    assert by_receiver["pagerduty-critical"]["repeat_interval"] == "1h"
+    assert by_receiver["slack-medium"]["repeat_interval"] == "12h"
+    receivers = {r["name"]: r for r in config["receivers"]}
+    pd = receivers["pagerduty-critical"]["pagerduty_configs"][0]
+    assert pd["routing_key_file"] == f"/etc/alertmanager/secrets/{CREDENTIALS_SECRET_NAME}/{PAGERDUTY_KEY}"
+    slack = receivers["slack-high"]["slack_configs"][0]
+    assert slack["api_url_file"].endswith(f"/{CREDENTIALS_SECRET_NAME}/{SLACK_KEY}") and slack["channel"] == "#dataops-ops"
+    assert slack["send_resolved"] is True and "발생" in slack["text"]
+    assert receivers["slack-medium"]["slack_configs"][0]["channel"] == "#dataops-alerts"
+    inhibit = config["inhibit_rules"][0]
+    assert inhibit["source_matchers"] == ['severity="critical"'] and {"alertname", "cluster"} <= set(inhibit["equal"])
+
+
+# ------------------------------------------------------------------ MTTD
+
+
+def _mttd_over(files=None):
+    settings = load_stack_settings("prod")
+    docs = load_rule_documents(extra={"slo.rules.yaml": {"groups": slo_rule_groups(settings.slos, settings.prometheus.evaluation_interval)}})
+    config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
+    rows = mttd_rows(docs, settings.prometheus.scrape_interval, settings.prometheus.evaluation_interval, config)
+    names = {r.alert for r in rows}
+    assert {"DataOpsPlatformDown", "OOMKillFrequent", "SparkJobFailureSpike", "SLOErrorBudgetBurn"} <= names
+    return [f"{r.alert} {r.labels} ({r.file}): {r.total_s:.0f}s" for r in rows if r.total_s > MTTD_TARGET_S and (files is None or r.file in files)]
+
+
+def test_my_critical_alerts_are_notified_within_the_mttd_target():
+    over = _mttd_over(MY_RULE_FILES)
+    assert not over, "critical alerts over the 5 min MTTD target:\n" + "\n".join(over)
+
+
+@pytest.mark.xfail(strict=False, reason="thanos.rules.yaml ThanosQueryIsDown has for: 5m -> 6m30s to notification (Thanos owner to decide)")
+def test_every_critical_alert_in_every_rule_file_is_within_the_mttd_target():
+    over = _mttd_over()
+    assert not over, "critical alerts over the 5 min MTTD target:\n" + "\n".join(over)
+
+
+def test_mttd_sums_the_chain():
+    rows = mttd_rows(
+        {"a.rules.yaml": {"groups": [
+            {"name": "rec", "interval": "1m", "rules": [{"record": "x:y:z", "expr": "up"}]},
+            {"name": "alerts", "interval": "30s", "rules": [{"alert": "A", "expr": "x:y:z < 1", "for": "2m", "labels": {"severity": "critical"}}]},
+        ]}},
+        "30s", "30s", {"route": {"group_wait": "30s", "routes": []}},
+    )
+    assert [r.total_s for r in rows] == [30 + 60 + 30 + 120 + 30]
+
+
+# ------------------------------------------------------------------ component under the mock engine
+
+
+def test_secrets_are_secrets_and_nothing_leaks(prod_run):
+    creds = prod_run.one(SECRET, CREDENTIALS_SECRET_NAME)
+    assert isinstance(creds.inputs["stringData"], Secret)
+    assert set(creds.inputs["stringData"].value) == {PAGERDUTY_KEY, SLACK_KEY}
+    for reg in prod_run.registrations:
+        assert leaked_secrets(reg.inputs, prod_run.secret_values) == [], reg.name
+    assert leaked_secrets(prod_run.stack_outputs, prod_run.secret_values) == []
+
+
+def test_config_travels_in_a_secret_without_credentials(prod_run):
+    config = prod_run.one(SECRET, CONFIG_SECRET_NAME)
+    data = config.inputs["stringData"]
+    data = data.value if isinstance(data, Secret) else data
+    text = data[CONFIG_SECRET_KEY]
+    assert yaml.safe_load(text)["route"]["receiver"] == "default"
+    assert not any(s in text for s in prod_run.secret_values)
+    for cm in prod_run.by_type("kubernetes:core/v1:ConfigMap"):
+        assert "alertmanager" not in cm.name
+
+
+def test_release_mounts_the_alerting_secrets(prod_run):
+    am = prod_run.one("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack").inputs["values"]["alertmanager"]["alertmanagerSpec"]
+    assert am["useExistingSecret"] is True
+    assert am["configSecret"] == CONFIG_SECRET_NAME == alertmanager_wiring().config_secret_name
+    assert am["secrets"] == [CREDENTIALS_SECRET_NAME]
+
+
+def test_prometheus_rules_depend_on_the_release_and_match_settings(prod_run):
+    release = prod_run.one("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack")
+    alerting = prod_run.one("dataops:monitoring:Alerting", "alerting")
+    names = {"dataops-alerts-platform", "dataops-alerts-workloads", "dataops-alerts-monitoring", "dataops-slo"}
+    rules = {r.name: r for r in prod_run.by_type(RULE_CR) if r.name in names}
+    assert set(rules) == names
+    for rule in rules.values():
+        assert release.urn in rule.dependencies and rule.parent == alerting.urn
+        assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
+    committed = yaml.safe_load(SLO_RULES_FILE.read_text(encoding="utf-8"))["groups"]
+    assert rules["dataops-slo"].inputs["spec"]["groups"] == committed
+
+
+def test_staging_without_credentials_routes_to_null(run_stack):
+    run = run_stack("staging", with_secrets(("thanosAccessKey", "thanosSecretKey")))
+    data = run.one(SECRET, CONFIG_SECRET_NAME).inputs["stringData"]
+    config = yaml.safe_load((data.value if isinstance(data, Secret) else data)[CONFIG_SECRET_KEY])
+    assert config["route"]["receiver"] == "null"
+    assert {r["receiver"] for r in config["route"]["routes"]} == {"null", "heartbeat"}
+    assert {r["name"] for r in config["receivers"]} == {"null", "heartbeat"}
+
+
+def test_staging_with_slack_only_sends_critical_to_slack(run_stack):
+    run = run_stack("staging", {**with_secrets(("thanosAccessKey", "thanosSecretKey")), f"{PROJECT}:slackWebhookUrl": random_secret("slack")})
+    data = run.one(SECRET, CONFIG_SECRET_NAME).inputs["stringData"]
+    config = yaml.safe_load((data.value if isinstance(data, Secret) else data)[CONFIG_SECRET_KEY])
+    critical = next(r for r in config["route"]["routes"] if r["matchers"] == ['severity="critical"'])
+    receiver = next(r for r in config["receivers"] if r["name"] == critical["receiver"])
+    assert "slack_configs" in receiver and "pagerduty_configs" not in receiver
