@@ -159,6 +159,12 @@ _quantity = _keep_text(parse_quantity)
 _bytes = _keep_text(parse_byte_quantity)
 
 
+def _http_url(text: Any) -> str:
+    if not isinstance(text, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", text) or text.endswith("/"):
+        raise ValueError("must be an http(s) URL without a trailing slash (e.g. https://grafana.example.com)")
+    return text
+
+
 def _text(text: Any) -> str:
     if not isinstance(text, str):
         raise ValueError("must be a string")
@@ -208,6 +214,7 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     _s("prometheusScrapeInterval", "string", "Default scrape interval (enters the MTTD budget).", _duration, "30s"),
     _s("prometheusEvaluationInterval", "string", "Default rule evaluation interval (enters the MTTD budget).", _duration, "30s"),
     # Grafana
+    _s("grafanaUrl", "string", "External URL of Grafana: alert notifications link dashboards under it; Grafana's root_url.", _http_url, "https://grafana.dataops.internal"),
     _s("grafanaAdminUser", "string", "Grafana admin user name; the password is generated and exported as a secret.", _text, "admin"),
     _s("grafanaStorageSize", "string", "Grafana volume size.", _bytes, "10Gi"),
     # Alertmanager
@@ -300,6 +307,7 @@ class PrometheusSettings:
 
 @dataclass(frozen=True)
 class GrafanaSettings:
+    url: str
     admin_user: str
     storage_size: str
 
@@ -343,6 +351,7 @@ class RoutingSettings:
     repeat_interval: str
     slack_channel_high: str
     slack_channel_medium: str
+    grafana_url: str  # alert links are dashboard paths under it
     pagerduty_routing_key: Optional[pulumi.Output]
     slack_webhook_url: Optional[pulumi.Output]
 
@@ -683,7 +692,8 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     if prod and prometheus.replicas < 2:
         reader.problems.append(f"{PROJECT}:prometheusReplicas = {prometheus.replicas}: prod needs at least 2 replicas for HA. Fix: pulumi config set {PROJECT}:prometheusReplicas 2")
 
-    grafana = GrafanaSettings(admin_user=g("grafanaAdminUser"), storage_size=g("grafanaStorageSize"))
+    grafana_url = g("grafanaUrl")
+    grafana = GrafanaSettings(url=grafana_url, admin_user=g("grafanaAdminUser"), storage_size=g("grafanaStorageSize"))
     alertmanager = AlertmanagerSettings(
         replicas=g("alertmanagerReplicas"),
         retention=g("alertmanagerRetention"),
@@ -697,6 +707,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         repeat_interval=g("alertRepeatInterval"),
         slack_channel_high=g("alertSlackChannelHigh"),
         slack_channel_medium=g("alertSlackChannelMedium"),
+        grafana_url=grafana_url,
         pagerduty_routing_key=reader.secret("pagerdutyRoutingKey", prod, "prod pages the on-call through PagerDuty"),
         slack_webhook_url=reader.secret("slackWebhookUrl", prod, "prod sends high and medium alerts to Slack"),
     )

@@ -58,6 +58,11 @@ SLACK_TITLE = (
     '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
     "{{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }}, {{ .CommonLabels.cluster }})"
 )
+def slack_text(grafana_url: str) -> str:
+    """Slack message body; dashboard_url annotations are paths under the stack's Grafana."""
+    return SLACK_TEXT.replace("{{ .Annotations.dashboard_url }}", grafana_url + "{{ .Annotations.dashboard_url }}")
+
+
 SLACK_TEXT = (
     "{{ range .Alerts }}"
     '{{ if eq .Status "firing" }}:rotating_light: *발생*{{ else }}:white_check_mark: *해결*{{ end }} '
@@ -83,17 +88,17 @@ def _longer(a: str, b: str) -> str:
     return a if parse_duration(a) >= parse_duration(b) else b
 
 
-def _slack(channel: str, secrets_dir: str, environment: str) -> dict[str, Any]:
+def _slack(channel: str, secrets_dir: str, environment: str, grafana_url: str) -> dict[str, Any]:
     return {
         "api_url_file": credential_path(SLACK_KEY, secrets_dir),
         "channel": channel,
         "send_resolved": True,
         "title": f"[{environment}] " + SLACK_TITLE,
-        "text": SLACK_TEXT,
+        "text": slack_text(grafana_url),
     }
 
 
-def _pagerduty(cluster_name: str, environment: str, secrets_dir: str) -> dict[str, Any]:
+def _pagerduty(cluster_name: str, environment: str, secrets_dir: str, grafana_url: str) -> dict[str, Any]:
     return {
         "routing_key_file": credential_path(PAGERDUTY_KEY, secrets_dir),
         "send_resolved": True,
@@ -106,7 +111,7 @@ def _pagerduty(cluster_name: str, environment: str, secrets_dir: str) -> dict[st
             "firing": "{{ .Alerts.Firing | len }}",
             "description": "{{ .CommonAnnotations.description }}",
             "runbook_url": "{{ .CommonAnnotations.runbook_url }}",
-            "dashboard_url": "{{ .CommonAnnotations.dashboard_url }}",
+            "dashboard_url": grafana_url + "{{ .CommonAnnotations.dashboard_url }}",
         },
     }
 
@@ -131,13 +136,13 @@ def alertmanager_config(
         DEFAULT: {},
     }
     if pagerduty:
-        integrations[CRITICAL]["pagerduty_configs"] = [_pagerduty(cluster_name, environment, secrets_dir)]
+        integrations[CRITICAL]["pagerduty_configs"] = [_pagerduty(cluster_name, environment, secrets_dir, routing.grafana_url)]
     if slack:
         # Critical also lands in the ops channel, so the team sees what the on-call was paged for.
-        integrations[CRITICAL]["slack_configs"] = [_slack(routing.slack_channel_high, secrets_dir, environment)]
-        integrations[HIGH]["slack_configs"] = [_slack(routing.slack_channel_high, secrets_dir, environment)]
-        integrations[MEDIUM]["slack_configs"] = [_slack(routing.slack_channel_medium, secrets_dir, environment)]
-        integrations[DEFAULT]["slack_configs"] = [_slack(routing.slack_channel_medium, secrets_dir, environment)]
+        integrations[CRITICAL]["slack_configs"] = [_slack(routing.slack_channel_high, secrets_dir, environment, routing.grafana_url)]
+        integrations[HIGH]["slack_configs"] = [_slack(routing.slack_channel_high, secrets_dir, environment, routing.grafana_url)]
+        integrations[MEDIUM]["slack_configs"] = [_slack(routing.slack_channel_medium, secrets_dir, environment, routing.grafana_url)]
+        integrations[DEFAULT]["slack_configs"] = [_slack(routing.slack_channel_medium, secrets_dir, environment, routing.grafana_url)]
 
     def receiver(name: str) -> str:
         # The heartbeat receiver always exists (empty until a dead-man's switch is hooked in).

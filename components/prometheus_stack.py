@@ -128,6 +128,8 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
             }
         },
         "grafana": {
+            # Links Grafana builds (and alert dashboard links) use the external URL.
+            "grafana.ini": {"server": {"root_url": args.grafana.url}},
             "admin": {
                 "existingSecret": GRAFANA_ADMIN_SECRET,
                 "userKey": "admin-user",

@@ -38,7 +38,8 @@ ALERT_BURN = "SLOErrorBudgetBurn"
 ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
 BUDGET_EXHAUSTED_BELOW = 0.1
 RUNBOOK_BASE = "https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks"
-DASHBOARD_URL = "https://grafana.dataops.internal/d/dataops-slo/dataops-slo"
+# A path: the Alertmanager templates prefix the stack's Grafana URL (grafanaUrl setting).
+DASHBOARD_URL = "/d/dataops-06-e2e"
 BUDGET_GROUP = "dataops_slo_error_budget"
 BUDGET_INTERVAL = "5m"
 

@@ -293,3 +293,22 @@ def test_staging_with_slack_only_sends_critical_to_slack(run_stack):
     critical = next(r for r in config["route"]["routes"] if r["matchers"] == ['severity="critical"'])
     receiver = next(r for r in config["receivers"] if r["name"] == critical["receiver"])
     assert "slack_configs" in receiver and "pagerduty_configs" not in receiver
+
+
+def test_notifications_link_dashboards_under_the_stacks_grafana_url():
+    settings = load_stack_settings("prod")
+    config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    texts = [c["text"] for r in receivers.values() for c in r.get("slack_configs", [])]
+    assert texts and all("https://grafana.dataops.internal{{ .Annotations.dashboard_url }}" in t for t in texts)
+    pagerduty = [c for r in receivers.values() for c in r.get("pagerduty_configs", [])]
+    assert pagerduty[0]["details"]["dashboard_url"] == "https://grafana.dataops.internal{{ .CommonAnnotations.dashboard_url }}"
+
+
+def test_grafana_url_must_be_an_http_url():
+    from settings import SettingsError
+    from tests.settings_util import load
+
+    with pytest.raises(SettingsError) as excinfo:
+        load({"environment": "staging", "clusterName": "c", "thanosEnabled": False, "grafanaUrl": "grafana.example.com/"})
+    assert "dataops-monitoring:grafanaUrl = 'grafana.example.com/'" in str(excinfo.value)

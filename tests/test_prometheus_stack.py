@@ -83,3 +83,7 @@ def test_leak_check_catches_a_plaintext_secret():
     secret = "test-value-that-leaked"
     assert leaked_secrets({"values": {"a": [f"x{secret}y"]}}, frozenset({secret})) == ["values.a[0]"]
     assert leaked_secrets({"values": Secret({"a": secret})}, frozenset({secret})) == []
+
+
+def test_grafana_root_url_is_the_configured_external_url(prod_run):
+    assert release_values(prod_run)["grafana"]["grafana.ini"]["server"]["root_url"] == "https://grafana.dataops.internal"

@@ -372,21 +372,13 @@ def test_thanos_enabled_builds_a_bucket_with_secret_credentials():
 RULES = yaml.safe_load((ROOT / "rules" / "thanos.rules.yaml").read_text())
 RULE_TESTS = yaml.safe_load((ROOT / "rules" / "tests" / "thanos.test.yaml").read_text())
 ALERTS = [r for g in RULES["groups"] for r in g["rules"] if "alert" in r]
-HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=lambda r: f"{r['alert']}-{r['labels'].get('store_type', '')}")
-def test_every_alert_is_labelled_annotated_and_has_a_runbook(rule):
-    name = rule["alert"]
-    assert rule["labels"]["severity"] in ("critical", "high", "medium")
+def test_every_alert_is_a_thanos_alert_with_a_hands_on_runbook(rule):
+    # Labels, Korean summary, runbook_url and dashboard links of every alert: tests/test_alerting.py.
     assert rule["labels"]["component"] == "thanos"
-    annotations = rule["annotations"]
-    assert HANGUL.search(annotations["summary"]), "the on-call team reads Korean"
-    assert annotations["description"]
-    assert annotations["runbook_url"] == f"https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/{name}.md"
-    assert annotations["dashboard_url"].startswith("https://")
-    runbook = ROOT / "docs" / "runbooks" / f"{name}.md"
-    assert runbook.exists(), runbook
+    runbook = ROOT / "docs" / "runbooks" / f"{rule['alert']}.md"
     assert "kubectl" in runbook.read_text()
 
 
