@@ -51,5 +51,8 @@ readme-settings: venv
 bench-iceberg: venv
 	$(PY) benchmarks/bench_iceberg.py
 
+slo-report: venv
+	$(PY) -m tools.slo_report --stack $(STACK)
+
 clean:
 	rm -rf build .pytest_cache

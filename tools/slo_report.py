@@ -18,6 +18,7 @@ window needs to cross its threshold (printed per SLO below as "fastest at 100 % 
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from dataclasses import dataclass
@@ -198,8 +199,12 @@ def report(stack: str = "prod") -> tuple[str, list[MttdRow]]:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text, rows = report(argv[0] if argv else "prod")
+    parser = argparse.ArgumentParser(description="MTTD budget of every critical alert and each SLO's burn-rate thresholds.")
+    parser.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml to read (default prod)")
+    args = parser.parse_args(argv)
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+        parser.error(f"no Pulumi.{args.stack}.yaml")
+    text, rows = report(args.stack)
     print(text, end="")
     return 0 if all(r.total_s <= MTTD_TARGET_S for r in rows) else 1
 
