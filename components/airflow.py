@@ -9,7 +9,15 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import dump_yaml, labels, load_asset, monitor, prometheus_rule_from_file
+from components.common import (
+    deployment_with_service,
+    dump_yaml,
+    labels,
+    load_asset,
+    monitor,
+    prometheus_rule_from_file,
+    restricted_security_context,
+)
 
 COMPONENT = "airflow-statsd-exporter"
 STATSD_PORT = 9125
@@ -67,42 +75,23 @@ class AirflowMonitoring(pulumi.ComponentResource):
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True, run_as_user=65534, read_only_root_filesystem=True, allow_privilege_escalation=False,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            ),
+            security_context=restricted_security_context(65534),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="mapping", mount_path="/etc/statsd", read_only=True)],
         )
-        self.deployment = k8s.apps.v1.Deployment(
+        self.deployment, self.service = deployment_with_service(
             COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels=labels(COMPONENT)),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=args.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**labels(COMPONENT), **selector}, annotations={"checksum/mapping": checksum}
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[container],
-                        volumes=[k8s.core.v1.VolumeArgs(name="mapping", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="airflow-statsd-mapping"))],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
-        )
-        self.service = k8s.core.v1.Service(
-            COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(name="statsd-udp", port=STATSD_PORT, target_port="statsd-udp", protocol="UDP"),
-                    k8s.core.v1.ServicePortArgs(name="statsd-tcp", port=STATSD_PORT, target_port="statsd-tcp", protocol="TCP"),
-                    k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"),
-                ],
-            ),
-            opts=child,
+            args.namespace,
+            container,
+            [
+                k8s.core.v1.ServicePortArgs(name="statsd-udp", port=STATSD_PORT, target_port="statsd-udp", protocol="UDP"),
+                k8s.core.v1.ServicePortArgs(name="statsd-tcp", port=STATSD_PORT, target_port="statsd-tcp", protocol="TCP"),
+                k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"),
+            ],
+            self,
+            replicas=args.replicas,
+            volumes=[k8s.core.v1.VolumeArgs(name="mapping", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="airflow-statsd-mapping"))],
+            pod_annotations={"checksum/mapping": checksum},
+            depends_on=[config_map],
         )
         # The job label is the Service name, airflow-statsd-exporter: rules/platform.rules.yaml's airflow layer.
         self.service_monitor = monitor(

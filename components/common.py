@@ -126,3 +126,59 @@ def load_asset(file_name: str) -> Any:
 def dump_yaml(document: Any) -> str:
     """Deterministic YAML for ConfigMaps and Secrets: a re-run must preview no diff."""
     return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def restricted_security_context(user: int) -> k8s.core.v1.SecurityContextArgs:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=user,
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+def deployment_with_service(
+    name: str,
+    namespace: pulumi.Input[str],
+    container: k8s.core.v1.ContainerArgs,
+    ports: Sequence[k8s.core.v1.ServicePortArgs],
+    parent: pulumi.Resource,
+    *,
+    replicas: int = 1,
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    pod_annotations: Optional[Mapping[str, str]] = None,
+    pod_security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
+    """A Deployment of one container and the ClusterIP Service in front of it, both named ``name``.
+
+    Pods and Service share the selector ``app.kubernetes.io/name: <name>``, which is also what
+    the component's ServiceMonitor selects.
+    """
+    selector = {"app.kubernetes.io/name": name}
+    deployment = k8s.apps.v1.Deployment(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(name)),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=replicas,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels(name), **selector}, annotations=dict(pod_annotations or {}) or None),
+                spec=k8s.core.v1.PodSpecArgs(
+                    containers=[container],
+                    volumes=list(volumes) or None,
+                    security_context=pod_security_context,
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+    service = k8s.core.v1.Service(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(name), **selector}),
+        spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=list(ports)),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return deployment, service

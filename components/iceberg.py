@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import labels, monitor
+from components.common import deployment_with_service, labels, monitor, restricted_security_context
 from settings import IcebergSettings
 
 COMPONENT = "iceberg-exporter"
@@ -77,42 +77,20 @@ class IcebergExporter(pulumi.ComponentResource):
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=10001,
-                read_only_root_filesystem=True,
-                allow_privilege_escalation=False,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            ),
+            security_context=restricted_security_context(10001),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
-        self.deployment = k8s.apps.v1.Deployment(
+        self.deployment, self.service = deployment_with_service(
             COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels=labels(COMPONENT)),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                # One collector per catalog: two would double the catalog load for the same numbers.
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels(COMPONENT), **selector}),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[container],
-                        security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
-                        termination_grace_period_seconds=30,
-                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
-        )
-        self.service = k8s.core.v1.Service(
-            COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            args.namespace,
+            container,
+            [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")],
+            self,
+            # One collector per catalog: two would double the catalog load for the same numbers.
+            replicas=1,
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
+            pod_security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
+            depends_on=depends_on,
         )
         # /metrics serves the last completed collection, so scraping faster than the
         # collection interval is cheap; 1m keeps staleness below the interval.

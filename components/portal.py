@@ -9,7 +9,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import dump_yaml, labels, prometheus_rule_from_file
+from components.common import deployment_with_service, dump_yaml, labels, prometheus_rule_from_file, restricted_security_context
 
 COMPONENT = "blackbox-exporter"
 PORT = 9115
@@ -50,7 +50,6 @@ class PortalMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        selector = {"app.kubernetes.io/name": COMPONENT}
         config_text = dump_yaml(blackbox_config())
         config_map = k8s.core.v1.ConfigMap(
             "blackbox-exporter-config",
@@ -59,48 +58,27 @@ class PortalMonitoring(pulumi.ComponentResource):
             opts=child,
         )
         health = k8s.core.v1.HTTPGetActionArgs(path="/-/healthy", port="http")
-        self.deployment = k8s.apps.v1.Deployment(
-            COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels=labels(COMPONENT)),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**labels(COMPONENT), **selector},
-                        # Config changes roll the pod: blackbox_exporter reads the file at start.
-                        annotations={"checksum/config": hashlib.sha256(config_text.encode()).hexdigest()[:16]},
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="blackbox-exporter",
-                                image=args.image,
-                                args=["--config.file=/etc/blackbox/blackbox.yml", f"--web.listen-address=:{PORT}"],
-                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                                liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20),
-                                readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "20m", "memory": "32Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
-                                ),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    run_as_non_root=True, run_as_user=65534, read_only_root_filesystem=True,
-                                    allow_privilege_escalation=False, capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                ),
-                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/blackbox", read_only=True)],
-                            )
-                        ],
-                        volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="blackbox-exporter-config"))],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+        container = k8s.core.v1.ContainerArgs(
+            name="blackbox-exporter",
+            image=args.image,
+            args=["--config.file=/etc/blackbox/blackbox.yml", f"--web.listen-address=:{PORT}"],
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+            resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "20m", "memory": "32Mi"}, limits={"cpu": "200m", "memory": "128Mi"}),
+            security_context=restricted_security_context(65534),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/blackbox", read_only=True)],
         )
-        self.service = k8s.core.v1.Service(
+        self.deployment, self.service = deployment_with_service(
             COMPONENT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
-            spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")]),
-            opts=child,
+            args.namespace,
+            container,
+            [k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
+            self,
+            volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="blackbox-exporter-config"))],
+            # Config changes roll the pod: blackbox_exporter reads the file at start.
+            pod_annotations={"checksum/config": hashlib.sha256(config_text.encode()).hexdigest()[:16]},
+            depends_on=[config_map],
         )
         self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
         # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.

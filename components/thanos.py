@@ -304,7 +304,7 @@ class Thanos(pulumi.ComponentResource):
         needs_bucket = pulumi.ResourceOptions(parent=self, depends_on=[self.objstore_secret])
 
         # ---- Query ------------------------------------------------------------------------
-        query = k8s.apps.v1.Deployment(
+        self.query = k8s.apps.v1.Deployment(
             QUERY,
             metadata=meta(QUERY),
             spec={
@@ -329,7 +329,7 @@ class Thanos(pulumi.ComponentResource):
         ], headless=False)
 
         # ---- Store Gateway ------------------------------------------------------------------
-        store = k8s.apps.v1.StatefulSet(
+        self.store = k8s.apps.v1.StatefulSet(
             STORE,
             metadata=meta(STORE),
             spec={
@@ -361,7 +361,7 @@ class Thanos(pulumi.ComponentResource):
         # EXACTLY one replica: the compactor is a singleton per bucket. Two compactors on one
         # bucket compact and delete the same blocks concurrently, producing overlapping blocks
         # that halt compaction (and can lose data); Thanos has no leader election for it.
-        compact = k8s.apps.v1.StatefulSet(
+        self.compact = k8s.apps.v1.StatefulSet(
             COMPACT,
             metadata=meta(COMPACT),
             spec={

@@ -3,7 +3,6 @@ MTTD budget, and the component under the mock engine."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess

@@ -17,7 +17,7 @@ import dashboards
 from components.dashboards import CONFIGMAP_LIMIT_BYTES, config_map_name
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
 from dashboards import lib
-from rules_util import RULES_DIR, iter_rules, load_catalog, promql_metric_names, recorded_names
+from rules_util import iter_rules, load_catalog, promql_metric_names, recorded_names
 
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 MIN_PANELS = 6  # visualisation panels (rows and text not counted)

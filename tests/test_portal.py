@@ -7,7 +7,7 @@ import yaml
 
 from components.portal import blackbox_config
 from settings import PROJECT, SettingsError
-from tests.conftest import random_secret, with_secrets
+from tests.conftest import random_secret
 from tests.settings_util import load
 
 PROBE = "kubernetes:monitoring.coreos.com/v1:Probe"

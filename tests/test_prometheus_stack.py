@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.conftest import PROJECT, with_secrets
 from tools.mock_engine import Secret, leaked_secrets
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -19,7 +19,6 @@ from typing import Any, Iterable, Optional
 import yaml
 from google.protobuf import json_format
 
-import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import config as runtime_config
