@@ -804,6 +804,18 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     freshness_max_age = g("sloFreshnessMaxAge")
     max_age_s = reader.parsed_or_none("sloFreshnessMaxAge") or 6 * 3600
     slos = _parse_slos(reader, g("slos"), freshness_tables, max_age_s)
+    retention_s = reader.parsed_or_none("prometheusRetention")
+    for slo in slos:
+        try:
+            window_s = parse_duration(slo.window)
+        except ValueError:
+            continue  # reported by _parse_slos
+        if retention_s is not None and window_s > retention_s:
+            # Not an error: rules see only Prometheus' local data, so say what the numbers mean.
+            pulumi.log.warn(
+                f"SLO {slo.name}: window {slo.window} is longer than {PROJECT}:prometheusRetention "
+                f"{prometheus.retention}; its error budget is computed over the last {prometheus.retention} only."
+            )
 
     cluster_name, namespace = g("clusterName"), g("namespace")
     storage_class, chart_version, helm_repository = g("storageClass"), g("kubePrometheusStackVersion"), g("helmRepository")

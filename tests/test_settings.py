@@ -179,3 +179,16 @@ def test_readme_settings_table_matches_the_schema():
 
     text = (ROOT / "README.md").read_text()
     assert rewrite_readme(text) == text, "run `make pulumi-yaml` (it also rewrites the README table)"
+
+
+def test_slo_window_longer_than_retention_is_a_warning_not_an_error(monkeypatch):
+    import pulumi
+
+    warnings = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
+    settings = load({**BASE, "prometheusRetention": "15d"})
+    assert settings.slos  # loaded: a warning, not a problem
+    assert any("platform-availability: window 30d is longer than" in w and "last 15d only" in w for w in warnings), warnings
+    warnings.clear()
+    load({**BASE, "prometheusRetention": "30d"})
+    assert warnings == []
