@@ -55,13 +55,13 @@ def wait_until(check: Callable[[], Optional[object]], timeout: float, what: str,
 
 
 @contextlib.contextmanager
-def running(args: list[str], log: Path, ready_url: str, timeout: float = 20.0) -> Iterator[subprocess.Popen]:
+def running(args: list[str], log: Path, ready_url: str, timeout: float = 20.0, cwd: Optional[Path] = None) -> Iterator[subprocess.Popen]:
     """Start a server, wait for ``ready_url``, and stop it (SIGTERM, then SIGKILL) whatever happens."""
     for arg in args:
         if arg.startswith("--web.listen-address="):
             assert arg.split("=", 1)[1].startswith("127.0.0.1:"), "integration servers bind to loopback only"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
     try:
         def ready():
             if proc.poll() is not None:
