@@ -209,6 +209,21 @@ _OBJSTORE_FLAG = f"--objstore.config-file={OBJSTORE_MOUNT}/{OBJSTORE_KEY}"
 _COMMON_FLAGS = ("--log.level=info", "--log.format=logfmt", f"--http-address=0.0.0.0:{HTTP_PORT}")
 
 
+def query_endpoints(namespace: str, thanos: ThanosSettings) -> list[str]:
+    """Store API endpoints of Query: sidecars, Store Gateway, Receive by SRV; then other clusters."""
+    srv = [SIDECAR_SERVICE, STORE] + ([RECEIVE] if thanos.receive_enabled else [])
+    return [f"dnssrv+_grpc._tcp.{service}.{namespace}.svc.cluster.local" for service in srv] + list(thanos.store_endpoints)
+
+
+def endpoint_config(namespace: str, thanos: ThanosSettings) -> dict[str, Any]:
+    """``--endpoint.sd-config`` content (Thanos v0.42 deprecates the repeated ``--endpoint`` flag).
+
+    JSON is YAML, so one line in the container args; ``dnssrv+``/``dns+`` addresses are
+    re-resolved by Query, which is why none is ``strict`` (Thanos refuses strict SD entries).
+    """
+    return {"endpoints": [{"address": address} for address in query_endpoints(namespace, thanos)]}
+
+
 def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
     """Thanos Query: dedup HA pairs, discover sidecars/store/receive by SRV, add other clusters."""
     flags = [
@@ -220,11 +235,7 @@ def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
     if thanos.receive_enabled:
         flags.append(f"--query.replica-label={RECEIVE_REPLICA_LABEL}")
     # No Thanos Ruler is deployed, so no rule_replica label (add it here if one ever is).
-    flags.append(f"--endpoint=dnssrv+_grpc._tcp.{SIDECAR_SERVICE}.{namespace}.svc.cluster.local")
-    flags.append(f"--endpoint=dnssrv+_grpc._tcp.{STORE}.{namespace}.svc.cluster.local")
-    if thanos.receive_enabled:
-        flags.append(f"--endpoint=dnssrv+_grpc._tcp.{RECEIVE}.{namespace}.svc.cluster.local")
-    flags.extend(f"--endpoint={endpoint}" for endpoint in thanos.store_endpoints)
+    flags.append("--endpoint.sd-config=" + json.dumps(endpoint_config(namespace, thanos), sort_keys=True, separators=(",", ":")))
     # Long ranges read 5m/1h downsampled blocks instead of raw samples.
     flags.append("--query.auto-downsampling")
     return flags

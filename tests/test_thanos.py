@@ -155,13 +155,22 @@ def test_query_is_ha_in_prod_and_deduplicates_prometheus_pairs(prod_run, staging
     assert not any(a.startswith("--store=") for a in args), "--store was removed in Thanos v0.38"
 
 
+def query_endpoint_addresses(run) -> list[str]:
+    """Addresses in Query's --endpoint.sd-config (the deprecated --endpoint flag must not be used)."""
+    args = args_of(run, DEPLOYMENT, "thanos-query")
+    assert not any(a.startswith("--endpoint=") for a in args), "--endpoint is deprecated in Thanos v0.42"
+    [config] = [a.split("=", 1)[1] for a in args if a.startswith("--endpoint.sd-config=")]
+    document = yaml.safe_load(config)  # what Thanos parses: YAML (our JSON is YAML)
+    assert set(document) == {"endpoints"} and all(set(e) == {"address"} for e in document["endpoints"])
+    return [e["address"] for e in document["endpoints"]]
+
+
 def test_query_discovers_sidecars_and_store_gateway_by_srv(prod_run):
-    endpoints = [a for a in args_of(prod_run, DEPLOYMENT, "thanos-query") if a.startswith("--endpoint=")]
     # kube-prometheus-stack: "<fullnameOverride>-thanos-discovery", port named grpc.
     assert SIDECAR_SERVICE == "kube-prometheus-stack-thanos-discovery"
-    assert endpoints == [
-        "--endpoint=dnssrv+_grpc._tcp.kube-prometheus-stack-thanos-discovery.monitoring.svc.cluster.local",
-        "--endpoint=dnssrv+_grpc._tcp.thanos-store.monitoring.svc.cluster.local",
+    assert query_endpoint_addresses(prod_run) == [
+        "dnssrv+_grpc._tcp.kube-prometheus-stack-thanos-discovery.monitoring.svc.cluster.local",
+        "dnssrv+_grpc._tcp.thanos-store.monitoring.svc.cluster.local",
     ]
     store_service = prod_run.one(SERVICE, "thanos-store").inputs["spec"]
     assert store_service["clusterIP"] == "None"  # headless: one SRV target per replica
@@ -171,9 +180,7 @@ def test_query_discovers_sidecars_and_store_gateway_by_srv(prod_run):
 def test_extra_store_endpoints_give_the_multi_cluster_view(run_stack):
     extra = ["thanos-query.dataops-dr.example.internal:10901", "dnssrv+_grpc._tcp.thanos-sidecar.other.svc.cluster.local"]
     run = run_stack("prod", {**with_secrets(), f"{PROJECT}:thanosStoreEndpoints": extra})
-    args = args_of(run, DEPLOYMENT, "thanos-query")
-    for endpoint in extra:
-        assert f"--endpoint={endpoint}" in args
+    assert query_endpoint_addresses(run)[-2:] == extra
 
 
 def test_query_service_exposes_the_prometheus_port(prod_run):
@@ -237,7 +244,7 @@ def test_receive_when_enabled_gets_remote_write_and_a_query_endpoint(run_stack):
     [remote_write] = values(run)["prometheus"]["prometheusSpec"]["remoteWrite"]
     assert remote_write["url"] == "http://thanos-receive.monitoring.svc:19291/api/v1/receive"
     query_args = args_of(run, DEPLOYMENT, "thanos-query")
-    assert "--endpoint=dnssrv+_grpc._tcp.thanos-receive.monitoring.svc.cluster.local" in query_args
+    assert "dnssrv+_grpc._tcp.thanos-receive.monitoring.svc.cluster.local" in query_endpoint_addresses(run)
     assert "--query.replica-label=receive_replica" in query_args
     assert run.one(SERVICE_MONITOR, "thanos-receive-servicemonitor")
     # Receive uploads the blocks; a sidecar upload as well would store every sample twice.
