@@ -27,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.common import MANAGED_BY, labels, prometheus_rule_from_file
+from components.common import MANAGED_BY, labels, monitor, prometheus_rule_from_file
 from components.prometheus_stack import PROMETHEUS_REPLICA_LABEL, RELEASE_NAME, Datasource, ThanosSidecar
 from settings import BucketSettings, ThanosSettings
 
@@ -340,27 +340,17 @@ class Thanos(pulumi.ComponentResource):
         ], headless=False)
 
         # ---- Store Gateway ------------------------------------------------------------------
-        self.store = k8s.apps.v1.StatefulSet(
+        self.store = self._statefulset(
             STORE,
-            metadata=meta(STORE),
-            spec={
-                "replicas": args.store_replicas,
-                "serviceName": STORE,
-                "podManagementPolicy": "Parallel",
-                "selector": {"matchLabels": _selector(STORE)},
-                "template": {
-                    "metadata": {"labels": labels(STORE)},
-                    "spec": _pod_spec(
-                        STORE,
-                        _container(STORE, thanos.image, store_flags(), [_HTTP, _GRPC],
-                                   [{"name": "data", "mountPath": "/var/thanos/store"}, _OBJSTORE_MOUNT]),
-                        [_OBJSTORE_VOLUME],
-                        spread=args.store_replicas > 1,
-                    ),
-                },
-                "volumeClaimTemplates": [self._claim(args.storage_class, thanos.store_storage_size)],
-            },
-            opts=needs_bucket,
+            meta,
+            args.store_replicas,
+            _container(STORE, thanos.image, store_flags(), [_HTTP, _GRPC],
+                       [{"name": "data", "mountPath": "/var/thanos/store"}, _OBJSTORE_MOUNT]),
+            args.storage_class,
+            thanos.store_storage_size,
+            needs_bucket,
+            # Store replicas are independent readers: start them all at once.
+            parallel=True,
         )
         # Headless: its SRV record (_grpc._tcp.thanos-store) gives Query every replica.
         self._service(STORE, meta, [
@@ -372,26 +362,15 @@ class Thanos(pulumi.ComponentResource):
         # EXACTLY one replica: the compactor is a singleton per bucket. Two compactors on one
         # bucket compact and delete the same blocks concurrently, producing overlapping blocks
         # that halt compaction (and can lose data); Thanos has no leader election for it.
-        self.compact = k8s.apps.v1.StatefulSet(
+        self.compact = self._statefulset(
             COMPACT,
-            metadata=meta(COMPACT),
-            spec={
-                "replicas": 1,
-                "serviceName": COMPACT,
-                "selector": {"matchLabels": _selector(COMPACT)},
-                "template": {
-                    "metadata": {"labels": labels(COMPACT)},
-                    "spec": _pod_spec(
-                        COMPACT,
-                        _container(COMPACT, thanos.image, compact_flags(thanos), [_HTTP],
-                                   [{"name": "data", "mountPath": "/var/thanos/compact"}, _OBJSTORE_MOUNT]),
-                        [_OBJSTORE_VOLUME],
-                        spread=False,
-                    ),
-                },
-                "volumeClaimTemplates": [self._claim(args.storage_class, thanos.compact_storage_size)],
-            },
-            opts=needs_bucket,
+            meta,
+            1,
+            _container(COMPACT, thanos.image, compact_flags(thanos), [_HTTP],
+                       [{"name": "data", "mountPath": "/var/thanos/compact"}, _OBJSTORE_MOUNT]),
+            args.storage_class,
+            thanos.compact_storage_size,
+            needs_bucket,
         )
         self._service(COMPACT, meta, [{"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}], headless=True)
 
@@ -400,28 +379,17 @@ class Thanos(pulumi.ComponentResource):
         self.receive: Optional[k8s.apps.v1.StatefulSet] = None
         if thanos.receive_enabled:
             pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
-            self.receive = k8s.apps.v1.StatefulSet(
+            self.receive = self._statefulset(
                 RECEIVE,
-                metadata=meta(RECEIVE),
-                spec={
-                    "replicas": 1,
-                    "serviceName": RECEIVE,
-                    "selector": {"matchLabels": _selector(RECEIVE)},
-                    "template": {
-                        "metadata": {"labels": labels(RECEIVE)},
-                        "spec": _pod_spec(
-                            RECEIVE,
-                            _container(RECEIVE, thanos.image, ns.apply(receive_flags),
-                                       [_HTTP, _GRPC, {"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"}],
-                                       [{"name": "data", "mountPath": "/var/thanos/receive"}, _OBJSTORE_MOUNT],
-                                       env=[pod_name]),
-                            [_OBJSTORE_VOLUME],
-                            spread=False,
-                        ),
-                    },
-                    "volumeClaimTemplates": [self._claim(args.storage_class, RECEIVE_STORAGE_SIZE)],
-                },
-                opts=needs_bucket,
+                meta,
+                1,
+                _container(RECEIVE, thanos.image, ns.apply(receive_flags),
+                           [_HTTP, _GRPC, {"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"}],
+                           [{"name": "data", "mountPath": "/var/thanos/receive"}, _OBJSTORE_MOUNT],
+                           env=[pod_name]),
+                args.storage_class,
+                RECEIVE_STORAGE_SIZE,
+                needs_bucket,
             )
             # Headless: SRV for Query, per-pod names for the hashring, A records for remote write.
             self._service(RECEIVE, meta, [
@@ -446,18 +414,19 @@ class Thanos(pulumi.ComponentResource):
 
         # ---- Monitoring of Thanos itself ---------------------------------------------------------
         for component in components:
-            k8s.apiextensions.CustomResource(
+            # job = Service name (thanos-query, ...): rules/thanos.rules.yaml matches on it.
+            monitor(
+                "ServiceMonitor",
                 f"{component}-servicemonitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata=meta(component),
-                spec={
-                    # job = Service name (thanos-query, ...): rules/thanos.rules.yaml matches on it.
+                args.namespace,
+                {
                     "selector": {"matchLabels": _selector(component)},
                     "namespaceSelector": {"matchNames": [args.namespace]},
                     "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator]),
+                self,
+                args.operator,
+                component,
             )
         self.rules = prometheus_rule_from_file("thanos.rules.yaml", args.namespace, self, args.operator, "thanos")
 
@@ -472,9 +441,33 @@ class Thanos(pulumi.ComponentResource):
             spec["publishNotReadyAddresses"] = component == RECEIVE
         return k8s.core.v1.Service(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions(parent=self))
 
-    @staticmethod
-    def _claim(storage_class: str, size: str) -> dict[str, Any]:
-        return {
-            "metadata": {"name": "data"},
-            "spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    def _statefulset(
+        self,
+        component: str,
+        meta,
+        replicas: int,
+        container: dict[str, Any],
+        storage_class: str,
+        size: str,
+        opts: pulumi.ResourceOptions,
+        parallel: bool = False,
+    ) -> k8s.apps.v1.StatefulSet:
+        """A Thanos component with its own volume ("data") and the objstore Secret mounted."""
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "serviceName": component,
+            "selector": {"matchLabels": _selector(component)},
+            "template": {
+                "metadata": {"labels": labels(component)},
+                "spec": _pod_spec(component, container, [_OBJSTORE_VOLUME], spread=replicas > 1),
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+                }
+            ],
         }
+        if parallel:
+            spec["podManagementPolicy"] = "Parallel"
+        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=opts)
