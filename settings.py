@@ -670,15 +670,14 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         memory_request=g("prometheusMemoryRequest"),
         memory_limit=g("prometheusMemoryLimit"),
     )
-    for request_key, limit_key, parse in (
-        ("prometheusCpuRequest", "prometheusCpuLimit", parse_quantity),
-        ("prometheusMemoryRequest", "prometheusMemoryLimit", parse_quantity),
+    for kind, request, limit in (
+        ("Cpu", resources.cpu_request, resources.cpu_limit),
+        ("Memory", resources.memory_request, resources.memory_limit),
     ):
-        request, limit = getattr(resources, _snake(request_key[10:])), getattr(resources, _snake(limit_key[10:]))
-        if parse(request) > parse(limit):
+        if parse_quantity(request) > parse_quantity(limit):
             reader.problems.append(
-                f"{PROJECT}:{request_key} = {request!r} is larger than {PROJECT}:{limit_key} = {limit!r}. "
-                f"Fix: pulumi config set {PROJECT}:{limit_key} <at least {request}>"
+                f"{PROJECT}:prometheus{kind}Request = {request!r} is larger than {PROJECT}:prometheus{kind}Limit = {limit!r}. "
+                f"Fix: pulumi config set {PROJECT}:prometheus{kind}Limit <at least {request}>"
             )
     prometheus = PrometheusSettings(
         replicas=g("prometheusReplicas"),
@@ -844,6 +843,3 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         gitops=gitops,
     )
 
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
