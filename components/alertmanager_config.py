@@ -52,6 +52,9 @@ DEFAULT = "default"
 GROUP_BY = ["alertname", "cluster", "namespace"]
 # Critical repeats at most hourly while unresolved; medium at most twice a day.
 CRITICAL_REPEAT_MAX = "1h"
+# A critical alert joining a group that has already paged (a second Portal URL down, say)
+# waits group_interval, not group_wait: keep that inside the 5-minute MTTD target.
+CRITICAL_GROUP_INTERVAL_MAX = "30s"
 MEDIUM_REPEAT_MIN = "12h"
 
 SLACK_TITLE = (
@@ -161,6 +164,7 @@ def alertmanager_config(
         {
             "matchers": ['severity="critical"'],
             "receiver": receiver(CRITICAL),
+            "group_interval": _shorter(routing.group_interval, CRITICAL_GROUP_INTERVAL_MAX),
             "repeat_interval": _shorter(routing.repeat_interval, CRITICAL_REPEAT_MAX),
         },
         {"matchers": ['severity="high"'], "receiver": receiver(HIGH)},

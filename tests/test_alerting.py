@@ -311,3 +311,19 @@ def test_grafana_url_must_be_an_http_url():
     with pytest.raises(SettingsError) as excinfo:
         load({"environment": "staging", "clusterName": "c", "thanosEnabled": False, "grafanaUrl": "grafana.example.com/"})
     assert "dataops-monitoring:grafanaUrl = 'grafana.example.com/'" in str(excinfo.value)
+
+
+def test_mttd_counts_the_group_interval_of_an_already_notified_group():
+    rows = mttd_rows(
+        {"a.rules.yaml": {"groups": [{"name": "alerts", "interval": "30s", "rules": [{"alert": "A", "expr": "up == 0", "for": "1m", "labels": {"severity": "critical"}}]}]}},
+        "30s", "30s",
+        {"route": {"group_wait": "30s", "group_interval": "5m", "routes": [{"matchers": ['severity="critical"'], "group_interval": "2m"}]}},
+    )
+    assert [r.total_s for r in rows] == [30 + 30 + 60 + 120]
+
+
+def test_critical_alerts_joining_a_paged_group_are_not_held_for_minutes():
+    settings = load_stack_settings("prod")
+    config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
+    critical = next(r for r in config["route"]["routes"] if r["matchers"] == ['severity="critical"'])
+    assert critical["group_interval"] == "30s"
