@@ -202,6 +202,11 @@ def _reduce_last() -> common_b.ReduceDataOptions:
 # ---------------------------------------------------------------------------------------
 
 
+def _titled(panel, title: str, targets: Sequence[prom.Dataquery], unit: str, w: int, h: int):
+    """What every panel here sets: title, the datasource variable, queries (refIds), unit, size."""
+    return panel.title(title).datasource(DS).targets(_ref_ids(targets)).unit(unit).span(w).height(h)
+
+
 def stat_panel(
     title: str,
     targets: Sequence[prom.Dataquery],
@@ -215,13 +220,7 @@ def stat_panel(
     no_value: Optional[str] = None,
 ) -> stat.Panel:
     p = (
-        stat.Panel()
-        .title(title)
-        .datasource(DS)
-        .targets(_ref_ids(targets))
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _titled(stat.Panel(), title, targets, unit, w, h)
         .reduce_options(_reduce_last())
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.AREA)
@@ -251,13 +250,7 @@ def timeseries_panel(
     stacked: bool = False,
 ) -> timeseries.Panel:
     p = (
-        timeseries.Panel()
-        .title(title)
-        .datasource(DS)
-        .targets(_ref_ids(targets))
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _titled(timeseries.Panel(), title, targets, unit, w, h)
         .line_width(1)
         .fill_opacity(10)
         .legend(common_b.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE).placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs(["lastNotNull", "max"]))
@@ -297,16 +290,7 @@ def table_panel(
     readable headers and ``column_units`` sets units by the *renamed* header.
     """
     qs = [t.instant().format("table") for t in targets]
-    p = (
-        table.Panel()
-        .title(title)
-        .datasource(DS)
-        .targets(_ref_ids(qs))
-        .unit(unit)
-        .span(w)
-        .height(h)
-        .thresholds(thresholds or steps(BLUE))
-    )
+    p = _titled(table.Panel(), title, qs, unit, w, h).thresholds(thresholds or steps(BLUE))
     if colored_cells and thresholds is not None:
         p = p.cell_options(cm.TableColoredBackgroundCellOptions(mode=cm.TableCellBackgroundDisplayMode.BASIC))
     if len(qs) > 1:
@@ -340,13 +324,7 @@ def bargauge_panel(
     max_val: Optional[float] = None,
 ) -> bargauge.Panel:
     p = (
-        bargauge.Panel()
-        .title(title)
-        .datasource(DS)
-        .targets(_ref_ids([t.instant() for t in targets]))
-        .unit(unit)
-        .span(w)
-        .height(h)
+        _titled(bargauge.Panel(), title, [t.instant() for t in targets], unit, w, h)
         .thresholds(thresholds)
         .orientation(cm.VizOrientation.HORIZONTAL)
         .display_mode(cm.BarGaugeDisplayMode.GRADIENT)
