@@ -248,7 +248,6 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     # Workloads
     _s("sparkNamespaces", "array", "Namespaces where Spark drivers and executors run.", parse_string_list, ("spark-jobs", "data-processing"), example='["spark-jobs","data-processing"]'),
     _s("sparkOperatorNamespace", "string", "Namespace of the kubeflow spark-operator controller.", parse_dns_label, "spark-operator"),
-    _s("airflowNamespace", "string", "Namespace where Airflow runs.", parse_dns_label, "airflow"),
     _s("statsdExporterImage", "string", "prometheus statsd_exporter image that receives Airflow's statsd metrics.", _image_ref, "prom/statsd-exporter:v0.28.0"),
     _s("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
     _s("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", _text, "prometheus"),
@@ -360,7 +359,6 @@ class RoutingSettings:
 class WorkloadSettings:
     spark_namespaces: tuple[str, ...]
     spark_operator_namespace: str
-    airflow_namespace: str
     statsd_exporter_image: str
     trino_namespace: str
     trino_user: str
@@ -438,8 +436,6 @@ class StackSettings:
     workloads: WorkloadSettings
     iceberg: IcebergSettings
     slos: tuple[SloSpec, ...]
-    freshness_tables: tuple[str, ...]
-    freshness_max_age: str
     gitops: GitOpsSettings = GitOpsSettings(enabled=True, argocd_namespace="argocd", jenkins_namespace="jenkins")
 
     @property
@@ -760,7 +756,6 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     workloads = WorkloadSettings(
         spark_namespaces=spark_namespaces,
         spark_operator_namespace=g("sparkOperatorNamespace"),
-        airflow_namespace=g("airflowNamespace"),
         statsd_exporter_image=g("statsdExporterImage"),
         trino_namespace=g("trinoNamespace"),
         trino_user=g("trinoUser"),
@@ -800,7 +795,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     for table in freshness_tables:
         if not re.match(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$", table):
             reader.problems.append(f"{PROJECT}:sloFreshnessTables contains {table!r}: must be database.table. Fix: pulumi config set {PROJECT}:sloFreshnessTables '[\"sales.orders\"]'")
-    freshness_max_age = g("sloFreshnessMaxAge")
+    g("sloFreshnessMaxAge")  # validated here; its seconds go into the freshness SLO
     max_age_s = reader.parsed_or_none("sloFreshnessMaxAge") or 6 * 3600
     slos = _parse_slos(reader, g("slos"), freshness_tables, max_age_s)
     retention_s = reader.parsed_or_none("prometheusRetention")
@@ -838,8 +833,6 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         workloads=workloads,
         iceberg=iceberg,
         slos=slos,
-        freshness_tables=freshness_tables,
-        freshness_max_age=freshness_max_age,
         gitops=gitops,
     )
 

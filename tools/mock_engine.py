@@ -12,7 +12,7 @@ import json
 import os
 import runpy
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -134,8 +134,6 @@ class Registration:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     additional_secret_outputs: list[str]
-    delete_before_replace: bool = False
-    ignore_changes: list[str] = field(default_factory=list)
 
     def masked_inputs(self, secret_values: frozenset[str] = frozenset()) -> dict:
         return masked(self.inputs, secret_values)
@@ -174,8 +172,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     property_dependencies={k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())},
                     additional_secret_outputs=sorted(request.additionalSecretOutputs),
-                    delete_before_replace=request.deleteBeforeReplace,
-                    ignore_changes=sorted(request.ignoreChanges),
                 )
             )
         return response
@@ -228,12 +224,6 @@ class ProgramRun:
             names = sorted(r.name for r in self.by_type(type_token))
             raise AssertionError(f"expected one {type_token} named {name!r}, have {names}")
         return found[0]
-
-    def by_urn(self, urn: str) -> Registration:
-        for r in self.registrations:
-            if r.urn == urn:
-                return r
-        raise KeyError(urn)
 
 
 def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict[str, Any]] = None) -> tuple[dict[str, str], list[str]]:

@@ -199,8 +199,3 @@ class DeadlineRunner:
             n = len(self._threads)
         for _ in range(n):
             self._queue.put(None)
-
-    @property
-    def thread_count(self) -> int:
-        with self._cond:
-            return len(self._threads)
