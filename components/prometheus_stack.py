@@ -106,9 +106,7 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         "ruleSelectorNilUsesHelmValues": False,
         # Rules: the chart's own default rules and ours (labelled), nothing else.
         "ruleSelector": {
-            "matchExpressions": [
-                {"key": "dataops.io/rules", "operator": "In", "values": [RULE_SELECTOR_LABELS["dataops.io/rules"]]},
-            ]
+            "matchExpressions": [{"key": key, "operator": "In", "values": [value]} for key, value in RULE_SELECTOR_LABELS.items()]
         },
     }
     values: dict[str, Any] = {
