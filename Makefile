@@ -54,5 +54,28 @@ bench-iceberg: venv
 slo-report: venv
 	$(PY) -m tools.slo_report --stack $(STACK)
 
+# Groovy (Debian's package) evaluates the Jenkinsfile in tests/test_jenkinsfile.py. Debian's
+# groovy launcher runs /usr/lib/jvm/default-java unless JAVA_HOME is set, so the
+# default-jre-headless link to the installed JRE comes along; installs only when groovy won't run.
+tools-groovy:
+	@groovy --version >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && SUDO= || SUDO=sudo; \
+	       $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	         groovy default-jre-headless >/dev/null; }
+
+# The Iceberg exporter image (exporters/iceberg/Dockerfile), tagged with the commit by default.
+# Jenkins on main: make image push-image IMAGE_TAG=<sha> REGISTRY=<registry>
+REGISTRY ?= dataops
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+IMAGE := $(REGISTRY)/iceberg-exporter:$(IMAGE_TAG)
+
+image:
+	docker build -f exporters/iceberg/Dockerfile -t $(IMAGE) .
+
+push-image:
+	docker push $(IMAGE)
+
+.PHONY: tools-groovy image push-image
+
 clean:
 	rm -rf build .pytest_cache
