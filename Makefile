@@ -11,7 +11,7 @@ REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt
 
 help:
 	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
-	@echo "make test                       all tests (installs promtool/amtool via apt when missing)"
+	@echo "make test                       all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin)"
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
@@ -31,12 +31,11 @@ render-all: venv
 	$(PY) -m tools.render staging
 	$(PY) -m tools.render prod
 
-# promtool/amtool and the real exporters used by the tests come from Debian's packages.
+# promtool, Prometheus, Alertmanager/amtool and the real exporters used by the tests: the
+# Debian unstable versions pinned in tools/tool-versions.txt, unpacked into .tools/bin (no
+# system install, no root, no service started; a no-op when already there).
 tools:
-	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v prometheus-node-exporter >/dev/null \
-	  || { [ "$$(id -u)" = 0 ] && SUDO= || SUDO=sudo; \
-	       $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	         prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter >/dev/null; }
+	tools/fetch_tools.sh
 
 test: venv tools
 	$(PY) -m pytest -q tests

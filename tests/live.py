@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,13 +18,21 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 
-def require_binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing on CI: .ci/run must install it")
-        pytest.skip(f"{name} not installed (make tools installs it)")
-    return path
+TOOLS_BIN = Path(__file__).resolve().parent.parent / ".tools" / "bin"
+
+
+def tool(name: str) -> str:
+    """``.tools/bin/<name>``: the pinned binary `make tools` unpacks (tools/tool-versions.txt).
+
+    Never one from PATH, whose version nobody chose. Missing: a failure under CI=true (CI must
+    not go green by skipping), a skip elsewhere."""
+    path = TOOLS_BIN / name
+    if not os.access(path, os.X_OK):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{path} is missing on CI: `make tools` (tools/fetch_tools.sh) must provide it")
+        pytest.skip(f"{path} not found: run `make tools`")
+    return str(path)
+
 
 
 def free_port() -> int:

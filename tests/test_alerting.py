@@ -4,7 +4,6 @@ MTTD budget, and the component under the mock engine."""
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from components.alertmanager_config import (
 )
 from components.slo_rules import slo_rule_groups
 from tests.conftest import PROJECT, random_secret, with_secrets
+from tests.live import tool
 from tools.mock_engine import Secret, leaked_secrets
 from tools.slo_report import MTTD_TARGET_S, load_rule_documents, mttd_rows
 from tools.slo_rules import SLO_RULES_FILE, generate, load_stack_settings
@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 RUNBOOK_BASE = "https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/"
-AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
 SECRET = "kubernetes:core/v1:Secret"
 RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
@@ -144,14 +143,14 @@ def _write_config(tmp_path, routing_overrides=None, has_pagerduty=True, has_slac
 
 
 def _route(path, *labels):
-    result = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={path}", *labels], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([tool("amtool"), "config", "routes", "test", f"--config.file={path}", *labels], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_amtool_accepts_the_generated_config(tmp_path):
     path, _ = _write_config(tmp_path)
-    result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

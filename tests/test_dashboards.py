@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import dashboards
 from components.dashboards import CONFIGMAP_LIMIT_BYTES, config_map_name
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
 from dashboards import lib
+from tests.live import tool
 from rules_util import iter_rules, load_catalog, promql_metric_names, recorded_names
 
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
@@ -288,9 +288,7 @@ def _concrete(expr: str) -> str:
 
 
 def test_every_panel_expression_is_valid_promql(models, tmp_path: Path):
-    promtool = shutil.which("promtool")
-    if not promtool:
-        pytest.skip("promtool not found on PATH (install Debian's 'prometheus' package)")
+    promtool = tool("promtool")
     rules = []
     for number, model in models.items():
         for i, (_, expr) in enumerate(lib.panel_exprs(model)):
@@ -303,9 +301,7 @@ def test_every_panel_expression_is_valid_promql(models, tmp_path: Path):
 
 def test_promtool_check_rejects_invalid_promql(tmp_path: Path):
     # The check above can fail: the guide's Trino expression is rejected.
-    promtool = shutil.which("promtool")
-    if not promtool:
-        pytest.skip("promtool not found on PATH")
+    promtool = tool("promtool")
     path = tmp_path / "bad.rules.yaml"
     bad = 'count(trino_query_wall_time_seconds > 600 and trino_query_state == "RUNNING")'
     path.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "x", "expr": bad}]}]}))

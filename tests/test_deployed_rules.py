@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT, with_secrets
-from tests.live import require_binary
+from tests.live import tool
 
 RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
@@ -28,7 +28,7 @@ RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
     ids=["prod", "staging", "prod-minimal"],
 )
 def test_every_deployed_rule_group_passes_promtool(run_stack, tmp_path, stack, overrides):
-    promtool = require_binary("promtool")
+    promtool = tool("promtool")
     secrets = with_secrets() if stack == "prod" else with_secrets(("thanosAccessKey", "thanosSecretKey"))
     run = run_stack(stack, {**secrets, **overrides})
     rules = run.by_type(RULE_CR)

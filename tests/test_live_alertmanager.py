@@ -15,11 +15,14 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import yaml
 
 from components.alertmanager_config import CREDENTIALS_SECRET_NAME, PAGERDUTY_KEY, SLACK_KEY, alertmanager_config
-from tests.live import free_port, require_binary, running, wait_until
+from tests.live import free_port, running, tool, wait_until
 from tools.slo_rules import load_stack_settings
+
+pytestmark = pytest.mark.live
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -50,7 +53,7 @@ def _alert(name: str, severity: str, summary: str) -> dict:
 
 
 def test_alerts_reach_pagerduty_and_slack_through_a_real_alertmanager(tmp_path):
-    alertmanager = require_binary("prometheus-alertmanager")
+    alertmanager = tool("prometheus-alertmanager")
     _Receiver.received = []
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=sink.serve_forever, daemon=True).start()

@@ -8,11 +8,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import yaml
 
 from components.common import RULES_DIR, load_rule_file
 from components.portal import HTTP_MODULE, PROBE_JOB, blackbox_config
-from tests.live import free_port, http_get, prom_query, require_binary, running, wait_until
+from tests.live import free_port, http_get, prom_query, running, tool, wait_until
+
+pytestmark = pytest.mark.live
 
 
 class _Portal(BaseHTTPRequestHandler):
@@ -27,8 +30,8 @@ class _Portal(BaseHTTPRequestHandler):
 
 
 def test_portal_probe_and_rules_with_real_blackbox_exporter_and_prometheus(tmp_path):
-    blackbox = require_binary("prometheus-blackbox-exporter")
-    prometheus = require_binary("prometheus")
+    blackbox = tool("prometheus-blackbox-exporter")
+    prometheus = tool("prometheus")
     portal = ThreadingHTTPServer(("127.0.0.1", 0), _Portal)
     threading.Thread(target=portal.serve_forever, daemon=True).start()
     try:

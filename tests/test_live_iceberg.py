@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 import yaml
 
 from components.common import RULES_DIR, load_rule_file
 from settings import _freshness_slo
 from tests.iceberg_fixtures import LocalCatalog, expected_state, rows
-from tests.live import free_port, prom_query, require_binary, running, wait_until
+from tests.live import free_port, prom_query, running, tool, wait_until
+
+pytestmark = pytest.mark.live
 
 SMALL_FILE_BYTES = 4096
 
 
 def test_small_files_ratio_and_freshness_from_a_real_exporter(tmp_path):
-    prometheus = require_binary("prometheus")
+    prometheus = tool("prometheus")
     local = LocalCatalog(tmp_path / "catalog")
     events = local.create("sales.events")
     for start in range(3):  # three tiny files

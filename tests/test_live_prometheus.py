@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from components.common import RULES_DIR, load_rule_file
-from tests.live import free_port, http_get, prom_query, require_binary, running, wait_until
+from tests.live import free_port, http_get, prom_query, running, tool, wait_until
+
+pytestmark = pytest.mark.live
 
 
 def _fast_copy(rule_file: str, target) -> None:
@@ -23,8 +26,8 @@ def _fast_copy(rule_file: str, target) -> None:
 
 
 def test_platform_rules_on_real_node_exporter_metrics(tmp_path):
-    prometheus = require_binary("prometheus")
-    node_exporter = require_binary("prometheus-node-exporter")
+    prometheus = tool("prometheus")
+    node_exporter = tool("prometheus-node-exporter")
     node_port, prom_port = free_port(), free_port()
     rules = tmp_path / "platform.rules.yaml"
     _fast_copy("platform.rules.yaml", rules)

@@ -6,6 +6,7 @@ import yaml
 
 from components.common import RULES_DIR, load_asset
 from tests.conftest import PROJECT, random_secret, with_secrets
+from tests.live import tool
 from tools.mock_engine import Secret, leaked_secrets
 
 CR = "kubernetes:monitoring.coreos.com/v1:{}"
@@ -189,7 +190,7 @@ def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tm
     # The narrowed rule file is still valid for Prometheus.
     path = tmp_path / "platform.rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}))
-    proc = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
