@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -291,3 +294,231 @@ def test_values_served_match_table_after_changes(local, exporters_started):
     assert tv(samples, "iceberg_table_size_bytes", "db", "t") == want.size_bytes
     assert tv(samples, "iceberg_table_small_files_count", "db", "t") == want.small_files == 1
     assert tv(samples, "iceberg_table_records_count", "db", "t") == want.records == 2010
+
+
+# -- issue 13: the SQLite catalog file lost, unreadable or replaced ------------------------
+
+
+def _cycle_state(collector):
+    result = collector.run_cycle()
+    return result.ok, collector.up, dict(collector.errors)
+
+
+def test_sqlite_catalog_file_deleted_is_noticed_within_one_cycle_and_recovered(local):
+    """Pooled SQLite connections keep reading a deleted file: the old code stayed up 1."""
+    local.create("db.t").append(rows(0, 5))
+    db = local.root / "catalog.db"
+    collector = IcebergCollector(local.config())
+    try:
+        assert collector.run_cycle().ok and collector.up == 1
+        os.rename(db, local.root / "elsewhere.db")  # the catalog file is gone
+
+        ok, up, errors = _cycle_state(collector)
+        assert (ok, up) == (False, 0)
+        assert errors["catalog"] == 1 and errors["other"] == 0
+        assert not db.exists()  # and nothing recreated it
+        assert collector.stats[("db", "t")].records == 5  # last good values kept
+
+        os.rename(local.root / "elsewhere.db", db)  # back, without a restart
+        ok, up, _ = _cycle_state(collector)
+        assert (ok, up) == (True, 1)
+        assert collector.stats[("db", "t")].records == 5
+    finally:
+        collector.close()
+
+
+def test_sqlite_catalog_file_replaced_by_another_file(local, tmp_path):
+    """A replaced file is read through new connections, not the pooled ones on the old inode."""
+    local.create("db.old").append(rows(0, 3))
+    other = LocalCatalog(tmp_path / "other")  # its tables point into its own warehouse
+    other.create("db.new").append(rows(0, 8))
+    other.catalog.engine.dispose()
+    db = local.root / "catalog.db"
+    saved = local.root / "saved.db"
+    collector = IcebergCollector(local.config())
+    try:
+        assert collector.run_cycle().ok and set(collector.stats) == {("db", "old")}
+
+        os.rename(db, saved)
+        shutil.copyfile(tmp_path / "other" / "catalog.db", db)  # another catalog in its place
+        assert collector.run_cycle().ok
+        assert set(collector.stats) == {("db", "new")} and collector.stats[("db", "new")].records == 8
+
+        db.write_bytes(b"this is not a SQLite database\n" * 100)  # replaced by garbage (same inode)
+        ok, up, errors = _cycle_state(collector)
+        assert (ok, up) == (False, 0) and errors["catalog"] == 1
+
+        os.replace(saved, db)  # the original is back
+        ok, up, _ = _cycle_state(collector)
+        assert (ok, up) == (True, 1) and set(collector.stats) == {("db", "old")}
+    finally:
+        collector.close()
+
+
+def _run_forked(fn, timeout: float = 60.0):
+    """Run ``fn()`` in a forked child (as uid/gid 65534 when we are root); return its JSON result."""
+    import json as _json
+
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            os.close(rfd)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            payload = _json.dumps({"ok": fn()})
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            payload = _json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            try:
+                os.write(wfd, payload.encode())
+            finally:
+                os._exit(code)
+    os.close(wfd)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("forked child timed out")
+        time.sleep(0.05)
+    with os.fdopen(rfd, "rb") as r:
+        result = json.loads(r.read().decode() or "{}")
+    assert "ok" in result, result
+    return result["ok"]
+
+
+def test_sqlite_catalog_file_made_unreadable_is_noticed_and_recovered():
+    """chmod 000 on the catalog: noticed in the next cycle, recovered after chmod 644.
+
+    Root reads a mode-000 file anyway, so under root the collector runs in a forked
+    child as uid/gid 65534, which owns the catalog (to chmod it itself).
+    """
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="iceberg-unreadable-"))
+    try:
+        local = LocalCatalog(root / "cat")
+        local.create("db.t").append(rows(0, 4))
+        local.catalog.engine.dispose()
+        db = root / "cat" / "catalog.db"
+        warm = IcebergCollector(local.config())  # imports everything the child will need
+        try:
+            assert warm.run_cycle().ok
+        finally:
+            warm.close()
+        if os.geteuid() == 0:
+            os.chmod(root, 0o755)
+            for dirpath, dirnames, filenames in os.walk(root):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.chown(name, 65534, 65534)
+
+        def child():
+            collector = IcebergCollector(local.config())
+            out = []
+
+            def step():
+                result = collector.run_cycle()
+                out.append([result.ok, collector.up, collector.errors["catalog"], sorted(collector.stats)])
+
+            step()
+            os.chmod(db, 0)
+            assert not os.access(db, os.R_OK)
+            step()
+            os.chmod(db, 0o644)
+            step()
+            return out
+
+        steps = _run_forked(child)
+        assert steps[0] == [True, 1, 0, [["db", "t"]]]
+        assert steps[1][:3] == [False, 0, 1]  # unreadable: up 0, one catalog error
+        assert steps[2] == [True, 1, 1, [["db", "t"]]]  # readable again: recovered
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_missing_sqlite_catalog_file_is_an_error_not_created(tmp_path):
+    """sqlite:///path whose file is missing: the old code created an empty file there."""
+    db = tmp_path / "catalog.db"  # the directory exists, the file does not
+    cfg = Config(
+        catalog_type="sql",
+        catalog_uri=f"sqlite:///{db}",
+        warehouse=(tmp_path / "warehouse").as_uri(),
+        table_timeout=10,
+        workers=2,
+    )
+    collector = IcebergCollector(cfg)
+    try:
+        for _ in range(2):
+            ok, up, errors = _cycle_state(collector)
+            assert (ok, up) == (False, 0)
+            assert not db.exists(), "the exporter created a catalog file"
+        assert errors["catalog"] == 2
+
+        LocalCatalog(tmp_path).create("db.t").append(rows(0, 2))  # the real catalog appears
+        assert collector.run_cycle().ok and collector.up == 1
+        assert collector.stats[("db", "t")].records == 2
+    finally:
+        collector.close()
+
+
+def test_local_default_catalog_is_created_at_start_only(tmp_path, monkeypatch):
+    from exporters.iceberg.app import _prepare_local_default
+    from exporters.iceberg.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config([], env={})
+    assert cfg.local_default
+    db = tmp_path / "iceberg-local" / "catalog.db"
+    _prepare_local_default(cfg)
+    assert db.is_file()
+    collector = IcebergCollector(cfg)
+    try:
+        result = collector.run_cycle()
+        assert result.ok and result.tables_seen == 0
+        db.unlink()  # deleted while running: reported, not silently recreated empty
+        ok, up, errors = _cycle_state(collector)
+        assert (ok, up, errors["catalog"]) == (False, 0, 1)
+        assert not db.exists()
+    finally:
+        collector.close()
+
+
+def test_corrupt_metadata_json_is_counted_as_invalid_metadata(local):
+    """The old code counted a corrupt metadata file as kind 'other'."""
+    for name in ("a", "b"):
+        local.create(f"db.{name}").append(rows(0, 4))
+    collector = IcebergCollector(local.config())
+    try:
+        assert collector.run_cycle().ok
+        path = Path(urlsplit(local.catalog.load_table("db.b").metadata_location).path)
+        path.write_text('{"format-version": 2, "table-uuid": ')  # truncated JSON
+        result = collector.run_cycle()
+        assert result.ok and result.tables_failed == 1
+        assert result.errors == {"invalid_metadata": 1}
+        path.write_text(json.dumps({"format-version": 2}))  # valid JSON, not valid metadata
+        result = collector.run_cycle()
+        assert result.errors == {"invalid_metadata": 1}
+        assert collector.errors["invalid_metadata"] == 2 and collector.errors["other"] == 0
+        assert collector.last_attempt_ok[("db", "a")] is True
+    finally:
+        collector.close()
+
+
+def test_error_kinds_match_the_metrics_catalog():
+    """Every kind the code can count is the one the catalog's help text documents."""
+    import yaml
+
+    from exporters.iceberg.collector import ERROR_KINDS
+
+    entries = yaml.safe_load((REPO_ROOT / "docs/metrics/iceberg-exporter.yaml").read_text())
+    (errors,) = [e for e in entries if e["name"] == "iceberg_exporter_errors_total"]
+    documented = errors["help"].split(":", 1)[1].strip().rstrip(".").split(", ")
+    assert documented == list(ERROR_KINDS)

@@ -109,11 +109,25 @@ class Exporter:
 
 
 def _prepare_local_default(config: Config) -> None:
-    """The embedded local SQL catalog: make its directories."""
+    """The embedded local SQL catalog: make its directories and its SQLite file.
+
+    This is the only place a catalog file is ever created. The collector opens SQLite
+    catalogs read-write without create (``mode=rw``), so for any other
+    ``sqlite:///path`` a missing file is reported (kind ``catalog``), and a local
+    default deleted while running is reported too, not silently recreated empty.
+    """
+    from pyiceberg.catalog import load_catalog
+
     db_path = config.catalog_uri[len("sqlite:///") :]
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     if config.warehouse and config.warehouse.startswith("file:"):
         Path(urlsplit(config.warehouse).path).mkdir(parents=True, exist_ok=True)
+    props = config.catalog_props()
+    props["init_catalog_tables"] = "true"  # create the catalog tables (and the file) if absent
+    catalog = load_catalog(config.catalog_name, **props)
+    engine = getattr(catalog, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
