@@ -143,15 +143,9 @@ def _spans(parts: list[tuple[str, bool]]) -> str:
     out = []
     for index, (text, changed) in enumerate(merged):
         if not changed and len(text) > 2 * CONTEXT + 5:
-            # Long unchanged stretches are elided so the changed tokens stand out.
-            first, last = index == 0, index == len(merged) - 1
-            head = "" if first else text[:CONTEXT]
-            tail = "" if last else text[-CONTEXT:]
-            text = f"{head} … {tail}" if head or tail else text
-            if first:
-                text = "… " + tail
-            elif last:
-                text = head + " …"
+            # Long unchanged stretches are elided (the start of the expression and the text
+            # around each change stay) so the changed tokens stand out.
+            text = text[:CONTEXT] + " …" if index == len(merged) - 1 else f"{text[:CONTEXT]} … {text[-CONTEXT:]}"
         # Code spans lose edge spaces; keep them outside so words stay apart.
         lead = " " if text[:1].isspace() else ""
         trail = " " if text[-1:].isspace() and text.strip() else ""
@@ -1066,7 +1060,7 @@ def render_tree(tree: Path, stack: str, label: str) -> Render:
 
 def render_ref(ref: str, stack: str) -> Render:
     sha = resolve_ref(ref)
-    label = f"`{ref}` ({sha[:12]})"
+    label = f"`{sha[:12]}`" if sha.startswith(ref) else f"`{ref}` ({sha[:12]})"
     with worktree(sha) as tree:
         return render_tree(tree, stack, label)
 
