@@ -15,6 +15,7 @@ help:
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
+	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: $(wildcard $(REQUIREMENTS))
@@ -30,6 +31,14 @@ render: venv
 render-all: venv
 	$(PY) -m tools.render staging
 	$(PY) -m tools.render prod
+
+# Reviewer's report: STACK rendered at BASE (temporary git worktree) and in the working tree,
+# compared as Markdown (docs/review-diff.md). OUT=file also writes it; FAIL_ON_CHANGE=1 exits 1 on any change.
+BASE ?= HEAD
+diff: venv
+	$(PY) -m tools.review_diff $(STACK) --base $(BASE)$(if $(OUT), --out $(OUT))$(if $(FAIL_ON_CHANGE), --fail-on-change)
+
+.PHONY: diff
 
 # promtool, Prometheus, Alertmanager/amtool and the real exporters used by the tests: the
 # Debian unstable versions pinned in tools/tool-versions.txt, unpacked into .tools/bin (no
