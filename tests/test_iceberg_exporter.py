@@ -353,3 +353,193 @@ def test_metrics_catalog_matches_exposition(local):
     emitted = {k: v for k, v in emitted.items() if not k.endswith("_created")}
     assert documented == emitted
     assert "iceberg_table_small_files_count" in documented
+
+
+# -- change detection ---------------------------------------------------------------
+
+
+@pytest.fixture
+def metadata_file_reads(monkeypatch):
+    """Every table metadata file pyiceberg parses, counted at pyiceberg's own reader."""
+    from pyiceberg.serializers import FromInputFile
+
+    reads: list[str] = []
+    original = FromInputFile.table_metadata
+
+    def spy(input_file, encoding="utf-8"):
+        reads.append(input_file.location)
+        return original(input_file, encoding)
+
+    monkeypatch.setattr(FromInputFile, "table_metadata", staticmethod(spy))
+    return reads
+
+
+@pytest.fixture
+def sql_statements():
+    """SELECT statements sent to any SQLAlchemy engine on iceberg_tables while active."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    yield statements
+    event.remove(Engine, "before_cursor_execute", before)
+
+
+def test_metadata_reads_zero_for_unchanged_tables_one_for_a_changed_one(local, metadata_file_reads):
+    for name in ("a", "b", "c"):
+        local.create(f"db.{name}").append(rows(0, 4))
+    collector, exposition = make_collector(local)
+    del metadata_file_reads[:]  # pyiceberg's own reads while writing the tables
+    collector.run_cycle()
+    assert len(metadata_file_reads) == 3 and collector.metadata_reads == 3
+
+    # Nothing changed: no metadata file read, no manifest list read, values confirmed.
+    lists_before = collector.manifest_list_reads
+    del metadata_file_reads[:]
+    result = collector.run_cycle()
+    assert result.ok and result.tables_seen == 3
+    assert metadata_file_reads == [] and collector.metadata_reads == 3
+    assert collector.tables_unchanged == 3
+    assert collector.manifest_list_reads == lists_before
+
+    # One table gets a new snapshot: exactly its new metadata file is read, once.
+    local.catalog.load_table("db.b").append(rows(4, 6))
+    new_location = local.catalog.load_table("db.b").metadata_location
+    expected_b = local.catalog.load_table("db.b")
+    del metadata_file_reads[:]
+    collector.run_cycle()
+    assert metadata_file_reads == [new_location]
+    assert collector.metadata_reads == 4 and collector.tables_unchanged == 2
+    exposition.publish()
+    samples = scrape(exposition)
+    assert_exported(samples, "db", "b", expected_b)
+    assert table_value(samples, "iceberg_table_records_count", "db", "b") == 10
+    assert samples[("iceberg_exporter_metadata_reads_total", ())] == 4
+    assert samples[("iceberg_exporter_tables_unchanged", ())] == 2
+
+
+def test_unchanged_tables_keep_right_values_ages_and_ok(local, metadata_file_reads):
+    import time
+
+    t = local.create("db.t")
+    t.append(rows(0, 10))
+    collector, exposition = make_collector(local)
+    want = local.catalog.load_table("db.t")
+    del metadata_file_reads[:]
+    collector.run_cycle()
+    first = collector.stats[("db", "t")]
+    time.sleep(0.3)
+    collector.run_cycle()
+    exposition.publish()
+    samples = scrape(exposition)
+    again = collector.stats[("db", "t")]
+    # Confirmed, not reloaded: same values, fresh collection time, age near 0, ok 1.
+    assert again.collected_at >= first.collected_at + 0.3
+    assert {k: v for k, v in vars(again).items() if k != "collected_at"} == {
+        k: v for k, v in vars(first).items() if k != "collected_at"
+    }
+    assert len(metadata_file_reads) == 1
+    assert table_value(samples, "iceberg_table_collection_ok", "db", "t") == 1
+    assert table_value(samples, "iceberg_table_metrics_age_seconds", "db", "t") < 0.3
+    assert_exported(samples, "db", "t", want)
+
+
+def test_sql_catalog_listing_is_one_query_per_cycle(local, sql_statements):
+    for i in range(12):
+        local.create(f"db{i % 3}.t{i}").append(rows(0, 2))
+    collector = IcebergCollector(local.config())
+    collector.run_cycle()  # first cycle: builds the per-thread catalogs
+    del sql_statements[:]
+    result = collector.run_cycle()
+    assert result.ok and result.tables_seen == 12
+    table_queries = [s for s in sql_statements if "iceberg_tables" in s]
+    assert len(table_queries) == 1, sql_statements
+    assert "metadata_location" in table_queries[0]
+    assert len(sql_statements) == 1, sql_statements  # and nothing else per cycle
+
+
+def test_failed_table_is_retried_even_if_its_location_did_not_change(local, monkeypatch):
+    local.create("db.t").append(rows(0, 3))
+    collector = IcebergCollector(local.config())
+    from exporters.iceberg import catalogs
+
+    original = catalogs.load_at
+    fail = {"on": True}
+
+    def flaky(catalog, location):
+        if fail["on"]:
+            raise OSError("storage hiccup")
+        return original(catalog, location)
+
+    monkeypatch.setattr(catalogs, "load_at", flaky)
+    collector.run_cycle()
+    assert collector.last_attempt_ok[("db", "t")] is False and ("db", "t") not in collector.stats
+    fail["on"] = False
+    collector.run_cycle()
+    assert collector.last_attempt_ok[("db", "t")] is True and collector.stats[("db", "t")].records == 3
+    assert collector.tables_unchanged == 0  # it was loaded, not taken from the cache
+
+
+def test_full_refresh_interval_reloads_unchanged_tables(local, metadata_file_reads):
+    local.create("db.t").append(rows(0, 3))
+    del metadata_file_reads[:]
+    every_cycle = IcebergCollector(local.config(full_refresh_interval=0.0))
+    for _ in range(3):
+        every_cycle.run_cycle()
+    assert len(metadata_file_reads) == 3 and every_cycle.tables_unchanged == 0
+    del metadata_file_reads[:]
+    never = IcebergCollector(local.config(full_refresh_interval=None))
+    for _ in range(3):
+        never.run_cycle()
+    assert len(metadata_file_reads) == 1 and never.tables_unchanged == 1
+
+
+def test_fast_renderer_matches_prometheus_client_byte_for_byte():
+    from exporters.iceberg.collector import TableStats
+    from exporters.iceberg.metrics import TableRenderer, build_table_families, render
+
+    stats = [
+        TableStats('we"ird', "back\\slash\nnl", 1, 123456789012, 7, 10**12, 0, 3, 4, 1.7e9 + 0.123, 0.0, "summary"),
+        TableStats("db", "empty", None, 0, 0, 0, 0, 0, 0, None, 0.0, "empty"),
+        TableStats("db", "ünï%cödé", 2, 1, 1, 1, 2, 1, 250, 1234.5, 0.0, "summary"),
+    ]
+    ok = {("db", "empty"): False}
+    renderer = TableRenderer()
+    assert renderer.render(stats, ok) == render(build_table_families(stats, ok))
+    assert renderer.lines_rendered == 3
+    # Unchanged values reuse their lines; a changed one is re-rendered, output still equal.
+    changed = [stats[0], stats[1], TableStats("db", "ünï%cödé", 3, 2, 2, 2, 2, 1, 251, 1240.0, 0.0, "summary")]
+    assert renderer.render(changed, {}) == render(build_table_families(changed, {}))
+    assert renderer.lines_rendered == 5  # "empty" (its ok flag changed) and the changed table
+
+
+def test_age_lines_with_percent_in_labels(local):
+    local.create("db.p%d").append(rows(0, 2))
+    collector, exposition = make_collector(local)
+    collector.run_cycle()
+    exposition.publish()
+    samples = scrape(exposition)
+    assert 0 <= table_value(samples, "iceberg_table_metrics_age_seconds", "db", "p%d") < 60
+
+
+def test_shard_and_full_refresh_flags():
+    cfg = load_config(["--shard", "2/4", "--full-refresh-interval", "30m"], env={})
+    assert (cfg.shard_index, cfg.shard_count, cfg.full_refresh_interval) == (2, 4, 1800)
+    cfg = load_config([], env={"ICEBERG_EXPORTER_SHARD": "1/3", "ICEBERG_EXPORTER_FULL_REFRESH_INTERVAL": "off"})
+    assert (cfg.shard_index, cfg.shard_count, cfg.full_refresh_interval) == (1, 3, None)
+    cfg = load_config(["--full-refresh-interval", "0"], env={})
+    assert cfg.full_refresh_interval == 0
+    default = load_config([], env={})
+    assert (default.shard_index, default.shard_count, default.full_refresh_interval) == (0, 1, 3600)
+    for bad in ("4/4", "1", "-1/2", "0/0", "a/b", "0/5000"):
+        with pytest.raises(ConfigError) as err:
+            load_config([f"--shard={bad}"], env={})
+        assert err.value.problems[0].startswith("--shard / ICEBERG_EXPORTER_SHARD: "), bad
+    with pytest.raises(ConfigError) as err:
+        load_config(["--full-refresh-interval", "soon"], env={})
+    assert "--full-refresh-interval / ICEBERG_EXPORTER_FULL_REFRESH_INTERVAL" in err.value.problems[0]

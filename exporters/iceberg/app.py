@@ -23,10 +23,16 @@ log = logging.getLogger("exporters.iceberg")
 BACKOFF_BASE_SECONDS = 1.0
 
 
+#: The loop waits in steps of at most this long, so any --interval (even one beyond
+#: threading.TIMEOUT_MAX, whose single wait raised OverflowError and killed the loop) works.
+MAX_WAIT_SECONDS = 3600.0
+
+
 def backoff_delay(failures: int, interval: float, max_backoff: float) -> float:
     """Delay before retry number ``failures`` (1, 2, ...): 1s, 2s, 4s, ... capped."""
     cap = min(interval, max_backoff)
-    return min(cap, BACKOFF_BASE_SECONDS * (2 ** max(0, failures - 1)))
+    # The exponent is bounded: 2 ** 1024 does not fit a float (OverflowError after ~1,000 failures).
+    return min(cap, BACKOFF_BASE_SECONDS * 2.0 ** min(max(0, failures - 1), 62))
 
 
 class Exporter:
@@ -42,24 +48,35 @@ class Exporter:
         self.consecutive_failures = 0
         self.cycle_done = threading.Condition()
         self.cycles_attempted = 0
+        self.started_at = time.monotonic()
+        self.last_cycle_end: float | None = None  # monotonic end of the last completed cycle, ok or not
 
     def run_once(self) -> CycleResult:
         result = self.collector.run_cycle(self.stop_event)
         self.exposition.observe_cycle(result.duration)
+        render_seconds = 0.0
         if result.ok:
+            start = time.monotonic()
             self.exposition.publish()
+            render_seconds = time.monotonic() - start
             self.consecutive_failures = 0
         else:
             self.consecutive_failures += 1
         with self.cycle_done:
             self.cycles_attempted += 1
+            self.last_cycle_end = time.monotonic()
             self.cycle_done.notify_all()
+        c = self.collector
         log.info(
-            "cycle %s in %.3fs: %d tables, %d failed, errors %s",
+            "cycle %s in %.3fs (+%.3fs render): %d tables, %d unchanged, %d failed, "
+            "%d metadata reads in total, errors %s",
             "ok" if result.ok else "FAILED (catalog unreachable)",
             result.duration,
+            render_seconds,
             result.tables_seen,
+            c.tables_unchanged if result.ok else 0,
             result.tables_failed,
+            c.metadata_reads,
             result.errors or "none",
         )
         return result
@@ -79,7 +96,43 @@ class Exporter:
             else:
                 delay = backoff_delay(self.consecutive_failures, self.config.interval, self.config.max_backoff)
                 log.info("retrying in %.1fs", delay)
-            self.stop_event.wait(delay)
+            self._sleep(delay)
+
+    def _sleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds (any size, even inf) or until stopped."""
+        deadline = time.monotonic() + delay
+        while not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.stop_event.wait(min(left, MAX_WAIT_SECONDS))
+
+    def stale_after(self) -> float:
+        """Seconds without collection progress after which /healthz answers 503.
+
+        Progress is a completed cycle (successful or not: a down catalog is not a
+        wedged exporter, and a restart would not help) or a catalog use (each listing
+        and each table load starts with one, so a long cycle over many tables keeps
+        reporting progress). Between cycles the loop sleeps at most --interval; within
+        a cycle a call is abandoned after --table-timeout. So 3 x --interval plus
+        2 x --table-timeout without progress means the loop is stuck.
+        """
+        return 3 * self.config.interval + 2 * self.config.table_timeout
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, reason) for /healthz: False if the collector thread died or is stuck."""
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self.stop_event.is_set():
+            return False, "collector thread died"
+        progress = max(self.started_at, self.last_cycle_end or 0.0, self.collector.catalogs.last_used)
+        idle = time.monotonic() - progress
+        limit = self.stale_after()
+        if idle > limit:
+            return False, (
+                f"stale: no collection progress for {idle:.0f}s "
+                f"(limit {limit:g}s = 3 x --interval + 2 x --table-timeout)"
+            )
+        return True, "ok"
 
     def wait_cycles(self, n: int, timeout: float) -> bool:
         """Block until at least ``n`` cycles were attempted (for tests and the benchmark)."""
@@ -93,8 +146,11 @@ class Exporter:
         return True
 
     def start(self, serve: bool = True) -> None:
+        self.started_at = time.monotonic()
         if serve:
-            self.server = MetricsServer(self.config.listen_address, self.config.port, self.exposition.body)
+            self.server = MetricsServer(
+                self.config.listen_address, self.config.port, self.exposition.body, health=self.health
+            )
             self.server.start()
         self._thread = threading.Thread(target=self._loop, name="iceberg-collect", daemon=True)
         self._thread.start()
@@ -144,12 +200,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if config.local_default:
-        _prepare_local_default(config)
+        try:
+            _prepare_local_default(config)
+        except Exception as exc:  # noqa: BLE001 - reported as one line, like a configuration error
+            print(
+                f"iceberg-exporter: cannot create the local SQL catalog {config.catalog_uri}: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
         log.info("no catalog URI set: using the embedded local SQL catalog %s", config.catalog_uri)
 
     exporter = Exporter(config)
     try:
-        exporter.server = MetricsServer(config.listen_address, config.port, exporter.exposition.body)
+        exporter.server = MetricsServer(
+            config.listen_address, config.port, exporter.exposition.body, health=exporter.health
+        )
     except OSError as exc:
         print(
             f"iceberg-exporter: configuration error: --listen-address/--port "
@@ -170,13 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     exporter.server.start()
     log.info(
-        "listening on http://%s:%d/metrics; catalog %s %s; interval %gs; small files < %d bytes",
+        "listening on http://%s:%d/metrics; catalog %s %s; interval %gs; small files < %d bytes; shard %d/%d",
         config.listen_address,
         exporter.server.port,
         config.catalog_type,
         config.redacted_uri(),
         config.interval,
         config.small_file_bytes,
+        config.shard_index,
+        config.shard_count,
     )
     exporter.start(serve=False)  # the server is already running
     while not stop.wait(1.0):

@@ -1,6 +1,14 @@
 """Collection of Iceberg table metrics.
 
-Per cycle and table: load the table (one catalog call plus one metadata file read)
+Change detection: each cycle lists every table with its current metadata location as
+cheaply as the catalog allows (SQL: one query; Hive: batched table objects; REST: the
+ETag of a conditional load; see :mod:`exporters.iceberg.catalogs`). A table whose
+metadata did not change since its last successful load is not loaded: its cached
+values are confirmed (age reset, ``collection_ok`` 1). ``--full-refresh-interval``
+reloads every table at least that often anyway. ``--shard I/N`` keeps only this
+replica's share of the listed tables.
+
+Per changed table: read its metadata (one metadata file, or one REST load)
 and take the totals from the current snapshot's summary (``total-files-size``,
 ``total-data-files``, ``total-records``, ``total-delete-files``): O(1) per table, no
 manifest is read. Small-file counts need per-file sizes, so they are computed from
@@ -23,10 +31,12 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 from urllib.parse import quote
 
+from exporters.iceberg import catalogs
 from exporters.iceberg.config import Config
 from exporters.iceberg.runner import CallTimeout, Cancelled, DeadlineRunner
 
@@ -205,6 +215,8 @@ class CatalogProvider:
         self._generation = 0
         self._built_lock = threading.Lock()
         self._built: list[Any] = []  # every live catalog, to dispose them on invalidate()
+        #: monotonic time of the last get(): collection progress, for the exporter's /healthz
+        self.last_used = 0.0
 
     def _drop_local(self) -> None:
         catalog = getattr(self._local, "catalog", None)
@@ -215,6 +227,7 @@ class CatalogProvider:
             _dispose(catalog)
 
     def get(self) -> Any:
+        self.last_used = time.monotonic()
         try:
             fingerprint = self._guard.fingerprint() if self._guard is not None else None
         except CatalogUnavailable:
@@ -322,31 +335,49 @@ class IcebergCollector:
         self.cycles = 0
         self.last_cycle: CycleResult | None = None
         self.last_success_time: float | None = None
-        self.tables_seen = 0
+        self.tables_seen = 0  # tables this shard owns, in the last successful cycle
         self.tables_failed = 0
+        # Change detection (see exporters/iceberg/catalogs.py).
+        self.metadata_reads = 0  # metadata documents read: a metadata file, or a full REST load
+        self.tables_unchanged = 0  # last cycle: tables whose metadata was unchanged (not loaded)
+        self.tables_listed = 0  # last cycle: tables the catalog listed, all shards together
+        self._not_modified = 0  # this cycle's REST 304s
+        self._listing: dict[tuple[str, str], Any] = {}  # this cycle's TableRef per owned table
+        # key -> (metadata location, REST ETag, monotonic time of the last full load)
+        self._sources: dict[tuple[str, str], tuple[str | None, str | None, float]] = {}
 
     # -- listing -----------------------------------------------------------------
-    def _list_tables(self) -> list[tuple[str, str]]:
-        """(database, table) of every table in the selected namespaces."""
-        from pyiceberg.exceptions import NoSuchNamespaceError
+    def _list_tables(self) -> list[Any]:
+        """A TableRef (database, table, metadata location if known) per table listed."""
+        def missing(namespace: str) -> None:
+            self._count("not_found")
+            log.warning("namespace %s does not exist", namespace)
 
-        catalog = self.catalogs.get()
-        if self.config.namespaces:
-            namespaces = [tuple(ns.split(".")) for ns in self.config.namespaces]
-        else:
-            namespaces = [tuple(ns) for ns in catalog.list_namespaces()]
-        tables: list[tuple[str, str]] = []
-        for ns in namespaces:
-            db = ".".join(ns)
-            try:
-                idents = catalog.list_tables(ns)
-            except NoSuchNamespaceError:
-                self._count("not_found")
-                log.warning("namespace %s does not exist", db)
-                continue
-            for ident in idents:
-                tables.append((".".join(ident[:-1]) or db, ident[-1]))
-        return tables
+        return catalogs.list_table_refs(self.catalogs.get(), self.config.namespaces, missing)
+
+    def _refresh_due(self, key: tuple[str, str], loaded_at: float, now: float) -> bool:
+        """--full-refresh-interval: due after 50-100% of it, spread by a hash of the name."""
+        interval = self.config.full_refresh_interval
+        if interval is None:
+            return False
+        spread = zlib.crc32(f"{key[0]}.{key[1]}".encode()) / 0xFFFFFFFF
+        return now - loaded_at >= interval * (0.5 + 0.5 * spread)
+
+    def _cached_source(self, key: tuple[str, str], now: float) -> tuple[str | None, str | None] | None:
+        """(location, etag) of the last successful load, if its values may be reused."""
+        source = self._sources.get(key)
+        if source is None or key not in self.stats or not self.last_attempt_ok.get(key, False):
+            return None
+        if self._refresh_due(key, source[2], now):
+            return None
+        return source[0], source[1]
+
+    def _unchanged(self, ref: Any, now: float) -> bool:
+        """The listing shows the same metadata location as the last successful load."""
+        if ref.metadata_location is None:
+            return False
+        cached = self._cached_source(ref.key, now)
+        return cached is not None and cached[0] == ref.metadata_location
 
     # -- one table ---------------------------------------------------------------
     def _read_manifest(self, io: Any, manifest: Any) -> FileStats:
@@ -370,18 +401,18 @@ class IcebergCollector:
                 delete_bytes += size
         return FileStats(data_files, data_bytes, records, small, delete_files, delete_bytes)
 
-    def _snapshot_file_stats(self, key: tuple[str, str], table: Any, snapshot: Any) -> FileStats:
+    def _snapshot_file_stats(self, key: tuple[str, str], io: Any, snapshot: Any) -> FileStats:
         entry = self._snapshots.get(key)
         if entry is not None and entry.snapshot_id == snapshot.snapshot_id:
             return entry.stats
         with self._lock:
             self.manifest_list_reads += 1
-        manifests = snapshot.manifests(table.io)
+        manifests = snapshot.manifests(io)
         total = FileStats()
         for manifest in manifests:
             path = manifest.manifest_path
             cached = self._manifests.get(path)
-            stats = cached[0] if cached is not None else self._read_manifest(table.io, manifest)
+            stats = cached[0] if cached is not None else self._read_manifest(io, manifest)
             self._manifests[path] = (stats, self.cycles)
             total = total + stats
         self._snapshots[key] = _SnapshotEntry(
@@ -390,11 +421,38 @@ class IcebergCollector:
         return total
 
     def collect_table(self, database: str, name: str) -> TableStats:
-        """Load one table and compute its statistics (runs in a worker thread)."""
+        """Load one table and compute its statistics (runs in a worker thread).
+
+        With the metadata location known from this cycle's listing (SQL, Hive), exactly
+        that metadata file is read. Otherwise (REST) the catalog's load is conditional
+        when the last load returned an ETag; ``304`` keeps the cached values.
+        """
         key = (database, name)
         catalog = self.catalogs.get()
-        table = catalog.load_table((*database.split("."), name))
-        metadata = table.metadata
+        ref = self._listing.get(key)
+        location = ref.metadata_location if ref is not None else None
+        ident = (*database.split("."), name)
+        if location is not None:
+            loaded = catalogs.load_at(catalog, location)
+        elif catalogs.supports_conditional_load(catalog):
+            cached_source = self._cached_source(key, time.monotonic())
+            etag = cached_source[1] if cached_source is not None else None
+            result = catalogs.load_rest_conditional(catalog, ident, etag)
+            if result is catalogs.NOT_MODIFIED:
+                with self._lock:
+                    self._not_modified += 1
+                return replace(self.stats[key], collected_at=time.time())
+            loaded = result
+        else:
+            loaded = catalogs.load_full(catalog, ident)
+        with self._lock:
+            self.metadata_reads += 1
+        stats = self._table_stats(key, loaded.metadata, loaded.io)
+        self._sources[key] = (loaded.metadata_location, loaded.etag, time.monotonic())
+        return stats
+
+    def _table_stats(self, key: tuple[str, str], metadata: Any, io: Any) -> TableStats:
+        database, name = key
         snapshot = metadata.current_snapshot()
         snapshots_count = len(metadata.snapshots)
         now = time.time()
@@ -408,7 +466,7 @@ class IcebergCollector:
                 totals[attr] = int(props[prop])
             except (KeyError, TypeError, ValueError):
                 pass
-        files = self._snapshot_file_stats(key, table, snapshot)
+        files = self._snapshot_file_stats(key, io, snapshot)
         source = "summary"
         if len(totals) < len(SUMMARY_TOTALS):
             source = "manifests"
@@ -445,7 +503,7 @@ class IcebergCollector:
         timeout = self.config.table_timeout
         errors: dict[str, int] = {}
         try:
-            tables = self.runner.call("catalog listing", self._list_tables, timeout, stop)
+            refs = self.runner.call("catalog listing", self._list_tables, timeout, stop)
         except Cancelled:
             return CycleResult(False, time.monotonic() - start)
         except BaseException as exc:  # noqa: BLE001 - any failure here means "catalog down"
@@ -459,8 +517,23 @@ class IcebergCollector:
             return result
         self.up = 1
 
+        # Sharding, then change detection: a table whose metadata location is the one of
+        # its last successful load is not loaded; its cached values are confirmed.
+        listed_count = len(refs)
+        refs = [r for r in refs if self.config.owns(r.database, r.table)]
+        tables = [r.key for r in refs]
+        self._listing = {r.key: r for r in refs}
+        now = time.monotonic()
+        unchanged = [r.key for r in refs if self._unchanged(r, now)]
+        unchanged_set = set(unchanged)
+        with self._lock:
+            self._not_modified = 0  # collect_table counts the REST 304s
         outcomes = self.runner.run(
-            [((db, tbl), (lambda db=db, tbl=tbl: self.collect_table(db, tbl))) for db, tbl in tables],
+            [
+                ((db, tbl), (lambda db=db, tbl=tbl: self.collect_table(db, tbl)))
+                for db, tbl in tables
+                if (db, tbl) not in unchanged_set
+            ],
             timeout,
             stop,
         )
@@ -468,6 +541,10 @@ class IcebergCollector:
         failed = 0
         new_stats = dict(self.stats)
         attempt_ok: dict[tuple[str, str], bool] = {}
+        confirmed_at = time.time()
+        for key in unchanged:
+            new_stats[key] = replace(new_stats[key], collected_at=confirmed_at)
+            attempt_ok[key] = True
         for outcome in outcomes:
             key = outcome.key
             if outcome.ok:
@@ -492,13 +569,15 @@ class IcebergCollector:
             if kind == "not_found":
                 new_stats.pop(key, None)  # vanished: drop its series
                 self._snapshots.pop(key, None)
-        # Tables no longer listed are gone: drop their series and caches.
+                self._sources.pop(key, None)
+        # Tables no longer listed (or now another shard's) are gone: drop their series and caches.
         for key in list(new_stats):
             if key not in listed:
                 del new_stats[key]
-        for key in list(self._snapshots):
-            if key not in listed:
-                del self._snapshots[key]
+        for cache in (self._snapshots, self._sources):
+            for key in list(cache):
+                if key not in listed:
+                    del cache[key]
         # Keep manifests the current snapshots reference, and those used in the last two
         # cycles: a table that timed out half-way through its manifests resumes from them.
         live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
@@ -513,6 +592,8 @@ class IcebergCollector:
             self.stats = new_stats
             self.last_attempt_ok = {k: v for k, v in attempt_ok.items() if k in listed}
             self.tables_seen = len(tables)
+            self.tables_listed = listed_count
+            self.tables_unchanged = len(unchanged) + self._not_modified
             self.tables_failed = failed
             self.cycles += 1
             self.last_success_time = time.time()

@@ -12,6 +12,7 @@ the command line exits with status 2.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -163,6 +164,24 @@ OPTIONS: tuple[Option, ...] = (
         "are refused here: use the credential environment variables",
         metavar="KEY=VALUE",
     ),
+    Option(
+        "--shard",
+        "shard",
+        "0/1",
+        "export only this replica's share of the tables: I/N with 0 <= I < N, e.g. 2/4 on the third of "
+        "four replicas. A table belongs to shard jump_hash(sha1('database.table'), N), the same in every "
+        "replica; growing N to N+1 moves tables only onto the new shard",
+        metavar="I/N",
+    ),
+    Option(
+        "--full-refresh-interval",
+        "full_refresh_interval",
+        "1h",
+        "reload every table at least this often even if its metadata location (or REST ETag) did not "
+        "change (after 50-100%% of it, spread by a hash of the table name); catches a metadata file "
+        "deleted behind the catalog's back. 0: every cycle (no change detection); off: never",
+        metavar="DURATION",
+    ),
     Option("--log-level", "log_level", "INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )
 
@@ -187,6 +206,15 @@ class Config:
     log_level: str = "INFO"
     #: True when neither flag nor env var set the URI: the embedded local SQL catalog.
     local_default: bool = False
+    #: This replica's shard (index, count): it exports the tables with shard_of(...) == index.
+    shard_index: int = 0
+    shard_count: int = 1
+    #: Seconds after which an unchanged table is reloaded anyway; 0: every cycle; None: never.
+    full_refresh_interval: float | None = 3600.0
+
+    def owns(self, database: str, table: str) -> bool:
+        """True if this replica's shard exports ``database.table``."""
+        return self.shard_count == 1 or shard_of(database, table, self.shard_count) == self.shard_index
 
     def catalog_props(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
         """pyiceberg catalog properties, credentials taken from ``env`` (default os.environ)."""
@@ -205,6 +233,49 @@ class Config:
 
     def redacted_uri(self) -> str:
         return redact_uri(self.catalog_uri)
+
+
+_JUMP_MULTIPLIER = 2862933555777941757
+_MASK64 = (1 << 64) - 1
+MAX_SHARDS = 1024
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Lamping & Veach's jump consistent hash: a bucket in [0, buckets) for a 64-bit key.
+
+    Going from N to N+1 buckets moves a key only into the new bucket N (about 1/(N+1)
+    of the keys), never between existing buckets.
+    """
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        key = (key * _JUMP_MULTIPLIER + 1) & _MASK64
+        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return b
+
+
+def shard_of(database: str, table: str, shards: int) -> int:
+    """The shard in [0, shards) that exports ``database.table``.
+
+    Stable across processes, restarts and Python versions: the first 8 bytes of the
+    SHA-1 of the UTF-8 string ``"database.table"`` (not Python's per-process ``hash()``),
+    through :func:`jump_hash`.
+    """
+    digest = hashlib.sha1(f"{database}.{table}".encode("utf-8")).digest()
+    return jump_hash(int.from_bytes(digest[:8], "big"), shards)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N <= MAX_SHARDS."""
+    m = re.match(r"^\s*(\d+)\s*/\s*(\d+)\s*$", text or "")
+    if not m:
+        raise ValueError(f"invalid shard {text!r} (use I/N, e.g. 0/1 or 2/4)")
+    index, count = int(m.group(1)), int(m.group(2))
+    if not 1 <= count <= MAX_SHARDS:
+        raise ValueError(f"shard count in {text!r} must be between 1 and {MAX_SHARDS}")
+    if not 0 <= index < count:
+        raise ValueError(f"shard index in {text!r} must be between 0 and {count - 1} (0-based)")
+    return index, count
 
 
 def redact_uri(uri: str) -> str:
@@ -404,6 +475,26 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         if key in props:
             problems.append(f"{prop_opt.where()}: set {key!r} with its own flag, not as a catalog property")
     cfg.catalog_properties = props
+
+    shard_text, _ = raw("shard")
+    try:
+        cfg.shard_index, cfg.shard_count = parse_shard(str(shard_text))
+    except ValueError as exc:
+        problems.append(f"{_OPTION_BY_DEST['shard'].where()}: {exc}")
+
+    refresh_text, _ = raw("full_refresh_interval")
+    refresh = str(refresh_text).strip().lower()
+    if refresh in ("off", "never"):
+        cfg.full_refresh_interval = None
+    elif refresh in ("0", "0s"):
+        cfg.full_refresh_interval = 0.0  # every cycle: change detection off
+    else:
+        try:
+            cfg.full_refresh_interval = parse_duration(str(refresh_text))
+        except ValueError as exc:
+            problems.append(
+                f"{_OPTION_BY_DEST['full_refresh_interval'].where()}: {exc} (or 0 for every cycle, off for never)"
+            )
 
     level, _ = raw("log_level")
     cfg.log_level = (level or "").strip().upper()
