@@ -223,14 +223,17 @@ def test_secret_values_never_reach_the_report():
 
 
 def test_worktree_path_end_to_end(tmp_path):
-    """Two renders of HEAD, each in its own temporary worktree, removed afterwards."""
+    """Two renders of HEAD, each in its own temporary worktree, removed afterwards.
+
+    HEAD is pinned to its sha first: others commit to this branch while the test runs.
+    """
     sha = rd.resolve_ref("HEAD")
     out = tmp_path / "review.md"
-    proc = subprocess.run([sys.executable, "-m", "tools.review_diff", STACK, "--base", "HEAD", "--head", "HEAD",
+    proc = subprocess.run([sys.executable, "-m", "tools.review_diff", STACK, "--base", sha, "--head", sha,
                            "--fail-on-change", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert f"- base: `HEAD` ({sha[:12]})" in proc.stdout and f"- head: `HEAD` ({sha[:12]})" in proc.stdout
+    assert f"- base: `{sha[:12]}`" in proc.stdout and f"- head: `{sha[:12]}`" in proc.stdout
     assert proc.stdout.rstrip().endswith("No changes.")
     assert out.read_text() == proc.stdout
     worktrees = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout

@@ -1058,8 +1058,10 @@ def render_tree(tree: Path, stack: str, label: str) -> Render:
         return load_render(Path(out) / "resources.json", label)
 
 
-def render_ref(ref: str, stack: str) -> Render:
-    sha = resolve_ref(ref)
+def render_ref(ref: str, stack: str, sha: Optional[str] = None) -> Render:
+    """``stack`` as committed at ``ref`` (at ``sha`` when the caller resolved it already:
+    a branch that moves meanwhile does not change what is compared)."""
+    sha = sha or resolve_ref(ref)
     label = f"`{sha[:12]}`" if sha.startswith(ref) else f"`{ref}` ({sha[:12]})"
     with worktree(sha) as tree:
         return render_tree(tree, stack, label)
@@ -1090,11 +1092,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not args.stack or not args.base:
                 parser.error("give STACK and --base REF (or --base-render and --head-render)")
             stack = args.stack
-            resolve_ref(args.base)  # both refs are checked before the first render
-            if args.head:
-                resolve_ref(args.head)
-            base = render_ref(args.base, stack)
-            head = render_ref(args.head, stack) if args.head else render_tree(ROOT, stack, "working tree")
+            # Both refs are resolved once, before the first render.
+            base_sha = resolve_ref(args.base)
+            head_sha = resolve_ref(args.head) if args.head else None
+            base = render_ref(args.base, stack, base_sha)
+            head = render_ref(args.head, stack, head_sha) if args.head else render_tree(ROOT, stack, "working tree")
         text, changed = report(base, head, stack)
     except DiffError as err:
         print(f"review_diff: error: {err}", file=sys.stderr)
