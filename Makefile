@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= staging
-REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt
+REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt policy/requirements.txt
 
 .PHONY: help venv render render-all test tools pulumi-yaml readme-settings bench-iceberg slo-report clean
 
