@@ -1,86 +1,547 @@
-"""HTTP server for /metrics (standard library, one thread per request)."""
+"""HTTP server for /metrics and /healthz: one thread, a selector loop, bounded connections.
+
+One thread owns every socket. It accepts, reads requests, renders and writes
+responses without blocking (``selectors``: epoll on Linux), so idle keep-alive
+connections cost a file descriptor and a few hundred bytes, never a thread: 1,000
+idle clients are 1,000 sockets and the same single thread.
+
+- **One write per response.** Status line, headers and body are one buffer sent
+  with one ``send`` (``TCP_NODELAY`` set), so a keep-alive scrape does not wait
+  for Nagle/delayed-ACK (~40 ms) between a header write and a body write.
+- **One render per batch.** All requests that are complete when the loop wakes
+  up are parsed first; ``/metrics`` is then rendered once for all of them (and
+  gzip-compressed once if any asked for it). Every response is rendered after its
+  request arrived, and 20 concurrent scrapes cost one render, not twenty.
+- **gzip** when the request's ``Accept-Encoding`` allows it (Prometheus sends
+  ``gzip``); ``Vary: Accept-Encoding``.
+- **Listen backlog** ``BACKLOG`` (1024; the kernel caps it at ``net.core.somaxconn``).
+- **Timeouts.** A keep-alive connection idle for ``idle_timeout`` seconds is closed;
+  a request whose headers are not complete within ``request_timeout`` seconds of
+  its first byte gets ``408`` and is closed (slow or stuck clients); a response
+  the client does not read for ``write_timeout`` seconds is dropped.
+- **Connection bound.** At most ``max_connections`` connections are open (and
+  never more than the file-descriptor limit allows). When a new connection
+  arrives at the bound, the connection idle the longest (no request in progress)
+  is closed to make room: an HTTP/1.1 server may close an idle keep-alive
+  connection at any time, and the client reconnects. If every open connection has
+  a request in progress, the new connection gets an immediate ``503`` with
+  ``Connection: close``. Nothing else queues except the kernel's listen backlog.
+- ``/healthz`` answers 200 ``ok`` or, when ``health()`` reports a problem, 503 with
+  the reason (the exporter reports a wedged or dead collector this way).
+
+``body()`` and ``health()`` run on the loop thread: they must be quick and must
+not block (the exposition serves pre-rendered bytes and never touches the catalog).
+"""
 
 from __future__ import annotations
 
+import collections
+import errno
+import gzip
 import logging
+import resource
+import selectors
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from email.utils import formatdate
 from typing import Callable
 
 from exporters.iceberg.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
+BACKLOG = 1024
+MAX_CONNECTIONS = 1024
+IDLE_TIMEOUT = 120.0  # > the usual 30-60 s scrape interval, so Prometheus keeps its connection
+REQUEST_TIMEOUT = 10.0
+WRITE_TIMEOUT = 30.0
+MAX_REQUEST_HEAD = 16 * 1024
+GZIP_LEVEL = 1  # Prometheus text compresses ~10x even at level 1; higher levels cost CPU per scrape
+RECV_SIZE = 65536
+FD_RESERVE = 64  # descriptors kept free for the catalog client, files, logging
+LINGER_SECONDS = 2.0  # after a Connection: close response, read and discard for this long
+
+_TEXT = "text/plain; charset=utf-8"
 _INDEX = b"""<html><head><title>Iceberg exporter</title></head>
 <body><h1>Iceberg table metrics exporter</h1><p><a href="/metrics">/metrics</a></p></body></html>
 """
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+HealthFn = Callable[[], "tuple[bool, str]"]
+
+
+def accepts_gzip(value: str | None) -> bool:
+    """True if an ``Accept-Encoding`` header value allows gzip (``gzip``, ``*``; not ``q=0``)."""
+    if not value:
+        return False
+    star = None
+    for item in value.split(","):
+        coding, _, params = item.strip().partition(";")
+        coding = coding.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, val = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if coding in ("gzip", "x-gzip"):
+            return q > 0
+        if coding == "*":
+            star = q > 0
+    return bool(star)
+
+
+class _Request:
+    __slots__ = ("method", "path", "keep_alive", "gzip", "error")
+
+    def __init__(self, method: str, path: str, keep_alive: bool, gzip_ok: bool, error: int = 0):
+        self.method = method
+        self.path = path
+        self.keep_alive = keep_alive
+        self.gzip = gzip_ok
+        self.error = error
+
+
+def parse_request_head(head: bytes) -> _Request:
+    """Parse a request line and headers (without the final blank line)."""
+    try:
+        text = head.decode("latin-1")
+        lines = text.split("\r\n")
+        method, target, version = lines[0].split(" ")
+    except ValueError:
+        return _Request("", "", False, False, 400)
+    if not version.startswith("HTTP/1."):
+        return _Request(method, "", False, False, 505 if version.startswith("HTTP/") else 400)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return _Request(method, "", False, False, 400)
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    connection = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
+    request = _Request(method, target.split("?", 1)[0], keep_alive, accepts_gzip(headers.get("accept-encoding")))
+    if "transfer-encoding" in headers:
+        request.error, request.keep_alive = 400, False  # no request bodies here
+    else:
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            length = -1
+        if length != 0:
+            request.error, request.keep_alive = (413 if length > 0 else 400), False
+    return request
+
+
+class _Conn:
+    __slots__ = (
+        "sock", "fd", "inbuf", "out", "sent", "last", "head_started", "close_after", "draining", "requests", "mask",
+    )
+
+    def __init__(self, sock: socket.socket, now: float):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = bytearray()
+        self.out = collections.deque()  # response buffers, in request order
+        self.sent = 0  # bytes of out[0] already written
+        self.last = now  # last read or write progress
+        self.head_started = 0.0  # when the first byte of an incomplete request arrived
+        self.close_after = False  # close once ``out`` is written
+        self.draining = 0.0  # since when the write side is shut down (lingering close), or 0
+        self.requests = 0
+        self.mask = selectors.EVENT_READ  # the events it is registered for
+
+    @property
+    def idle(self) -> bool:
+        return not self.inbuf and not self.out
 
 
 class MetricsServer:
-    def __init__(self, address: str, port: int, body: Callable[[], bytes]):
-        body_fn = body
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "iceberg-exporter"
-
-            def _send(self, code: int, payload: bytes, content_type: str, head: bool = False) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if not head:
-                    self.wfile.write(payload)
-
-            def _route(self, head: bool) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    try:
-                        payload = body_fn()
-                    except Exception:  # noqa: BLE001 - a scrape must get an answer
-                        log.exception("rendering /metrics failed")
-                        self._send(500, b"internal error\n", "text/plain; charset=utf-8", head)
-                        return
-                    self._send(200, payload, CONTENT_TYPE, head)
-                elif path == "/healthz":
-                    self._send(200, b"ok\n", "text/plain; charset=utf-8", head)
-                elif path == "/":
-                    self._send(200, _INDEX, "text/html; charset=utf-8", head)
-                else:
-                    self._send(404, b"not found\n", "text/plain; charset=utf-8", head)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._route(head=False)
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                self._route(head=True)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                log.debug("%s " + format, self.address_string(), *args)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        if ":" in address and not address.startswith("["):
-            import socket
-
-            Server.address_family = socket.AF_INET6
-        self._httpd = Server((address.strip("[]"), port), Handler)
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        body: Callable[[], bytes],
+        health: HealthFn | None = None,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        backlog: int = BACKLOG,
+    ):
+        self._body = body
+        self._health = health
+        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        self.write_timeout = write_timeout
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        fd_room = max(1, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else max_connections
+        self.max_connections = max(1, min(max_connections, fd_room))
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self._listener = socket.create_server((address.strip("[]"), port), family=family, backlog=backlog)
+        self._listener.setblocking(False)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        # fd -> connection, least recently active first (for eviction at the bound).
+        self._conns: collections.OrderedDict[int, _Conn] = collections.OrderedDict()
+        self._stopping = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
+        self._next_sweep = 0.0
+        self._date = ("", 0)
+        # Counters, for tests and the benchmark.
+        self.accepted = 0
+        self.evicted = 0
+        self.refused = 0
+        self.timed_out = 0
+        self.renders = 0
+        self.peak_connections = 0
 
+    # -- public ------------------------------------------------------------------
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        return self._listener.getsockname()[1]
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="metrics-http", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="metrics-http", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
         if self._thread is not None:
-            self._httpd.shutdown()
+            self._wake()
             self._thread.join(timeout=5)
-        self._httpd.server_close()
+        if self._thread is None or not self._thread.is_alive():
+            for conn in list(self._conns.values()):
+                self._drop(conn)
+            for sock in (self._listener, self._wake_r, self._wake_w):
+                try:
+                    self._selector.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+                sock.close()
+            self._selector.close()
+
+    # -- loop --------------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._iteration()
+            except Exception:  # noqa: BLE001 - the server must keep serving
+                log.exception("metrics HTTP loop iteration failed")
+                time.sleep(0.05)
+
+    def _iteration(self) -> None:
+        now = time.monotonic()
+        timeout = max(0.0, min(1.0, self._next_sweep - now)) if self._conns else 1.0
+        events = self._selector.select(timeout)
+        now = time.monotonic()
+        pending: list[tuple[_Conn, _Request]] = []
+        for key, mask in events:
+            sock = key.fileobj
+            if sock is self._listener:
+                self._accept(now)
+            elif sock is self._wake_r:
+                try:
+                    self._wake_r.recv(4096)
+                except OSError:
+                    pass
+            else:
+                conn = key.data
+                if mask & selectors.EVENT_READ and conn.fd in self._conns:
+                    self._read(conn, now, pending)
+                if mask & selectors.EVENT_WRITE and conn.fd in self._conns:
+                    self._flush(conn, now)
+        if pending:
+            self._respond(pending, now)
+        if now >= self._next_sweep:
+            self._sweep(now)
+            self._next_sweep = now + min(1.0, self.request_timeout / 4, self.idle_timeout / 4)
+
+    def _accept(self, now: float) -> None:
+        for _ in range(128):  # a burst is accepted in a few rounds, between other work
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.warning("cannot accept a connection: %s", exc.strerror)
+                    return
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                raise
+            self.accepted += 1
+            if len(self._conns) >= self.max_connections and not self._evict_idle():
+                self.refused += 1
+                self._refuse(sock)
+                continue
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            conn = _Conn(sock, now)
+            self._conns[conn.fd] = conn
+            self._selector.register(sock, selectors.EVENT_READ, conn)
+            self.peak_connections = max(self.peak_connections, len(self._conns))
+
+    def _evict_idle(self) -> bool:
+        """Close the least recently active idle connection; False if none is idle."""
+        for conn in self._conns.values():
+            if conn.idle:
+                self.evicted += 1
+                self._drop(conn)
+                return True
+        return False
+
+    def _refuse(self, sock: socket.socket) -> None:
+        payload = b"too many connections\n"
+        head = self._head(503, _TEXT, len(payload), False, False)
+        try:
+            sock.setblocking(False)
+            sock.send(head + payload)
+        except OSError:
+            pass
+        sock.close()
+
+    def _read(self, conn: _Conn, now: float, pending: list[tuple[_Conn, _Request]]) -> None:
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if conn.draining:
+            if not data:
+                self._drop(conn)  # the client closed its side too
+            return  # lingering close: discard what still arrives
+        if not data:
+            if conn.out:  # half-closed: still deliver what was asked for
+                conn.close_after = True
+                conn.inbuf.clear()
+                self._watch(conn, selectors.EVENT_WRITE)
+            else:
+                self._drop(conn)
+            return
+        if conn.close_after:
+            return  # a response with Connection: close is pending; ignore what follows
+        if not conn.inbuf:
+            conn.head_started = now
+        conn.inbuf += data
+        self._touch(conn, now)
+        while not conn.close_after:
+            end = conn.inbuf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(conn.inbuf) > MAX_REQUEST_HEAD:
+                    pending.append((conn, _Request("", "", False, False, 431)))
+                    conn.close_after = True
+                    conn.inbuf.clear()
+                break
+            head = bytes(conn.inbuf[:end])
+            del conn.inbuf[: end + 4]
+            while head.startswith(b"\r\n"):  # tolerated empty lines before a request
+                head = head[2:]
+            request = parse_request_head(head)
+            conn.requests += 1
+            if not request.keep_alive:
+                conn.close_after = True
+                conn.inbuf.clear()
+            pending.append((conn, request))
+            conn.head_started = now
+
+    def _respond(self, pending: list[tuple[_Conn, _Request]], now: float) -> None:
+        rendered: bytes | None = None
+        compressed: bytes | None = None
+        render_failed = False
+        health: tuple[bool, str] | None = None
+        touched: list[_Conn] = []
+        for conn, req in pending:
+            if conn.fd not in self._conns:
+                continue
+            head_only = req.method == "HEAD"
+            encoding = False
+            if req.error:
+                code, ctype, payload = req.error, _TEXT, f"{_REASONS[req.error].lower()}\n".encode()
+                head_only = False
+            elif req.method not in ("GET", "HEAD"):
+                code, ctype, payload = 405, _TEXT, b"method not allowed\n"
+                head_only = False
+            elif req.path == "/metrics":
+                if rendered is None and not render_failed:
+                    try:
+                        rendered = self._body()
+                        self.renders += 1
+                    except Exception:  # noqa: BLE001 - a scrape must get an answer
+                        log.exception("rendering /metrics failed")
+                        render_failed = True
+                if render_failed or rendered is None:
+                    code, ctype, payload = 500, _TEXT, b"internal error\n"
+                elif req.gzip:
+                    if compressed is None:
+                        compressed = gzip.compress(rendered, compresslevel=GZIP_LEVEL, mtime=0)
+                    code, ctype, payload, encoding = 200, CONTENT_TYPE, compressed, True
+                else:
+                    code, ctype, payload = 200, CONTENT_TYPE, rendered
+            elif req.path == "/healthz":
+                if health is None:
+                    health = self._check_health()
+                ok, reason = health
+                code, ctype, payload = (200 if ok else 503), _TEXT, f"{reason}\n".encode()
+            elif req.path == "/":
+                code, ctype, payload = 200, "text/html; charset=utf-8", _INDEX
+            else:
+                code, ctype, payload = 404, _TEXT, b"not found\n"
+            keep = req.keep_alive and not conn.close_after
+            head = self._head(code, ctype, len(payload), keep, encoding, req.path == "/metrics")
+            conn.out.append(head if head_only else head + payload)  # one buffer, one send
+            touched.append(conn)
+        for conn in touched:
+            if conn.fd in self._conns and conn.out:
+                self._flush(conn, now)
+
+    def _check_health(self) -> tuple[bool, str]:
+        if self._health is None:
+            return True, "ok"
+        try:
+            return self._health()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("health check failed")
+            return False, f"health check failed: {type(exc).__name__}"
+
+    def _head(self, code: int, ctype: str, length: int, keep: bool, gzipped: bool, vary: bool = False) -> bytes:
+        now = int(time.time())
+        if self._date[1] != now:
+            self._date = (formatdate(now, usegmt=True), now)
+        lines = [
+            f"HTTP/1.1 {code} {_REASONS[code]}",
+            "Server: iceberg-exporter",
+            f"Date: {self._date[0]}",
+            f"Content-Type: {ctype}",
+            f"Content-Length: {length}",
+        ]
+        if gzipped:
+            lines.append("Content-Encoding: gzip")
+        if vary:
+            lines.append("Vary: Accept-Encoding")
+        if keep:
+            lines.append(f"Keep-Alive: timeout={int(self.idle_timeout)}")
+        else:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _flush(self, conn: _Conn, now: float) -> None:
+        while conn.out:
+            buf = conn.out[0]
+            try:
+                n = conn.sock.send(memoryview(buf)[conn.sent :] if conn.sent else buf)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._drop(conn)
+                return
+            if n:
+                self._touch(conn, now)
+            conn.sent += n
+            if conn.sent < len(buf):
+                self._watch(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+                return
+            conn.out.popleft()
+            conn.sent = 0
+        if conn.close_after:
+            self._linger(conn, now)
+        else:
+            self._watch(conn, selectors.EVENT_READ)
+
+    def _linger(self, conn: _Conn, now: float) -> None:
+        """Shut down the write side, then read and discard until the client closes (or
+        ``LINGER_SECONDS``): closing with unread input would send a RST that can destroy
+        the response before the client has read it."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._drop(conn)
+            return
+        conn.draining = now
+        conn.inbuf.clear()
+        self._watch(conn, selectors.EVENT_READ)
+
+    def _watch(self, conn: _Conn, mask: int) -> None:
+        if conn.mask != mask:
+            self._selector.modify(conn.sock, mask, conn)
+            conn.mask = mask
+
+    def _touch(self, conn: _Conn, now: float) -> None:
+        conn.last = now
+        self._conns.move_to_end(conn.fd)
+
+    def _sweep(self, now: float) -> None:
+        expired = []
+        for conn in self._conns.values():
+            if conn.draining:
+                if now - conn.draining > LINGER_SECONDS:
+                    expired.append((conn, None))
+            elif conn.out:
+                if now - conn.last > self.write_timeout:
+                    expired.append((conn, None))
+            elif conn.inbuf:
+                if now - conn.head_started > self.request_timeout:
+                    expired.append((conn, 408))
+            elif now - conn.last > self.idle_timeout:
+                expired.append((conn, None))
+        for conn, code in expired:
+            if conn.draining:
+                self._drop(conn)
+                continue
+            self.timed_out += 1
+            if code is None:
+                self._drop(conn)
+                continue
+            payload = b"request timeout\n"
+            conn.inbuf.clear()
+            conn.close_after = True
+            conn.out.append(self._head(code, _TEXT, len(payload), False, False) + payload)
+            self._flush(conn, now)
+
+    def _drop(self, conn: _Conn) -> None:
+        if self._conns.pop(conn.fd, None) is None:
+            return
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.sock.close()
