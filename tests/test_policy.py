@@ -538,14 +538,49 @@ def test_cli_path_reports_advisory_and_mandatory_levels(stacks):
     assert _analyze(no_seccomp) == [("pods-seccomp-runtime-default", analyzer_pb2.MANDATORY)]
 
 
-def test_pack_entry_point_serves_these_policies():
-    source = (ROOT / "policy" / "__main__.py").read_text()
-    assert "secret_markers.install()" in source and "PolicyPack(" in source
+def test_pack_process_serves_the_policies_with_secret_markers(stacks):
+    """policy/__main__.py as the CLI starts it: a gRPC analyzer on 127.0.0.1 (port on stdout)."""
+    import subprocess
+
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    proc = subprocess.Popen(
+        [sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), proc.stderr.read() if proc.poll() is not None else port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
+            assert info.name == dataops_policy.PACK_NAME
+            assert {p.name: p.enforcementLevel for p in info.policies} == {
+                **{name: analyzer_pb2.MANDATORY for name in MANDATORY},
+                **{name: analyzer_pb2.ADVISORY for name in ADVISORY},
+            }
+            grafana_admin = stacks["prod"].one(SECRET, "grafana-admin")
+            properties = struct_pb2.Struct()
+            json_format.ParseDict(_to_wire(grafana_admin.inputs), properties)
+            request = analyzer_pb2.AnalyzeRequest(
+                type=grafana_admin.type, properties=properties, urn=grafana_admin.urn, name=grafana_admin.name
+            )
+            assert list(stub.Analyze(request, timeout=20).diagnostics) == []
+    finally:
+        proc.kill()
+        proc.wait(timeout=20)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_pack_project_uses_the_project_virtualenv():
     import yaml
 
     project = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert project["runtime"]["name"] == "python"
     assert (ROOT / "policy" / project["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()
+    assert "policy/requirements.txt" in (ROOT / "Makefile").read_text().split("REQUIREMENTS :=", 1)[1].splitlines()[0]
 
 
 # --------------------------------------------------------------------------------------
