@@ -10,6 +10,7 @@ each policy's validate function is called with a collecting report_violation.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import inspect
 import secrets
@@ -51,6 +52,10 @@ ADVISORY = dataops_policy.ADVISORY_POLICIES
 def random_value(label: str) -> str:
     """Credential stand-ins are random per run: no credential-looking literal in the repository."""
     return f"test-{label}-{secrets.token_hex(8)}"
+
+
+def b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
 
 
 # --------------------------------------------------------------------------------------
@@ -346,7 +351,8 @@ BREAKS = [
     ("no-plaintext-credentials", "prod", SECRET, "trino-metrics-auth", lambda i: _unwrap(i, "stringData"), "secret-stringData-plain"),
     ("no-plaintext-credentials", "prod", SECRET, "grafana-admin", lambda i: _unwrap(i, "stringData"), "generated-password-plain"),
     ("no-plaintext-credentials", "prod", SECRET, "thanos-objstore",
-     lambda i: i.update(data={"objstore.yml": mock_engine.Secret("c2VjcmV0"), "extra": "cGxhaW4="}), "secret-data-key-plain"),
+     lambda i: i.update(data={"objstore.yml": mock_engine.Secret(b64(random_value("data"))), "extra": b64(random_value("data"))}),
+     "secret-data-key-plain"),
     ("no-plaintext-credentials", "prod", DEPLOYMENT, "thanos-query",
      lambda i: _set_env(i, "OBJSTORE_SECRET_KEY", random_value("env")), "env-var-plain"),
     ("no-plaintext-credentials", "prod", DEPLOYMENT, "thanos-query",
