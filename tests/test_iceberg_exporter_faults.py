@@ -95,11 +95,11 @@ def test_sql_catalog_unreadable_at_start_then_reachable_over_http(tmp_path, expo
     local = LocalCatalog(root)
     t = local.create("db.t")
     t.append(rows(0, 7))
+    # A cycle may see the table between its creation and the append (0 records): wait for 7.
     samples = wait_for(
-        lambda: (s := fetch(cfg.port)) and s[("iceberg_exporter_up", ())] == 1 and tv(s, "iceberg_table_files_count", "db", "t") is not None and s,
+        lambda: (s := fetch(cfg.port)) and s[("iceberg_exporter_up", ())] == 1 and tv(s, "iceberg_table_records_count", "db", "t") == 7 and s,
         timeout=10,
     )
-    assert tv(samples, "iceberg_table_records_count", "db", "t") == 7
     assert samples[("iceberg_exporter_last_success_timestamp_seconds", ())] > time.time() - 30
     assert samples[("iceberg_exporter_cycle_duration_seconds_count", ())] >= 3
 
@@ -148,7 +148,8 @@ def test_rest_catalog_down_at_start_goes_away_mid_run_and_comes_back(local):
 def test_table_with_deleted_metadata_is_skipped_and_counted(local):
     for name in ("a", "b", "c"):
         local.create(f"db.{name}").append(rows(0, 4))
-    cfg = local.config()
+    # Every table is re-read each cycle (no change detection shortcut): the deleted file is noticed.
+    cfg = local.config(full_refresh_interval=0)
     collector = IcebergCollector(cfg)
     from exporters.iceberg.metrics import Exposition
 
@@ -491,19 +492,37 @@ def test_local_default_catalog_is_created_at_start_only(tmp_path, monkeypatch):
         collector.close()
 
 
+def _point_table_at(local, table: str, metadata_path: Path) -> None:
+    """Commit-like: the catalog row of db.<table> now names ``metadata_path``."""
+    import sqlite3
+
+    con = sqlite3.connect(local.root / "catalog.db")
+    with con:
+        con.execute(
+            "UPDATE iceberg_tables SET previous_metadata_location = metadata_location, metadata_location = ? "
+            "WHERE table_namespace = 'db' AND table_name = ?",
+            (metadata_path.as_uri(), table),
+        )
+    con.close()
+
+
 def test_corrupt_metadata_json_is_counted_as_invalid_metadata(local):
-    """The old code counted a corrupt metadata file as kind 'other'."""
+    """A commit whose new metadata file is corrupt: the old code counted it as kind 'other'."""
     for name in ("a", "b"):
         local.create(f"db.{name}").append(rows(0, 4))
     collector = IcebergCollector(local.config())
     try:
         assert collector.run_cycle().ok
-        path = Path(urlsplit(local.catalog.load_table("db.b").metadata_location).path)
-        path.write_text('{"format-version": 2, "table-uuid": ')  # truncated JSON
+        good = Path(urlsplit(local.catalog.load_table("db.b").metadata_location).path)
+        truncated = good.with_name("00099-truncated.metadata.json")
+        truncated.write_text(good.read_text()[:40])  # truncated JSON
+        _point_table_at(local, "b", truncated)
         result = collector.run_cycle()
         assert result.ok and result.tables_failed == 1
         assert result.errors == {"invalid_metadata": 1}
-        path.write_text(json.dumps({"format-version": 2}))  # valid JSON, not valid metadata
+        invalid = good.with_name("00100-invalid.metadata.json")
+        invalid.write_text(json.dumps({"format-version": 2}))  # valid JSON, not valid metadata
+        _point_table_at(local, "b", invalid)
         result = collector.run_cycle()
         assert result.errors == {"invalid_metadata": 1}
         assert collector.errors["invalid_metadata"] == 2 and collector.errors["other"] == 0
