@@ -72,7 +72,7 @@ tools-groovy:
 	         groovy default-jre-headless >/dev/null; }
 
 # The Iceberg exporter image (exporters/iceberg/Dockerfile), tagged with the commit by default.
-# Jenkins on main: make image push-image IMAGE_TAG=<sha> REGISTRY=<registry>
+# Jenkins on main: make image, trivy scan, make push-image, each with IMAGE_TAG=<sha> REGISTRY=<registry>.
 REGISTRY ?= dataops
 IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
 IMAGE := $(REGISTRY)/iceberg-exporter:$(IMAGE_TAG)
