@@ -547,3 +547,26 @@ def test_an_unknown_step_fails(tmp_path):
     proc = run_runner(unknown, EVENTS["main"])
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "unknown step or function 'shell'" in proc.stderr
+
+
+# --------------------------------------------------------------------------- make image / push-image
+
+
+def make_dry_run(*args: str) -> list[str]:
+    proc = subprocess.run(["make", "-n", "--no-print-directory", *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_make_image_and_push_image_build_and_push_the_exporter_image():
+    """No Docker engine runs here: `make -n` shows the commands the Image stage runs."""
+    assert make_dry_run("image", "IMAGE_TAG=t1", "REGISTRY=reg.example/team") == [
+        "docker build -f exporters/iceberg/Dockerfile -t reg.example/team/iceberg-exporter:t1 ."
+    ]
+    assert make_dry_run("push-image", "IMAGE_TAG=t1", "REGISTRY=reg.example/team") == [
+        "docker push reg.example/team/iceberg-exporter:t1"
+    ]
+    assert (ROOT / "exporters" / "iceberg" / "Dockerfile").is_file()
+    short = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    if short:  # a git checkout: the tag defaults to the commit
+        assert make_dry_run("image", "REGISTRY=r") == [f"docker build -f exporters/iceberg/Dockerfile -t r/iceberg-exporter:{short} ."]
