@@ -230,6 +230,17 @@ def test_staging_failure_stops_before_the_approval(builds):
     assert not [c for c in commands(build) if re.search(r"^pulumi\b.*--stack prod\b", c)]
 
 
+def test_only_main_gets_the_docker_socket(builds):
+    """The node's Docker socket is root on the node: a change request's code never gets it."""
+    for name, build in builds.items():
+        for agent in steps(build, "agent"):
+            mounted = "/var/run/docker.sock" in (agent["spec"].get("args") or "")
+            if build["event"]["branch"] != "main":
+                assert not mounted, f"{name}: {agent['spec']}"
+    image_stage = [r for r in steps(builds["main"]) if r["stage"] == "CI / Image"]
+    assert image_stage and all("/var/run/docker.sock" in r["agent"]["args"] for r in image_stage)
+
+
 def test_other_branches_only_test_and_render(builds):
     build = builds["feature_branch"]
     assert build["result"] == "SUCCESS"
