@@ -1,4 +1,8 @@
-"""dataops-monitoring: compose the monitoring stack for one environment."""
+"""dataops-monitoring: compose the monitoring stack for one environment.
+
+Read the stack's settings, build one component per domain (a domain the stack turns off
+deploys nothing), export what an operator needs.
+"""
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -6,7 +10,6 @@ import pulumi_kubernetes as k8s
 from components import spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.alerting import Alerting, AlertingArgs, alertmanager_wiring
-from components.common import labels
 from components.dashboards import Dashboards, DashboardsArgs
 from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
 from components.iceberg import IcebergExporter, IcebergExporterArgs
@@ -14,28 +17,33 @@ from components.platform import PlatformMonitoring, PlatformMonitoringArgs, depl
 from components.portal import PortalMonitoring, PortalMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
+from components.storage import StorageMonitoring, StorageMonitoringArgs
 from components.thanos import Thanos, ThanosArgs, thanos_datasource, thanos_sidecar
 from components.trino import TrinoMonitoring, TrinoMonitoringArgs
+from core.k8s import labels
 from settings import load_settings
 
 settings = load_settings()
+links = settings.links
 
 namespace = k8s.core.v1.Namespace(
     "monitoring-namespace",
     metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels=labels("monitoring")),
 )
+ns = namespace.metadata.name
 
 stack = PrometheusStack(
     "prometheus-stack",
     PrometheusStackArgs(
-        namespace=namespace.metadata.name,
-        chart_version=settings.chart_version,
-        helm_repository=settings.helm_repository,
+        namespace=ns,
+        chart_version=settings.chart.version,
+        helm_repository=settings.chart.repository,
         storage_class=settings.storage_class,
         external_labels=settings.external_labels,
         prometheus=settings.prometheus,
         grafana=settings.grafana,
         alertmanager=settings.alertmanager,
+        links=links,
         # Alertmanager mounts the config and credential Secrets that Alerting creates.
         alertmanager_wiring=alertmanager_wiring(),
         # None when Thanos is off: no sidecar, Grafana's default datasource stays Prometheus.
@@ -44,100 +52,112 @@ stack = PrometheusStack(
         values_contributions=(spark.chart_values(),),
     ),
 )
+operator = stack.operator
 
 thanos = None
 if settings.thanos.enabled:
     thanos = Thanos(
         "thanos",
         ThanosArgs(
-            namespace=namespace.metadata.name,
+            namespace=ns,
             storage_class=settings.storage_class,
             thanos=settings.thanos,
-            operator=stack.operator,
+            operator=operator,
+            links=links,
             pdb=settings.is_prod,
             store_replicas=2 if settings.is_prod else 1,
         ),
     )
 
-workloads = settings.workloads
 SparkMonitoring(
     "spark",
     SparkMonitoringArgs(
-        namespace=namespace.metadata.name,
-        spark_namespaces=workloads.spark_namespaces,
-        operator_namespace=workloads.spark_operator_namespace,
-        operator=stack.operator,
+        namespace=ns,
+        spark_namespaces=settings.spark.namespaces,
+        operator_namespace=settings.spark.operator_namespace,
+        operator=operator,
+        links=links,
     ),
 )
 airflow = AirflowMonitoring(
     "airflow",
-    AirflowMonitoringArgs(namespace=namespace.metadata.name, image=workloads.statsd_exporter_image, operator=stack.operator),
+    AirflowMonitoringArgs(namespace=ns, image=settings.airflow.statsd_exporter_image, operator=operator, links=links),
 )
 TrinoMonitoring(
     "trino",
     TrinoMonitoringArgs(
-        namespace=namespace.metadata.name,
-        trino_namespace=workloads.trino_namespace,
-        user=workloads.trino_user,
-        password=workloads.trino_password,
-        operator=stack.operator,
+        namespace=ns,
+        trino_namespace=settings.trino.namespace,
+        user=settings.trino.user,
+        password=settings.trino.password,
+        operator=operator,
+        links=links,
+    ),
+)
+StorageMonitoring(
+    "storage",
+    StorageMonitoringArgs(
+        namespace=ns,
+        minio_namespace=settings.storage.minio_namespace,
+        minio_token=settings.storage.minio_token,
+        operator=operator,
+        links=links,
     ),
 )
 PlatformMonitoring(
     "platform",
     PlatformMonitoringArgs(
-        namespace=namespace.metadata.name,
-        minio_namespace=workloads.minio_namespace,
-        minio_token=workloads.minio_token,
-        operator=stack.operator,
+        namespace=ns,
+        operator=operator,
+        links=links,
         layers=deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled),
     ),
 )
-if workloads.portal_urls:
+if settings.portal.urls:
     PortalMonitoring(
         "portal",
         PortalMonitoringArgs(
-            namespace=namespace.metadata.name,
-            urls=workloads.portal_urls,
-            image=workloads.blackbox_exporter_image,
-            operator=stack.operator,
+            namespace=ns,
+            urls=settings.portal.urls,
+            image=settings.portal.blackbox_exporter_image,
+            operator=operator,
+            links=links,
         ),
     )
 if settings.gitops.enabled:
     GitOpsMonitoring(
         "gitops",
         GitOpsMonitoringArgs(
-            namespace=namespace.metadata.name,
+            namespace=ns,
             argocd_namespace=settings.gitops.argocd_namespace,
             jenkins_namespace=settings.gitops.jenkins_namespace,
-            operator=stack.operator,
+            operator=operator,
+            links=links,
         ),
     )
 if settings.iceberg.enabled:
-    IcebergExporter(
-        "iceberg-exporter",
-        IcebergExporterArgs(namespace=namespace.metadata.name, exporter=settings.iceberg, operator=stack.operator),
-    )
+    IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links))
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
-Dashboards("dashboards", DashboardsArgs(namespace=namespace.metadata.name, operator=stack.operator))
+Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator))
 
-# After PrometheusStack: Alertmanager config/credential Secrets, alert and SLO PrometheusRules.
+# After PrometheusStack: Alertmanager config/credential Secrets and the SLO PrometheusRule.
 Alerting(
     "alerting",
     AlertingArgs(
-        namespace=namespace.metadata.name,
+        namespace=ns,
         cluster_name=settings.cluster_name,
         environment=settings.environment,
         routing=settings.routing,
         slos=settings.slos,
         evaluation_interval=settings.prometheus.evaluation_interval,
-        operator=stack.operator,
+        operator=operator,
+        links=links,
     ),
 )
 
 pulumi.export("environment", settings.environment)
-pulumi.export("namespace", namespace.metadata.name)
+pulumi.export("namespace", ns)
 pulumi.export("prometheusUrl", stack.prometheus_url)
 pulumi.export("alertmanagerUrl", stack.alertmanager_url)
 pulumi.export("grafanaAdminUser", settings.grafana.admin_user)

@@ -209,3 +209,26 @@ def load_catalog() -> dict[str, dict[str, Any]]:
 def unknown_metric_names(expr: str, known: set[str]) -> set[str]:
     """Names an expression reads that are neither catalogued nor recorded."""
     return promql_metric_names(expr) - known
+
+
+def as_deployed(domain: str, dashboard: str, groups: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """``rules/<domain>.rules.yaml`` (or ``groups``) as a stack with the default links deploys it."""
+    from core.rules import Links, domain_rule_groups
+    from settings import SCHEMA_BY_KEY
+
+    links = Links(SCHEMA_BY_KEY["runbookBaseUrl"].default, SCHEMA_BY_KEY["grafanaUrl"].default)
+    return links.annotate(domain_rule_groups(domain) if groups is None else groups, dashboard)
+
+
+def deployed_alerts():
+    """(rule file, alert) for every alert of every domain, with the links a default stack deploys."""
+    import importlib
+
+    domains = {"prometheus": "components.prometheus_stack", "slo": "components.slo.rules"}
+    for path in sorted(RULES_DIR.glob("*.rules.yaml")):
+        domain = path.name.split(".", 1)[0]
+        module = importlib.import_module(domains.get(domain, f"components.{domain}"))
+        for group in as_deployed(domain, module.DASHBOARD):
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    yield path.name, rule

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.alerting import alertmanager_wiring
-from components.alertmanager_config import (
+from components.alerting.alertmanager_config import (
     CONFIG_SECRET_KEY,
     CONFIG_SECRET_NAME,
     CREDENTIALS_SECRET_NAME,
@@ -20,17 +20,21 @@ from components.alertmanager_config import (
     alertmanager_config,
     render_alertmanager_yaml,
 )
-from components.slo_rules import slo_rule_groups
+from components.slo.rules import slo_rule_groups
 from tests.conftest import PROJECT, random_secret, with_secrets
 from tests.live import tool
 from tools.mock_engine import Secret, leaked_secrets
 from tools.slo_report import MTTD_TARGET_S, load_rule_documents, mttd_rows
 from tools.slo_rules import SLO_RULES_FILE, generate, load_stack_settings
 
+import dashboards
+from components.slo.rules import DASHBOARD as SLO_DASHBOARD
+from core.rules import DASHBOARD_ANNOTATION
+from rules_util import as_deployed
+
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 RUNBOOKS = ROOT / "docs" / "runbooks"
-RUNBOOK_BASE = "https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/"
 SECRET = "kubernetes:core/v1:Secret"
 RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
@@ -52,22 +56,31 @@ def _alerts(files=None):
 ALL_RULE_FILES = tuple(sorted(p.name for p in RULES.glob("*.rules.yaml")))
 
 
+def _test_documents_for(file_name: str):
+    """The promtool test files that load ``file_name`` (a domain may have several)."""
+    for test_file in sorted((RULES / "tests").glob("*.test.yaml")):
+        doc = yaml.safe_load(test_file.read_text(encoding="utf-8"))
+        if any(Path(rel).name == file_name for rel in doc.get("rule_files") or []):
+            yield doc
+
+
 @pytest.mark.parametrize("file_name", ALL_RULE_FILES)
 def test_every_alert_fires_and_stays_quiet_in_a_unit_test(file_name):
-    doc = yaml.safe_load((RULES / "tests" / file_name.replace(".rules.yaml", ".test.yaml")).read_text(encoding="utf-8"))
     fired, quiet = set(), set()
-    for test in doc["tests"]:
-        for case in test.get("alert_rule_test") or []:
-            expected = case.get("exp_alerts") or []
-            (fired if expected else quiet).add(case["alertname"])
-            for alert in expected:
-                assert alert.get("exp_labels") and alert.get("exp_annotations"), case
+    for doc in _test_documents_for(file_name):
+        for test in doc["tests"]:
+            for case in test.get("alert_rule_test") or []:
+                expected = case.get("exp_alerts") or []
+                (fired if expected else quiet).add(case["alertname"])
+                for alert in expected:
+                    assert alert.get("exp_labels") and alert.get("exp_annotations"), case
     names = {rule["alert"] for _, rule in _alerts([file_name])}
     assert names - fired == set(), f"never shown firing: {names - fired}"
     assert names - quiet == set(), f"never shown quiet: {names - quiet}"
 
 
 def test_every_alert_has_labels_annotations_and_a_runbook():
+    known_dashboards = {info.uid for info in dashboards.INDEX.values()}
     problems = []
     for file_name, rule in _alerts():
         name, labels, ann = rule["alert"], rule.get("labels") or {}, rule.get("annotations") or {}
@@ -75,14 +88,42 @@ def test_every_alert_has_labels_annotations_and_a_runbook():
             problems.append(f"{file_name} {name}: severity {labels.get('severity')!r}")
         if not labels.get("component"):
             problems.append(f"{file_name} {name}: no component label")
-        for key in ("summary", "description", "runbook_url", "dashboard_url"):
+        for key in ("summary", "description"):
             if not ann.get(key):
                 problems.append(f"{file_name} {name}: no {key}")
-        if ann.get("runbook_url") != f"{RUNBOOK_BASE}{name}.md":
-            problems.append(f"{file_name} {name}: runbook_url {ann.get('runbook_url')!r}")
+        # Links come from core.rules.Links, never from the rule file.
+        for key, value in ann.items():
+            if key in ("runbook_url", "dashboard_url") or "://" in str(value):
+                problems.append(f"{file_name} {name}: annotation {key} carries a link: {value!r}")
+        dashboard = ann.get(DASHBOARD_ANNOTATION)
+        if dashboard is not None and dashboard.split("?", 1)[0] not in known_dashboards:
+            problems.append(f"{file_name} {name}: dashboard {dashboard!r} is not one we ship")
         if not (RUNBOOKS / f"{name}.md").is_file():
             problems.append(f"{file_name} {name}: docs/runbooks/{name}.md missing")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_deployed_alerts_link_runbook_and_dashboard_from_the_two_settings(run_stack, stack):
+    runbooks, grafana = "https://wiki.example.org/dataops/runbooks", "https://grafana.example.org"
+    overrides = {f"{PROJECT}:runbookBaseUrl": runbooks, f"{PROJECT}:grafanaUrl": grafana, **with_secrets()}
+    run = run_stack(stack, overrides)
+    known_dashboards = {info.uid for info in dashboards.INDEX.values()}
+    alerts = [
+        rule
+        for reg in run.registrations
+        if reg.type == RULE_CR
+        for group in reg.inputs["spec"]["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    assert len(alerts) > 40
+    for rule in alerts:
+        ann = rule["annotations"]
+        assert ann["runbook_url"] == f"{runbooks}/{rule['alert']}.md"
+        assert ann["dashboard_url"].startswith(f"{grafana}/d/"), ann
+        assert ann["dashboard_url"][len(grafana) + 3 :].split("?", 1)[0] in known_dashboards, ann
+        assert DASHBOARD_ANNOTATION not in ann
 
 
 def test_summaries_are_korean():
@@ -265,14 +306,14 @@ def test_release_mounts_the_alerting_secrets(prod_run):
 def test_prometheus_rules_depend_on_the_release_and_match_settings(prod_run):
     release = prod_run.one("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack")
     alerting = prod_run.one("dataops:monitoring:Alerting", "alerting")
-    names = {"dataops-alerts-platform", "dataops-alerts-workloads", "dataops-alerts-monitoring", "dataops-slo"}
+    names = {"dataops-slo"}
     rules = {r.name: r for r in prod_run.by_type(RULE_CR) if r.name in names}
     assert set(rules) == names
     for rule in rules.values():
         assert release.urn in rule.dependencies and rule.parent == alerting.urn
         assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
     committed = yaml.safe_load(SLO_RULES_FILE.read_text(encoding="utf-8"))["groups"]
-    assert rules["dataops-slo"].inputs["spec"]["groups"] == committed
+    assert rules["dataops-slo"].inputs["spec"]["groups"] == as_deployed("slo", SLO_DASHBOARD, committed)
 
 
 def test_staging_without_credentials_routes_to_null(run_stack):
@@ -293,14 +334,15 @@ def test_staging_with_slack_only_sends_critical_to_slack(run_stack):
     assert "slack_configs" in receiver and "pagerduty_configs" not in receiver
 
 
-def test_notifications_link_dashboards_under_the_stacks_grafana_url():
+def test_notifications_carry_the_alerts_own_links():
+    """dashboard_url and runbook_url are absolute in every alert (core.rules.Links): notifications pass them through."""
     settings = load_stack_settings("prod")
     config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
     receivers = {r["name"]: r for r in config["receivers"]}
     texts = [c["text"] for r in receivers.values() for c in r.get("slack_configs", [])]
-    assert texts and all("https://grafana.dataops.internal{{ .Annotations.dashboard_url }}" in t for t in texts)
+    assert texts and all("*대시보드:* {{ .Annotations.dashboard_url }}" in t and "{{ .Annotations.runbook_url }}" in t for t in texts)
     pagerduty = [c for r in receivers.values() for c in r.get("pagerduty_configs", [])]
-    assert pagerduty[0]["details"]["dashboard_url"] == "https://grafana.dataops.internal{{ .CommonAnnotations.dashboard_url }}"
+    assert pagerduty[0]["details"]["dashboard_url"] == "{{ .CommonAnnotations.dashboard_url }}"
 
 
 def test_grafana_url_must_be_an_http_url():

@@ -349,24 +349,20 @@ def test_same_configmaps_in_staging(staging_run, prod_run):
 
 
 def test_every_alert_links_an_existing_dashboard_and_variable():
-    """dashboard_url annotations are paths under the stack's Grafana (grafanaUrl): /d/<uid>[?var-x=...]."""
+    """Every deployed alert's dashboard_url is <grafanaUrl>/d/<uid>[?var-x=...] of a dashboard we ship."""
     import re
 
     from dashboards import DASHBOARDS
-    from tests.rules_util import RULES_DIR
+    from tests.rules_util import deployed_alerts
 
     models = {m.build()["uid"]: m.build() for m in DASHBOARDS}
     variables = {uid: {v["name"] for v in model.get("templating", {}).get("list", [])} for uid, model in models.items()}
     problems = []
-    for path in sorted(RULES_DIR.glob("*.rules.yaml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                url = (rule.get("annotations") or {}).get("dashboard_url")
-                if "alert" not in rule:
-                    continue
-                match = re.match(r"^/d/([a-z0-9-]+)(?:\?var-([a-z_]+)=.+)?$", url or "")
-                if not match or match.group(1) not in models:
-                    problems.append(f"{path.name} {rule['alert']}: {url!r} is not /d/<existing uid>")
-                elif match.group(2) and match.group(2) not in variables[match.group(1)]:
-                    problems.append(f"{path.name} {rule['alert']}: dashboard {match.group(1)} has no variable {match.group(2)}")
+    for file_name, rule in deployed_alerts():
+        url = rule["annotations"]["dashboard_url"]
+        match = re.match(r"^https://grafana\.dataops\.internal/d/([a-z0-9-]+)(?:\?var-([a-z_]+)=.+)?$", url)
+        if not match or match.group(1) not in models:
+            problems.append(f"{file_name} {rule['alert']}: {url!r} is not <grafanaUrl>/d/<existing uid>")
+        elif match.group(2) and match.group(2) not in variables[match.group(1)]:
+            problems.append(f"{file_name} {rule['alert']}: dashboard {match.group(1)} has no variable {match.group(2)}")
     assert not problems, "\n".join(problems)

@@ -32,7 +32,7 @@ def test_every_deployed_rule_group_passes_promtool(run_stack, tmp_path, stack, o
     secrets = with_secrets() if stack == "prod" else with_secrets(("thanosAccessKey", "thanosSecretKey"))
     run = run_stack(stack, {**secrets, **overrides})
     rules = run.by_type(RULE_CR)
-    assert len(rules) >= 10, [r.name for r in rules]
+    assert len(rules) >= 8, [r.name for r in rules]
     files = []
     for rule in rules:
         path = tmp_path / f"{rule.name}.rules.yaml"
@@ -44,3 +44,21 @@ def test_every_deployed_rule_group_passes_promtool(run_stack, tmp_path, stack, o
     # and they make rule evaluation metrics ambiguous across files.
     names = [g["name"] for r in rules for g in r.inputs["spec"]["groups"]]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_a_domain_turned_off_deploys_none_of_its_rules(run_stack):
+    """Iceberg and GitOps off: no PrometheusRule of theirs and none of their alerts anywhere."""
+    overrides = {f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:gitopsEnabled": False, **with_secrets()}
+    run = run_stack("prod", overrides)
+    names = {r.name for r in run.by_type(RULE_CR)}
+    assert "dataops-iceberg" not in names and "dataops-gitops" not in names
+    components = {
+        rule.get("labels", {}).get("component")
+        for r in run.by_type(RULE_CR)
+        for group in r.inputs["spec"]["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert not components & {"iceberg", "gitops"}, components
+    on = run_stack("prod", with_secrets())
+    assert {"dataops-iceberg", "dataops-gitops"} <= {r.name for r in on.by_type(RULE_CR)}

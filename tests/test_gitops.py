@@ -6,8 +6,9 @@ import re
 
 import yaml
 
-from components.common import RULES_DIR
-from components.gitops import ARGOCD_KEEP, JENKINS_KEEP
+from core.rules import RULES_DIR
+from components.gitops import ARGOCD_KEEP, DASHBOARD, JENKINS_KEEP
+from rules_util import as_deployed
 from tests.conftest import PROJECT, with_secrets
 
 CR = "kubernetes:monitoring.coreos.com/v1:{}"
@@ -111,7 +112,7 @@ def test_every_gitops_cr_depends_on_the_release_and_is_a_child_of_the_component(
 def test_gitops_rules_are_loaded_from_the_rule_file(prod_run):
     rule = prod_run.one(CR.format("PrometheusRule"), "dataops-gitops")
     assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
-    assert rule.inputs["spec"]["groups"] == yaml.safe_load((RULES_DIR / "gitops.rules.yaml").read_text())["groups"]
+    assert rule.inputs["spec"]["groups"] == as_deployed("gitops", DASHBOARD)
 
 
 def test_namespaces_follow_settings(run_stack):

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from components.alertmanager_config import CREDENTIALS_SECRET_NAME, PAGERDUTY_KEY, SLACK_KEY, alertmanager_config
+from components.alerting.alertmanager_config import CREDENTIALS_SECRET_NAME, PAGERDUTY_KEY, SLACK_KEY, alertmanager_config
 from tests.live import free_port, running, tool, wait_until
 from tools.slo_rules import load_stack_settings
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from components.common import RULES_DIR, load_rule_file
+from core.rules import RULES_DIR, load_rule_file
 from components.portal import HTTP_MODULE, PROBE_JOB, blackbox_config
 from tests.live import free_port, http_get, prom_query, running, tool, wait_until
 

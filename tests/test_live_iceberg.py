@@ -13,8 +13,8 @@ import sys
 import pytest
 import yaml
 
-from components.common import RULES_DIR, load_rule_file
-from settings import _freshness_slo
+from core.rules import RULES_DIR, load_rule_file
+from components.slo.settings import _freshness_slo
 from tests.iceberg_fixtures import LocalCatalog, expected_state, rows
 from tests.live import free_port, prom_query, running, tool, wait_until
 

@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from components.common import RULES_DIR, load_rule_file
+from core.rules import RULES_DIR, load_rule_file
 from tests.live import free_port, http_get, prom_query, running, tool, wait_until
 
 pytestmark = pytest.mark.live

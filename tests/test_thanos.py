@@ -315,8 +315,10 @@ def test_thanos_rules_are_loaded_from_the_file(prod_run):
     rule = prod_run.one(PROMETHEUS_RULE, "dataops-thanos")
     assert prod_run.one(RELEASE, "kube-prometheus-stack").urn in rule.dependencies
     assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
-    expected = yaml.safe_load((ROOT / "rules" / "thanos.rules.yaml").read_text())["groups"]
-    assert rule.inputs["spec"]["groups"] == expected
+    from components.thanos import DASHBOARD
+    from rules_util import as_deployed
+
+    assert rule.inputs["spec"]["groups"] == as_deployed("thanos", DASHBOARD)
 
 
 def test_everything_is_parented_to_the_thanos_component(run_stack):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import yaml
 
-from components.common import RULES_DIR, load_asset
+import importlib
+
+import components.spark
+from rules_util import as_deployed
+from core.k8s import load_asset
+from core.rules import RULES_DIR
 from tests.conftest import PROJECT, random_secret, with_secrets
 from tests.live import tool
 from tools.mock_engine import Secret, leaked_secrets
@@ -56,14 +61,14 @@ def test_spark_operator_controller_is_scraped(prod_run):
 def test_jmx_configmap_holds_the_jmx_exporter_config(prod_run):
     cm = prod_run.one("kubernetes:core/v1:ConfigMap", "spark-jmx-config-spark-jobs")
     config = yaml.safe_load(cm.inputs["data"]["config.yaml"])
-    assert config == load_asset("spark-jmx-exporter.yaml")
+    assert config == load_asset(components.spark.__file__, "spark-jmx-exporter.yaml")
     assert cm.inputs["metadata"]["name"] == "spark-jmx-config"
 
 
 def test_kube_state_metrics_reads_sparkapplications_with_read_only_rbac(prod_run):
     ksm = prod_run.one(RELEASE, "kube-prometheus-stack").inputs["values"]["kube-state-metrics"]
     assert ksm["customResourceState"]["enabled"] is True
-    assert ksm["customResourceState"]["config"] == load_asset("spark-ksm-customresourcestate.yaml")
+    assert ksm["customResourceState"]["config"] == load_asset(components.spark.__file__, "spark-ksm-customresourcestate.yaml")
     assert ksm["rbac"]["extraRules"] == [
         {"apiGroups": ["sparkoperator.k8s.io"], "resources": ["sparkapplications"], "verbs": ["get", "list", "watch"]}
     ]
@@ -125,12 +130,12 @@ def test_trino_monitors_use_metrics_path_and_the_user_secret(run_stack):
 
 def test_one_prometheus_rule_per_rule_file_labelled_and_after_the_release(prod_run):
     release = prod_run.one(RELEASE, "kube-prometheus-stack")
-    for domain in ("spark", "airflow", "trino", "storage"):
+    for domain in ("spark", "airflow", "trino", "storage", "iceberg"):
         rule = prod_run.one(CR.format("PrometheusRule"), f"dataops-{domain}")
         assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
         assert release.urn in rule.dependencies
-        expected = yaml.safe_load((RULES_DIR / f"{domain}.rules.yaml").read_text())["groups"]
-        assert rule.inputs["spec"]["groups"] == expected
+        dashboard = importlib.import_module(f"components.{domain}").DASHBOARD
+        assert rule.inputs["spec"]["groups"] == as_deployed(domain, dashboard)
 
 
 def test_every_monitor_depends_on_the_operator_and_has_a_component_parent(prod_run):
@@ -162,7 +167,7 @@ def test_minio_is_scraped_with_an_optional_bearer_token(prod_run, run_stack):
 def test_example_spark_application_matches_what_the_monitors_expect():
     from components.spark import JMX_CONFIG_KEY, JMX_CONFIGMAP, JMX_PORT_NAME
 
-    app = load_asset("spark-application-example.yaml")
+    app = load_asset(components.spark.__file__, "spark-application-example.yaml")
     assert app["spec"]["volumes"][0]["configMap"]["name"] == JMX_CONFIGMAP
     for role in ("driver", "executor"):
         spec = app["spec"][role]
@@ -171,7 +176,7 @@ def test_example_spark_application_matches_what_the_monitors_expect():
 
 
 def test_committed_platform_rules_hold_the_all_layers_availability_expression():
-    from components.common import load_rule_file
+    from core.rules import load_rule_file
     from components.platform import BY_LAYER_RECORD, PLATFORM_LAYERS, availability_by_layer_expr
 
     rules = [r for g in load_rule_file(RULES_DIR / "platform.rules.yaml")["groups"] for r in g["rules"]]

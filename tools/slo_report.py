@@ -52,7 +52,7 @@ class MttdRow:
 
 
 def _seconds(text: Optional[str]) -> float:
-    from settings import parse_duration
+    from core.settings import parse_duration
 
     return parse_duration(text) if text else 0.0
 
@@ -166,7 +166,7 @@ def format_mttd(rows: Iterable[MttdRow]) -> str:
 
 
 def format_slos(slos) -> str:
-    from components.slo_rules import burn_thresholds
+    from components.slo.rules import burn_thresholds
 
     out = []
     for slo in slos:
@@ -183,8 +183,8 @@ def format_slos(slos) -> str:
 
 
 def report(stack: str = "prod") -> tuple[str, list[MttdRow]]:
-    from components.alertmanager_config import alertmanager_config
-    from components.slo_rules import slo_rule_groups
+    from components.alerting.alertmanager_config import alertmanager_config
+    from components.slo.rules import slo_rule_groups
     from tools.slo_rules import load_stack_settings
 
     settings = load_stack_settings(stack)

@@ -38,7 +38,7 @@ def load_stack_settings(stack: str = SOURCE_STACK):
 
 
 def generate(stack: str = SOURCE_STACK) -> str:
-    from components.slo_rules import render_slo_rules_yaml
+    from components.slo.rules import render_slo_rules_yaml
 
     settings = load_stack_settings(stack)
     return render_slo_rules_yaml(settings.slos, settings.prometheus.evaluation_interval)

@@ -1,0 +1,104 @@
+"""Alerting: Alertmanager config and credentials (Secrets), alert rules and SLO rules (PrometheusRules).
+
+Created after PrometheusStack. What PrometheusStack needs from it is computed by the
+module-level ``alertmanager_wiring()`` (names only), so the dependency stays one-way:
+the Release mounts ``alertmanager-dataops`` (``configSecret``, ``useExistingSecret``) and
+``alertmanager-dataops-credentials`` (``secrets`` -> /etc/alertmanager/secrets/...), and
+this component creates both Secrets. Every PrometheusRule ``depends_on`` the release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.alerting.alertmanager_config import (
+    CONFIG_SECRET_KEY,
+    CONFIG_SECRET_NAME,
+    CREDENTIALS_SECRET_NAME,
+    PAGERDUTY_KEY,
+    SLACK_KEY,
+    alertmanager_config,
+    render_alertmanager_yaml,
+)
+from components.prometheus_stack import AlertmanagerWiring
+from components.alerting.settings import RoutingSettings
+from components.slo.rules import DASHBOARD as SLO_DASHBOARD
+from components.slo.rules import slo_rule_groups
+from components.slo.settings import SloSpec
+from core.k8s import labels
+from core.rules import Links, prometheus_rule
+
+SLO_RULE_NAME = "dataops-slo"
+
+
+def alertmanager_wiring() -> AlertmanagerWiring:
+    """What PrometheusStack's Alertmanager mounts; the Secrets themselves are created by Alerting."""
+    return AlertmanagerWiring(config_secret_name=CONFIG_SECRET_NAME, credential_secret_names=(CREDENTIALS_SECRET_NAME,))
+
+
+@dataclass(frozen=True)
+class AlertingArgs:
+    namespace: pulumi.Input[str]
+    cluster_name: str
+    environment: str
+    routing: RoutingSettings
+    slos: tuple[SloSpec, ...]
+    evaluation_interval: str
+    operator: pulumi.Resource  # PrometheusStack.operator: the chart release owning the CRDs
+    links: Links  # where the SLO alerts' runbook and dashboard links point
+
+
+class Alerting(pulumi.ComponentResource):
+    config_secret: k8s.core.v1.Secret
+    credentials_secret: k8s.core.v1.Secret
+    rules: list[k8s.apiextensions.CustomResource]
+    rule_names: list[str]
+
+    def __init__(self, name: str, args: AlertingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:Alerting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        routing = args.routing
+
+        credentials: dict[str, pulumi.Input[str]] = {}
+        if routing.pagerduty_routing_key is not None:
+            credentials[PAGERDUTY_KEY] = pulumi.Output.secret(routing.pagerduty_routing_key)
+        if routing.slack_webhook_url is not None:
+            credentials[SLACK_KEY] = pulumi.Output.secret(routing.slack_webhook_url)
+        # Always created (possibly empty): the Alertmanager pods mount it by name.
+        self.credentials_secret = k8s.core.v1.Secret(
+            CREDENTIALS_SECRET_NAME,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CREDENTIALS_SECRET_NAME, namespace=args.namespace, labels=labels("alertmanager")
+            ),
+            type="Opaque",
+            string_data=credentials,
+            opts=child,
+        )
+
+        # No credential inside: receivers read them from the mounted credentials Secret.
+        config = alertmanager_config(routing, args.cluster_name, args.environment)
+        self.config_secret = k8s.core.v1.Secret(
+            CONFIG_SECRET_NAME,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_SECRET_NAME, namespace=args.namespace, labels=labels("alertmanager")),
+            type="Opaque",
+            string_data={CONFIG_SECRET_KEY: render_alertmanager_yaml(config)},
+            opts=child,
+        )
+
+        groups = slo_rule_groups(args.slos, args.evaluation_interval)
+        self.rules = []
+        if groups:
+            groups = args.links.annotate(groups, SLO_DASHBOARD)
+            self.rules.append(prometheus_rule(SLO_RULE_NAME, groups, args.namespace, self, args.operator, "slo"))
+        self.rule_names = [SLO_RULE_NAME] if groups else []
+        self.register_outputs(
+            {
+                "configSecret": self.config_secret.metadata.name,
+                "credentialsSecret": self.credentials_secret.metadata.name,
+                "prometheusRules": self.rule_names,
+            }
+        )

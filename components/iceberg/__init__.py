@@ -1,0 +1,115 @@
+"""IcebergExporter: deploys exporters/iceberg (table metrics) with its Service and ServiceMonitor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.iceberg.settings import IcebergSettings
+from core.k8s import deployment_with_service, labels, monitor, restricted_security_context
+from core.rules import Links, RuleTarget, domain_rule
+
+COMPONENT = "iceberg-exporter"
+# The dashboard this domain's alerts link to unless an alert names another.
+DASHBOARD = "dataops-04-data"
+CREDENTIALS_SECRET = "iceberg-exporter-credentials"
+PORT = 9123
+
+
+@dataclass(frozen=True)
+class IcebergExporterArgs:
+    namespace: pulumi.Input[str]
+    exporter: IcebergSettings
+    operator: pulumi.Resource
+    links: Links  # where alerts' runbook and dashboard links point
+
+
+def _env(settings: IcebergSettings, has_credentials: bool) -> list[k8s.core.v1.EnvVarArgs]:
+    plain = {
+        "ICEBERG_EXPORTER_CATALOG_TYPE": settings.catalog_type,
+        "ICEBERG_EXPORTER_CATALOG_URI": settings.catalog_uri,
+        "ICEBERG_EXPORTER_INTERVAL": settings.interval,
+        "ICEBERG_EXPORTER_SMALL_FILE_BYTES": str(settings.small_file_bytes),
+        "ICEBERG_EXPORTER_PORT": str(PORT),
+    }
+    if settings.warehouse:
+        plain["ICEBERG_EXPORTER_WAREHOUSE"] = settings.warehouse
+    if settings.s3_endpoint:
+        plain["ICEBERG_EXPORTER_CATALOG_PROPERTY"] = f"s3.endpoint={settings.s3_endpoint}"
+    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())]
+    if has_credentials:
+        # Credentials reach the process only through the Secret, never the pod spec.
+        for name, key in (("ICEBERG_EXPORTER_S3_ACCESS_KEY_ID", "s3-access-key-id"), ("ICEBERG_EXPORTER_S3_SECRET_ACCESS_KEY", "s3-secret-access-key")):
+            env.append(
+                k8s.core.v1.EnvVarArgs(
+                    name=name,
+                    value_from=k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=CREDENTIALS_SECRET, key=key)),
+                )
+            )
+    return env
+
+
+class IcebergExporter(pulumi.ComponentResource):
+    def __init__(self, name: str, args: IcebergExporterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:IcebergExporter", name, None, opts)
+        settings = args.exporter
+        selector = {"app.kubernetes.io/name": COMPONENT}
+        has_credentials = settings.s3_access_key is not None and settings.s3_secret_key is not None
+        depends_on = []
+        if has_credentials:
+            self.credentials = k8s.core.v1.Secret(
+                CREDENTIALS_SECRET,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+                type="Opaque",
+                string_data={"s3-access-key-id": settings.s3_access_key, "s3-secret-access-key": settings.s3_secret_key},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            depends_on.append(self.credentials)
+        probe = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
+        container = k8s.core.v1.ContainerArgs(
+            name="exporter",
+            image=settings.image,
+            env=_env(settings, has_credentials),
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=PORT, protocol="TCP")],
+            # /healthz answers as soon as the server runs, even while the catalog is down
+            # (the exporter then reports iceberg_exporter_up 0): restarts would not help.
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=30, timeout_seconds=5, failure_threshold=3),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=10, timeout_seconds=5),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+            ),
+            security_context=restricted_security_context(10001),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        self.deployment, self.service = deployment_with_service(
+            COMPONENT,
+            args.namespace,
+            container,
+            [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")],
+            self,
+            # One collector per catalog: two would double the catalog load for the same numbers.
+            replicas=1,
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
+            pod_security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
+            depends_on=depends_on,
+        )
+        # /metrics serves the last completed collection, so scraping faster than the
+        # collection interval is cheap; 1m keeps staleness below the interval.
+        self.service_monitor = monitor(
+            "ServiceMonitor",
+            COMPONENT,
+            args.namespace,
+            {
+                "selector": {"matchLabels": selector},
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "1m", "scrapeTimeout": "30s"}],
+            },
+            self,
+            args.operator,
+            COMPONENT,
+        )
+        self.rules = domain_rule("iceberg", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        self.register_outputs({"service": self.service.metadata.name})

@@ -1,0 +1,79 @@
+"""PlatformMonitoring: cluster-wide capacity and platform availability per deployed layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import pulumi
+
+from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
+
+COMPONENT = "platform-monitoring"
+# The dashboard this domain's alerts link to unless an alert names another.
+DASHBOARD = "dataops-00-main"
+BY_LAYER_RECORD = "dataops:platform:availability:by_layer"
+
+# Platform layers and the scrape jobs that belong to each (ServiceMonitor job = Service
+# name, PodMonitor job = "<namespace>/<name>", hence the optional prefix).
+PLATFORM_LAYERS: tuple[tuple[str, str], ...] = (
+    ("spark", "(.+/)?spark.*"),
+    ("airflow", "(.+/)?(airflow|statsd).*"),
+    ("trino", "(.+/)?trino.*"),
+    ("iceberg", "(.+/)?iceberg.*"),
+    ("storage", "(.+/)?minio.*"),
+    ("gitops", "(.+/)?(argocd|jenkins).*"),
+)
+
+
+def deployed_layers(iceberg_exporter: bool, gitops: bool) -> tuple[str, ...]:
+    """The layers a stack deploys: the optional ones follow their enable settings."""
+    optional = {"iceberg": iceberg_exporter, "gitops": gitops}
+    return tuple(name for name, _ in PLATFORM_LAYERS if optional.get(name, True))
+
+
+def availability_by_layer_expr(layers: Sequence[str]) -> str:
+    """Share of targets up per deployed layer; a deployed layer without targets reads 0.
+
+    Only layers this stack deploys are expected: a stack without the Iceberg exporter
+    must not read as permanently degraded. rules/platform.rules.yaml holds the
+    all-layers form (a test keeps it equal to this function's output).
+    """
+    jobs = dict(PLATFORM_LAYERS)
+    unknown = set(layers) - set(jobs)
+    if unknown or not layers:
+        raise ValueError(f"unknown or no platform layers: {sorted(unknown)}")
+    ordered = [name for name, _ in PLATFORM_LAYERS if name in layers]
+    scraped = "\n  or\n".join(f'    label_replace(up{{job=~"{jobs[name]}"}}, "layer", "{name}", "", "")' for name in ordered)
+    expected = "\n".join(f'or label_replace(vector(0), "layer", "{name}", "", "")' for name in ordered)
+    return f"avg by (layer) (\n{scraped}\n)\n{expected}\n"
+
+
+def platform_rule_groups(layers: Sequence[str]) -> list[dict[str, Any]]:
+    """rules/platform.rules.yaml with the availability rule narrowed to the deployed layers."""
+    groups = domain_rule_groups("platform")
+    found = 0
+    for group in groups:
+        for rule in group["rules"]:
+            if rule.get("record") == BY_LAYER_RECORD:
+                rule["expr"] = availability_by_layer_expr(layers)
+                found += 1
+    if found != 1:
+        raise ValueError(f"{BY_LAYER_RECORD} must be recorded exactly once in platform.rules.yaml")
+    return groups
+
+
+@dataclass(frozen=True)
+class PlatformMonitoringArgs:
+    namespace: pulumi.Input[str]
+    operator: pulumi.Resource
+    links: Links  # where alerts' runbook and dashboard links point
+    layers: tuple[str, ...] = tuple(name for name, _ in PLATFORM_LAYERS)  # the layers this stack deploys
+
+
+class PlatformMonitoring(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PlatformMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:PlatformMonitoring", name, None, opts)
+        target = RuleTarget(args.namespace, args.operator, args.links)
+        self.rules = domain_rule("platform", target, self, COMPONENT, DASHBOARD, groups=platform_rule_groups(args.layers))
+        self.register_outputs({"layers": list(args.layers)})

@@ -1,0 +1,104 @@
+"""PortalMonitoring: the user layer. blackbox_exporter probes the Portal's URLs over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from core.k8s import deployment_with_service, dump_yaml, labels, restricted_security_context
+from core.rules import Links, RuleTarget, domain_rule
+
+COMPONENT = "blackbox-exporter"
+# The dashboard this domain's alerts link to unless an alert names another.
+DASHBOARD = "dataops-00-main"
+PORT = 9115
+PROBE_JOB = "portal"
+HTTP_MODULE = "http_2xx"
+
+
+def blackbox_config() -> dict[str, Any]:
+    """blackbox_exporter modules. The live test runs the real exporter with exactly this."""
+    return {
+        "modules": {
+            HTTP_MODULE: {
+                "prober": "http",
+                # Below the 30s probe interval and Prometheus' scrape timeout.
+                "timeout": "10s",
+                "http": {
+                    "method": "GET",
+                    "valid_status_codes": [],  # any 2xx
+                    "follow_redirects": True,
+                    "preferred_ip_protocol": "ip4",
+                },
+            }
+        }
+    }
+
+
+@dataclass(frozen=True)
+class PortalMonitoringArgs:
+    namespace: pulumi.Input[str]
+    urls: tuple[str, ...]
+    image: str
+    operator: pulumi.Resource
+    links: Links  # where alerts' runbook and dashboard links point
+
+
+class PortalMonitoring(pulumi.ComponentResource):
+    prober_address: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config_text = dump_yaml(blackbox_config())
+        config_map = k8s.core.v1.ConfigMap(
+            "blackbox-exporter-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=args.namespace, labels=labels(COMPONENT)),
+            data={"blackbox.yml": config_text},
+            opts=child,
+        )
+        health = k8s.core.v1.HTTPGetActionArgs(path="/-/healthy", port="http")
+        container = k8s.core.v1.ContainerArgs(
+            name="blackbox-exporter",
+            image=args.image,
+            args=["--config.file=/etc/blackbox/blackbox.yml", f"--web.listen-address=:{PORT}"],
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=10),
+            resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "20m", "memory": "32Mi"}, limits={"cpu": "200m", "memory": "128Mi"}),
+            security_context=restricted_security_context(65534),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path="/etc/blackbox", read_only=True)],
+        )
+        self.deployment, self.service = deployment_with_service(
+            COMPONENT,
+            args.namespace,
+            container,
+            [k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
+            self,
+            volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="blackbox-exporter-config"))],
+            # Config changes roll the pod: blackbox_exporter reads the file at start.
+            pod_annotations={"checksum/config": hashlib.sha256(config_text.encode()).hexdigest()[:16]},
+            depends_on=[config_map],
+        )
+        self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
+        # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
+        self.probe = k8s.apiextensions.CustomResource(
+            "portal",
+            api_version="monitoring.coreos.com/v1",
+            kind="Probe",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=args.namespace, labels=labels(COMPONENT)),
+            spec={
+                "jobName": PROBE_JOB,
+                "interval": "30s",
+                "module": HTTP_MODULE,
+                "prober": {"url": self.prober_address, "path": "/probe"},
+                "targets": {"staticConfig": {"static": list(args.urls), "labels": {"layer": "user"}}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+        )
+        self.rules = domain_rule("portal", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        self.register_outputs({"proberAddress": self.prober_address, "urls": list(args.urls)})

@@ -1,0 +1,254 @@
+"""PrometheusStack: kube-prometheus-stack (Prometheus Operator, Prometheus, Alertmanager, Grafana)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.prometheus_stack.settings import AlertmanagerSettings, GrafanaSettings, PrometheusSettings
+from core.k8s import labels, merge_values
+from core.rules import RULE_SELECTOR_LABELS, Links, RuleTarget, domain_rule
+
+RELEASE_NAME = "kube-prometheus-stack"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_FOLDER_ANNOTATION = "grafana_folder"
+# The dashboard the monitoring pipeline's own alerts (rules/prometheus.rules.yaml) link to.
+DASHBOARD = "dataops-05-optimization"
+# The operator's default replica label; Thanos Query deduplicates HA pairs on it.
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
+
+
+@dataclass(frozen=True)
+class ThanosSidecar:
+    """What the Prometheus pods need to run the Thanos sidecar (names only: the Thanos component owns the Secret)."""
+
+    image: str
+    # None when Receive ingests via remote write: Receive uploads the blocks, and a sidecar
+    # uploading the same samples too would store them twice under different labels.
+    objstore_secret_name: Optional[str]
+    objstore_secret_key: Optional[str]
+    remote_write_url: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Datasource:
+    name: str
+    uid: str
+    url: str
+    prometheus_type: str  # Grafana's jsonData.prometheusType: Prometheus or Thanos
+
+
+@dataclass(frozen=True)
+class AlertmanagerWiring:
+    """Alertmanager config delivered as a Secret owned by the Alerting component."""
+
+    config_secret_name: str
+    credential_secret_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PrometheusStackArgs:
+    namespace: pulumi.Input[str]
+    chart_version: str
+    helm_repository: str
+    storage_class: str
+    external_labels: Mapping[str, str]
+    prometheus: PrometheusSettings
+    grafana: GrafanaSettings
+    alertmanager: AlertmanagerSettings
+    links: Links  # where the monitoring pipeline's own alerts link to
+    thanos_sidecar: Optional[ThanosSidecar] = None
+    thanos_datasource: Optional[Datasource] = None
+    alertmanager_wiring: Optional[AlertmanagerWiring] = None
+    # Helm values other components need (e.g. kube-state-metrics custom resource state).
+    values_contributions: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+
+def _volume_claim(storage_class: str, size: str) -> dict[str, Any]:
+    return {
+        "volumeClaimTemplate": {
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            }
+        }
+    }
+
+
+def _anti_affinity(mode: str) -> str:
+    # The chart takes "hard", "soft" or "" (none).
+    return "" if mode == "none" else mode
+
+
+def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
+    """kube-prometheus-stack values built from typed settings (guide section 1.1, corrected)."""
+    p = args.prometheus
+    prometheus_spec: dict[str, Any] = {
+        "replicas": p.replicas,
+        "podAntiAffinity": _anti_affinity(p.anti_affinity),
+        "retention": p.retention,
+        "scrapeInterval": p.scrape_interval,
+        "evaluationInterval": p.evaluation_interval,
+        "resources": {
+            "requests": {"cpu": p.resources.cpu_request, "memory": p.resources.memory_request},
+            "limits": {"cpu": p.resources.cpu_limit, "memory": p.resources.memory_limit},
+        },
+        "storageSpec": _volume_claim(args.storage_class, p.storage_size),
+        "externalLabels": dict(args.external_labels),
+        "replicaExternalLabelName": PROMETHEUS_REPLICA_LABEL,
+        # Pick up ServiceMonitors/PodMonitors/Probes from every namespace, not only the chart's own.
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "probeSelectorNilUsesHelmValues": False,
+        "scrapeConfigSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        # Rules: the chart's own default rules and ours (labelled), nothing else.
+        "ruleSelector": {
+            "matchExpressions": [{"key": key, "operator": "In", "values": [value]} for key, value in RULE_SELECTOR_LABELS.items()]
+        },
+    }
+    values: dict[str, Any] = {
+        "fullnameOverride": RELEASE_NAME,
+        "crds": {"enabled": True},
+        "defaultRules": {
+            "create": True,
+            "labels": dict(RULE_SELECTOR_LABELS),
+        },
+        "prometheus": {"prometheusSpec": prometheus_spec},
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "replicas": args.alertmanager.replicas,
+                "retention": args.alertmanager.retention,
+                "podAntiAffinity": "hard" if args.alertmanager.replicas > 1 else "",
+                "storage": _volume_claim(args.storage_class, args.alertmanager.storage_size),
+            }
+        },
+        "grafana": {
+            # Links Grafana builds (and alert dashboard links) use the external URL.
+            "grafana.ini": {"server": {"root_url": args.grafana.url}},
+            "admin": {
+                "existingSecret": GRAFANA_ADMIN_SECRET,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
+            "persistence": {
+                "enabled": True,
+                "size": args.grafana.storage_size,
+                "storageClassName": args.storage_class,
+            },
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                    "folderAnnotation": DASHBOARD_FOLDER_ANNOTATION,
+                    # Dashboards are code: edits in the UI would be lost on the next rollout.
+                    "provider": {"allowUiUpdates": False, "foldersFromFilesStructure": True},
+                },
+                "datasources": {"enabled": True, "defaultDatasourceEnabled": True, "isDefaultDatasource": True},
+            },
+        },
+    }
+    if args.thanos_sidecar is not None:
+        prometheus_spec["thanos"] = {"image": args.thanos_sidecar.image}
+        if args.thanos_sidecar.objstore_secret_name:
+            prometheus_spec["thanos"]["objectStorageConfig"] = {
+                "existingSecret": {
+                    "name": args.thanos_sidecar.objstore_secret_name,
+                    "key": args.thanos_sidecar.objstore_secret_key,
+                }
+            }
+        # A headless Service whose SRV records let Thanos Query discover every sidecar.
+        values["prometheus"]["thanosService"] = {"enabled": True}
+        values["prometheus"]["thanosServiceMonitor"] = {"enabled": True}
+        if args.thanos_sidecar.remote_write_url:
+            prometheus_spec["remoteWrite"] = [
+                {"url": args.thanos_sidecar.remote_write_url, "queueConfig": {"capacity": 10000, "maxShards": 10}}
+            ]
+    if args.thanos_datasource is not None:
+        ds = args.thanos_datasource
+        values["grafana"]["sidecar"]["datasources"]["isDefaultDatasource"] = False
+        values["grafana"]["additionalDataSources"] = [
+            {
+                "name": ds.name,
+                "uid": ds.uid,
+                "type": "prometheus",
+                "access": "proxy",
+                "url": ds.url,
+                "isDefault": True,
+                "jsonData": {"prometheusType": ds.prometheus_type, "timeInterval": args.prometheus.scrape_interval},
+            }
+        ]
+    if args.alertmanager_wiring is not None:
+        am_spec = values["alertmanager"]["alertmanagerSpec"]
+        am_spec["useExistingSecret"] = True
+        am_spec["configSecret"] = args.alertmanager_wiring.config_secret_name
+        if args.alertmanager_wiring.credential_secret_names:
+            am_spec["secrets"] = list(args.alertmanager_wiring.credential_secret_names)
+    return merge_values(values, *args.values_contributions)
+
+
+class PrometheusStack(pulumi.ComponentResource):
+    """Deploys kube-prometheus-stack; other components hang their CRs off ``operator``."""
+
+    release: k8s.helm.v3.Release
+    operator: pulumi.Resource
+    grafana_admin_password: pulumi.Output[str]
+    prometheus_url: pulumi.Output[str]
+    alertmanager_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:PrometheusStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        password = random.RandomPassword(
+            "grafana-admin-password",
+            length=32,
+            special=False,  # survives every shell and URL the on-call pastes it into
+            opts=child,
+        )
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        admin_secret = k8s.core.v1.Secret(
+            GRAFANA_ADMIN_SECRET,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=args.namespace, labels=labels("grafana")),
+            type="Opaque",
+            string_data={"admin-user": args.grafana.admin_user, "admin-password": self.grafana_admin_password},
+            opts=child,
+        )
+
+        self.release = k8s.helm.v3.Release(
+            RELEASE_NAME,
+            name=RELEASE_NAME,
+            chart="kube-prometheus-stack",
+            version=args.chart_version,
+            namespace=args.namespace,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.helm_repository),
+            values=chart_values(args),
+            # CRDs come with the chart; a failed upgrade must not leave half a monitoring stack.
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret]),
+        )
+        self.operator = self.release
+        service = f"{RELEASE_NAME}-prometheus"
+        self.prometheus_url = pulumi.Output.concat("http://", service, ".", args.namespace, ".svc:9090")
+        self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", args.namespace, ".svc:9093")
+        # Alerts on the monitoring pipeline itself: rule evaluation and notification delivery.
+        self.rules = domain_rule("prometheus", RuleTarget(args.namespace, self.operator, args.links), self, "prometheus", DASHBOARD)
+        self.register_outputs(
+            {
+                "release": self.release.name,
+                "prometheusUrl": self.prometheus_url,
+                "alertmanagerUrl": self.alertmanager_url,
+                "grafanaAdminPassword": self.grafana_admin_password,
+            }
+        )

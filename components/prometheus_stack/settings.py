@@ -1,0 +1,135 @@
+"""Settings of the kube-prometheus-stack release: chart, Prometheus, Grafana, Alertmanager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import (
+    PROJECT,
+    Reader,
+    byte_quantity,
+    duration,
+    exact_semver,
+    http_url,
+    int_at_least,
+    one_of,
+    parse_quantity,
+    quantity,
+    setting,
+    text,
+)
+
+SETTINGS = (
+    setting("kubePrometheusStackVersion", "string", "Exact kube-prometheus-stack chart version (55 or newer).", exact_semver(55), "88.5.3"),
+    setting("helmRepository", "string", "Helm repository of kube-prometheus-stack.", text, "https://prometheus-community.github.io/helm-charts"),
+    # Prometheus (prod defaults are the guide's values)
+    setting("prometheusReplicas", "integer", "Prometheus replicas (HA pairs deduplicated by Thanos Query).", int_at_least(1), 2),
+    setting("prometheusAntiAffinity", "string", "Pod anti-affinity between Prometheus replicas: hard, soft or none.", one_of("hard", "soft", "none"), "hard"),
+    setting("prometheusRetention", "string", "Local retention of raw samples in Prometheus (older data lives in Thanos).", duration, "15d"),
+    setting("prometheusStorageSize", "string", "Prometheus volume size per replica.", byte_quantity, "50Gi"),
+    setting("prometheusCpuRequest", "string", "Prometheus CPU request.", quantity, "2000m"),
+    setting("prometheusCpuLimit", "string", "Prometheus CPU limit.", quantity, "4000m"),
+    setting("prometheusMemoryRequest", "string", "Prometheus memory request.", byte_quantity, "8Gi"),
+    setting("prometheusMemoryLimit", "string", "Prometheus memory limit.", byte_quantity, "16Gi"),
+    setting("prometheusScrapeInterval", "string", "Default scrape interval (enters the MTTD budget).", duration, "30s"),
+    setting("prometheusEvaluationInterval", "string", "Default rule evaluation interval (enters the MTTD budget).", duration, "30s"),
+    # Grafana
+    setting("grafanaUrl", "string", "External URL of Grafana: alert notifications link dashboards under it; Grafana's root_url.", http_url, "https://grafana.dataops.internal"),
+    setting("grafanaAdminUser", "string", "Grafana admin user name; the password is generated and exported as a secret.", text, "admin"),
+    setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity, "10Gi"),
+    # Alertmanager
+    setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_at_least(1), 3),
+    setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration, "120h"),
+    setting("alertmanagerStorageSize", "string", "Alertmanager volume size.", byte_quantity, "5Gi"),
+)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    replicas: int
+    anti_affinity: str
+    retention: str
+    storage_size: str
+    resources: Resources
+    scrape_interval: str
+    evaluation_interval: str
+
+
+@dataclass(frozen=True)
+class GrafanaSettings:
+    url: str
+    admin_user: str
+    storage_size: str
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    replicas: int
+    retention: str
+    storage_size: str
+
+
+@dataclass(frozen=True)
+class ChartSettings:
+    version: str
+    repository: str
+
+
+@dataclass(frozen=True)
+class PrometheusStackSettings:
+    chart: ChartSettings
+    prometheus: PrometheusSettings
+    grafana: GrafanaSettings
+    alertmanager: AlertmanagerSettings
+
+
+def read(reader: Reader) -> PrometheusStackSettings:
+    g = reader.get
+    resources = Resources(
+        cpu_request=g("prometheusCpuRequest"),
+        cpu_limit=g("prometheusCpuLimit"),
+        memory_request=g("prometheusMemoryRequest"),
+        memory_limit=g("prometheusMemoryLimit"),
+    )
+    for kind, request, limit in (
+        ("Cpu", resources.cpu_request, resources.cpu_limit),
+        ("Memory", resources.memory_request, resources.memory_limit),
+    ):
+        if parse_quantity(request) > parse_quantity(limit):
+            reader.problem(
+                f"{PROJECT}:prometheus{kind}Request = {request!r} is larger than {PROJECT}:prometheus{kind}Limit = {limit!r}. "
+                f"Fix: pulumi config set {PROJECT}:prometheus{kind}Limit <at least {request}>"
+            )
+    prometheus = PrometheusSettings(
+        replicas=g("prometheusReplicas"),
+        anti_affinity=g("prometheusAntiAffinity"),
+        retention=g("prometheusRetention"),
+        storage_size=g("prometheusStorageSize"),
+        resources=resources,
+        scrape_interval=g("prometheusScrapeInterval"),
+        evaluation_interval=g("prometheusEvaluationInterval"),
+    )
+    if reader.is_prod and prometheus.replicas < 2:
+        reader.problem(f"{PROJECT}:prometheusReplicas = {prometheus.replicas}: prod needs at least 2 replicas for HA. Fix: pulumi config set {PROJECT}:prometheusReplicas 2")
+    grafana = GrafanaSettings(url=g("grafanaUrl"), admin_user=g("grafanaAdminUser"), storage_size=g("grafanaStorageSize"))
+    alertmanager = AlertmanagerSettings(
+        replicas=g("alertmanagerReplicas"),
+        retention=g("alertmanagerRetention"),
+        storage_size=g("alertmanagerStorageSize"),
+    )
+    if reader.is_prod and alertmanager.replicas < 3:
+        reader.problem(f"{PROJECT}:alertmanagerReplicas = {alertmanager.replicas}: prod needs 3 replicas so notifications survive a node loss. Fix: pulumi config set {PROJECT}:alertmanagerReplicas 3")
+    return PrometheusStackSettings(
+        chart=ChartSettings(version=g("kubePrometheusStackVersion"), repository=g("helmRepository")),
+        prometheus=prometheus,
+        grafana=grafana,
+        alertmanager=alertmanager,
+    )

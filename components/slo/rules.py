@@ -1,0 +1,229 @@
+"""SLOs as code: Prometheus rule groups generated from ``settings.slos``.
+
+The SRE workbook's multiwindow, multi-burn-rate alerts (chapter "Alerting on SLOs",
+approach 6), for each SLO with budget ``B = 1 - objective``:
+
+* recording rules ``dataops:slo:error_ratio:rate<W>{slo="<name>"}`` for W in
+  5m, 30m, 1h, 2h, 6h, 1d, 3d (the SLO's ``error_ratio_expr(W)``);
+* page  (severity=critical): 1h AND 5m  > 14.4 B  (2 % of a 30d budget in 1 h),
+                        or:  6h AND 30m > 6 B    (5 % in 6 h);
+* ticket (severity=high):    1d AND 2h  > 3 B    (10 % in 1 d);
+* ticket (severity=medium):  3d AND 6h  > 1 B    (10 % in 3 d);
+* ``dataops:slo:error_budget_remaining{slo}`` over the SLO window (1 = untouched,
+  0 = spent, negative = overspent) and ``SLOErrorBudgetExhausted`` under 10 %.
+
+The long window says "enough budget is burning", the short one "and it is still
+burning", so a page clears minutes after recovery instead of an hour later. The
+guide's ``burn_rate_1h > 14.4 and burn_rate_6h > 6`` pairs two long windows and is
+deliberately not used.
+
+All burn alerts share the name ``SLOErrorBudgetBurn`` and differ in ``severity``, so
+Alertmanager's inhibit rule (critical silences high/medium of the same alertname,
+cluster and slo) keeps a page from also producing tickets.
+
+Output is deterministic: same SLOs -> same groups (``render_slo_rules_yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import yaml
+
+from components.slo.settings import SloSpec
+from core.settings import parse_duration
+
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+ALERT_BURN = "SLOErrorBudgetBurn"
+ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
+BUDGET_EXHAUSTED_BELOW = 0.1
+# SLO alerts link to the end-to-end dashboard with the SLO selected (core.rules.Links adds the URLs).
+DASHBOARD = "dataops-06-e2e"
+BUDGET_GROUP = "dataops_slo_error_budget"
+BUDGET_INTERVAL = "5m"
+
+
+@dataclass(frozen=True)
+class BurnPolicy:
+    severity: str
+    factor: float
+    long_window: str
+    short_window: str
+    budget_share: str  # what the on-call reads: how much budget this burn eats
+
+
+# The page is two pairs ORed into one alert; tickets are one pair each.
+PAGE = (
+    BurnPolicy("critical", 14.4, "1h", "5m", "1시간에 예산의 2%"),
+    BurnPolicy("critical", 6, "6h", "30m", "6시간에 예산의 5%"),
+)
+TICKETS = (
+    BurnPolicy("high", 3, "1d", "2h", "1일에 예산의 10%"),
+    BurnPolicy("medium", 1, "3d", "6h", "3일에 예산의 10%"),
+)
+POLICIES = PAGE + TICKETS
+
+
+def record_name(window: str) -> str:
+    return f"dataops:slo:error_ratio:rate{window}"
+
+
+def number(value: float) -> float:
+    """A threshold without float noise (14.4 * 0.001 -> 0.0144)."""
+    return float(f"{value:.10g}")
+
+
+def threshold(slo: SloSpec, factor: float) -> float:
+    return number(factor * (1 - slo.objective))
+
+
+def group_name(slo: SloSpec) -> str:
+    return "dataops_slo_" + slo.name.replace("-", "_")
+
+
+def _pair(slo: SloSpec, policy: BurnPolicy) -> str:
+    t = threshold(slo, policy.factor)
+    sel = f'{{slo="{slo.name}"}}'
+    return (
+        f"{record_name(policy.long_window)}{sel} > {t}\n"
+        f"and\n"
+        f"{record_name(policy.short_window)}{sel} > {t}"
+    )
+
+
+def _annotations(slo: SloSpec, summary: str, description: str, alert: str) -> dict[str, str]:
+    return {
+        "summary": summary,
+        "description": description,
+        "dashboard": f"{DASHBOARD}?var-slo={slo.name}",
+    }
+
+
+def _labels(slo: SloSpec, severity: str) -> dict[str, str]:
+    return {"severity": severity, "component": "slo", "slo": slo.name}
+
+
+def slo_group(slo: SloSpec, interval: str) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        {"record": "dataops:slo:objective", "expr": f"vector({number(slo.objective)})", "labels": {"slo": slo.name}}
+    ]
+    for window in WINDOWS:
+        rules.append({"record": record_name(window), "expr": slo.error_ratio_expr(window), "labels": {"slo": slo.name}})
+    page_expr = "\n".join(f"(\n{_indent(_pair(slo, p))}\n)" if i == 0 else f"or\n(\n{_indent(_pair(slo, p))}\n)" for i, p in enumerate(PAGE))
+    budget = number(1 - slo.objective)
+    rules.append(
+        {
+            "alert": ALERT_BURN,
+            "expr": page_expr + "\n",
+            "labels": _labels(slo, "critical"),
+            "annotations": _annotations(
+                slo,
+                f"SLO {slo.name} 에러 버짓 급속 소진 (오류율 {{{{ $value | humanizePercentage }}}}, 페이지 기준 "
+                f"{threshold(slo, PAGE[0].factor):g} / {threshold(slo, PAGE[1].factor):g})",
+                f"{slo.description} 목표 {slo.objective:g} (에러 버짓 {budget:g}). 1h와 5m 오류율이 모두 "
+                f"{PAGE[0].factor:g}배 소진 속도({PAGE[0].budget_share})를 넘었거나, 6h와 30m이 모두 "
+                f"{PAGE[1].factor:g}배({PAGE[1].budget_share})를 넘었습니다. 지금도 소진 중입니다.",
+                ALERT_BURN,
+            ),
+        }
+    )
+    for policy in TICKETS:
+        rules.append(
+            {
+                "alert": ALERT_BURN,
+                "expr": _pair(slo, policy) + "\n",
+                "labels": _labels(slo, policy.severity),
+                "annotations": _annotations(
+                    slo,
+                    f"SLO {slo.name} 에러 버짓 소진 경고 ({policy.long_window} 오류율 {{{{ $value | humanizePercentage }}}}, "
+                    f"기준 {threshold(slo, policy.factor):g})",
+                    f"{slo.description} {policy.long_window}와 {policy.short_window} 오류율이 모두 "
+                    f"{policy.factor:g}배 소진 속도({policy.budget_share})를 넘었습니다. 근무 시간 안에 원인을 찾으세요.",
+                    ALERT_BURN,
+                ),
+            }
+        )
+    return {"name": group_name(slo), "interval": interval, "rules": rules}
+
+
+def budget_group(slos: Sequence[SloSpec]) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    for slo in slos:
+        budget = number(1 - slo.objective)
+        rules.append(
+            {
+                "record": "dataops:slo:error_budget_remaining",
+                "expr": f"1 - (\n{_indent(slo.error_ratio_expr(slo.window))}\n) / {budget}\n",
+                "labels": {"slo": slo.name},
+            }
+        )
+    for slo in slos:
+        rules.append(
+            {
+                "alert": ALERT_EXHAUSTED,
+                "expr": f'dataops:slo:error_budget_remaining{{slo="{slo.name}"}} < {BUDGET_EXHAUSTED_BELOW}',
+                "for": "15m",
+                "labels": _labels(slo, "high"),
+                "annotations": _annotations(
+                    slo,
+                    f"SLO {slo.name} 에러 버짓 소진 임박 ({{{{ $value | humanizePercentage }}}} 남음, 기간 {slo.window})",
+                    f"{slo.description} {slo.window} 동안의 에러 버짓이 {BUDGET_EXHAUSTED_BELOW:.0%} 미만 남았습니다. "
+                    "위험한 변경(배포, 스키마 변경)을 멈추고 신뢰성 작업을 우선하세요.",
+                    ALERT_EXHAUSTED,
+                ),
+            }
+        )
+    return {"name": BUDGET_GROUP, "interval": BUDGET_INTERVAL, "rules": rules}
+
+
+def slo_rule_groups(slos: Sequence[SloSpec], interval: str = "30s") -> list[dict[str, Any]]:
+    """Rule groups for these SLOs: one per SLO (recordings + burn alerts) and one for the budgets."""
+    if not slos:
+        return []
+    return [slo_group(slo, interval) for slo in slos] + [budget_group(slos)]
+
+
+def render_slo_rules_yaml(slos: Sequence[SloSpec], interval: str = "30s") -> str:
+    header = (
+        "# GENERATED by `python -m tools.slo_rules` from settings.slos (components/slo/rules.py).\n"
+        "# Do not edit: change the SLOs in settings or the generator, then regenerate.\n"
+    )
+    body = yaml.dump({"groups": slo_rule_groups(slos, interval)}, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=1000)
+    return header + body
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings (PromQL) as literal blocks, for readable diffs."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def burn_thresholds(slo: SloSpec) -> list[dict[str, Any]]:
+    """Per policy: severity, windows, burn factor, error-ratio threshold, and fastest detection at 100 % errors."""
+    rows = []
+    for policy in POLICIES:
+        t = threshold(slo, policy.factor)
+        # With every event bad, the long window's ratio reaches t after t * long_window.
+        fastest = t * parse_duration(policy.long_window) if t < 1 else None
+        rows.append(
+            {
+                "severity": policy.severity,
+                "long": policy.long_window,
+                "short": policy.short_window,
+                "factor": policy.factor,
+                "threshold": t,
+                "fastest_detection_s": fastest,
+            }
+        )
+    return rows
+
+
+def _indent(text: str, by: int = 2) -> str:
+    return "\n".join((" " * by + line) if line else line for line in text.splitlines())

@@ -1,0 +1,25 @@
+"""Settings of object storage monitoring: the MinIO tenant serving S3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from core.settings import Reader, parse_dns_label, setting, text
+
+SETTINGS = (
+    setting("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),
+    setting("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", text, optional=True, secret=True, example="<jwt>"),
+)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    minio_namespace: str
+    minio_token: Optional[pulumi.Output]
+
+
+def read(reader: Reader) -> StorageSettings:
+    return StorageSettings(minio_namespace=reader.get("minioNamespace"), minio_token=reader.secret("minioPrometheusToken", False))

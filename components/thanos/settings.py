@@ -1,0 +1,98 @@
+"""Settings of Thanos: image, object storage bucket, retention per resolution, Query and Receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from core.settings import PROJECT, Reader, byte_quantity, duration, image_ref, int_at_least, parse_bool, parse_string_list, setting, text
+
+SETTINGS = (
+    setting("thanosEnabled", "boolean", "Deploy Thanos (sidecar upload, Query, Store Gateway, Compactor).", parse_bool, True),
+    setting("thanosImage", "string", "Thanos image for every Thanos component.", image_ref, "quay.io/thanos/thanos:v0.42.4"),
+    setting("thanosBucket", "string", "Object storage bucket for Thanos blocks. Required when Thanos is enabled.", text, optional=True, example="dataops-thanos"),
+    setting("thanosEndpoint", "string", "S3 endpoint host[:port] (AWS S3, MinIO or Ceph RGW). Required when Thanos is enabled.", text, optional=True, example="minio.storage.svc:9000"),
+    setting("thanosRegion", "string", "S3 region.", text, "us-east-1"),
+    setting("thanosInsecure", "boolean", "Use plain HTTP to the S3 endpoint (in-cluster MinIO without TLS).", parse_bool, False),
+    setting("thanosRetentionRaw", "string", "Compactor retention of raw blocks.", duration, "15d"),
+    setting("thanosRetention5m", "string", "Compactor retention of 5m-downsampled blocks.", duration, "90d"),
+    setting("thanosRetention1h", "string", "Compactor retention of 1h-downsampled blocks.", duration, "1y"),
+    setting("thanosQueryReplicas", "integer", "Thanos Query replicas.", int_at_least(1), 2),
+    setting("thanosStoreEndpoints", "array", "Extra gRPC store endpoints (other clusters' Query or sidecars) for the global view.", parse_string_list, (), example='["thanos-query.other-cluster:10901"]'),
+    setting("thanosReceiveEnabled", "boolean", "Deploy Thanos Receive and remote-write Prometheus to it.", parse_bool, False),
+    setting("thanosStoreStorageSize", "string", "Store Gateway cache volume size.", byte_quantity, "20Gi"),
+    setting("thanosCompactStorageSize", "string", "Compactor work volume size.", byte_quantity, "100Gi"),
+    setting("thanosAccessKey", "string", "S3 access key for Thanos. Required when Thanos is enabled.", text, optional=True, secret=True, example="<access-key>"),
+    setting("thanosSecretKey", "string", "S3 secret key for Thanos. Required when Thanos is enabled.", text, optional=True, secret=True, example="<secret-key>"),
+)
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    bucket: str
+    endpoint: str
+    region: str
+    insecure: bool
+    access_key: pulumi.Output
+    secret_key: pulumi.Output
+
+
+@dataclass(frozen=True)
+class ThanosSettings:
+    enabled: bool
+    image: str
+    bucket: Optional[BucketSettings]
+    retention_raw: str
+    retention_5m: str
+    retention_1h: str
+    query_replicas: int
+    store_endpoints: tuple[str, ...]
+    receive_enabled: bool
+    store_storage_size: str
+    compact_storage_size: str
+
+
+def read(reader: Reader) -> ThanosSettings:
+    g = reader.get
+    enabled = bool(g("thanosEnabled"))
+    bucket_name, endpoint = g("thanosBucket"), g("thanosEndpoint")
+    if enabled:
+        for key, value in (("thanosBucket", bucket_name), ("thanosEndpoint", endpoint)):
+            if not value:
+                reader.problem(f"{PROJECT}:{key} is not set (Thanos is enabled): {reader.schema[key].description} Fix: {reader.fix(key)}")
+    access_key = reader.secret("thanosAccessKey", enabled, "Thanos is enabled")
+    secret_key = reader.secret("thanosSecretKey", enabled, "Thanos is enabled")
+    region, insecure = g("thanosRegion"), g("thanosInsecure")
+    bucket = None
+    if enabled and bucket_name and endpoint and access_key is not None and secret_key is not None:
+        bucket = BucketSettings(bucket_name, endpoint, region, insecure, access_key, secret_key)
+    thanos = ThanosSettings(
+        enabled=enabled,
+        image=g("thanosImage"),
+        bucket=bucket,
+        retention_raw=g("thanosRetentionRaw"),
+        retention_5m=g("thanosRetention5m"),
+        retention_1h=g("thanosRetention1h"),
+        query_replicas=g("thanosQueryReplicas"),
+        store_endpoints=tuple(g("thanosStoreEndpoints")),
+        receive_enabled=bool(g("thanosReceiveEnabled")),
+        store_storage_size=g("thanosStoreStorageSize"),
+        compact_storage_size=g("thanosCompactStorageSize"),
+    )
+    # Downsampled blocks are built from raw ones: keeping them for less time than raw is always a mistake.
+    for shorter, longer, fix in (("thanosRetention5m", "thanosRetentionRaw", "90d"), ("thanosRetention1h", "thanosRetention5m", "1y")):
+        short_value, long_value = reader.seconds(shorter), reader.seconds(longer)
+        if short_value is not None and long_value is not None and short_value < long_value:
+            reader.problem(
+                f"{PROJECT}:{shorter} = {reader.text(shorter)!r} is shorter than {PROJECT}:{longer} = {reader.text(longer)!r}. Fix: pulumi config set {PROJECT}:{shorter} {fix}"
+            )
+    if thanos.receive_enabled and not thanos.enabled:
+        reader.problem(f"{PROJECT}:thanosReceiveEnabled is true but thanosEnabled is false. Fix: pulumi config set {PROJECT}:thanosEnabled true")
+    if reader.is_prod and thanos.enabled and thanos.query_replicas < 2:
+        reader.problem(f"{PROJECT}:thanosQueryReplicas = {thanos.query_replicas}: prod needs 2 so Grafana keeps a query path during a rollout. Fix: pulumi config set {PROJECT}:thanosQueryReplicas 2")
+    if endpoint and "://" in endpoint:
+        # Thanos' S3 client takes host[:port]; the scheme comes from thanosInsecure.
+        reader.problem(f"{PROJECT}:thanosEndpoint = {endpoint!r}: give host[:port] without a scheme (http/https follows thanosInsecure). Fix: pulumi config set {PROJECT}:thanosEndpoint {endpoint.split('://', 1)[1].rstrip('/')}")
+    return thanos

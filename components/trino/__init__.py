@@ -1,0 +1,84 @@
+"""TrinoMonitoring: coordinator and worker /metrics (native OpenMetrics) with Trino's user name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from core.k8s import keep_metrics, labels, monitor
+from core.rules import Links, RuleTarget, domain_rule
+
+COMPONENT = "trino-monitoring"
+# The dashboard this domain's alerts link to unless an alert names another.
+DASHBOARD = "dataops-03-workload"
+AUTH_SECRET = "trino-metrics-auth"
+# Trino exposes thousands of JMX-derived series; rules and dashboards read these families.
+TRINO_KEEP = r"trino_execution_name_QueryManager_.+|trino_failuredetector_name_HeartbeatFailureDetector_.+|trino_memory_.+|jvm_.+|process_.+"
+
+
+@dataclass(frozen=True)
+class TrinoMonitoringArgs:
+    namespace: pulumi.Input[str]  # where the monitors, Secret and rules live (monitoring)
+    trino_namespace: str
+    user: str
+    password: Optional[pulumi.Output]  # secret; None when Trino accepts the user name alone
+    operator: pulumi.Resource
+    links: Links  # where alerts' runbook and dashboard links point
+
+
+def _endpoint(secret_name: str) -> dict[str, Any]:
+    return {
+        "port": "http",
+        # Trino serves OpenMetrics at /metrics (the guide's /v1/metrics is the JSON REST API).
+        "path": "/metrics",
+        "interval": "30s",
+        # Trino needs a user on every request; with insecure authentication the user name
+        # alone (basic auth, empty password) is accepted, with password auth both are checked.
+        "basicAuth": {
+            "username": {"name": secret_name, "key": "username"},
+            "password": {"name": secret_name, "key": "password"},
+        },
+        "relabelings": [
+            # The guide's cluster label: set `trino-cluster: <name>` on Trino pods (chart commonLabels).
+            {"sourceLabels": ["__meta_kubernetes_pod_label_trino_cluster"], "targetLabel": "cluster_name", "action": "replace"},
+            {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"], "targetLabel": "trino_role", "action": "replace"},
+        ],
+        "metricRelabelings": keep_metrics(TRINO_KEEP),
+    }
+
+
+class TrinoMonitoring(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TrinoMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:TrinoMonitoring", name, None, opts)
+        password: pulumi.Input[str] = args.password if args.password is not None else ""
+        self.auth_secret = k8s.core.v1.Secret(
+            AUTH_SECRET,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+            type="Opaque",
+            string_data={"username": args.user, "password": password},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # trinodb/charts label pods and Services app.kubernetes.io/name=trino and
+        # app.kubernetes.io/component=coordinator|worker; the job label is the Service name.
+        self.monitors = [
+            monitor(
+                "ServiceMonitor",
+                f"trino-{role}",
+                args.namespace,
+                {
+                    "namespaceSelector": {"matchNames": [args.trino_namespace]},
+                    "selector": {"matchLabels": {"app.kubernetes.io/name": "trino", "app.kubernetes.io/component": role}},
+                    "endpoints": [_endpoint(AUTH_SECRET)],
+                },
+                self,
+                args.operator,
+                COMPONENT,
+                depends_on=[self.auth_secret],
+            )
+            for role in ("coordinator", "worker")
+        ]
+        self.rules = domain_rule("trino", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        self.register_outputs({"trinoNamespace": args.trino_namespace})

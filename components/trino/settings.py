@@ -1,0 +1,27 @@
+"""Settings of Trino monitoring: where Trino runs and the user Prometheus presents to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from core.settings import Reader, parse_dns_label, setting, text
+
+SETTINGS = (
+    setting("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
+    setting("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", text, "prometheus"),
+    setting("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", text, optional=True, secret=True, example="<password>"),
+)
+
+
+@dataclass(frozen=True)
+class TrinoSettings:
+    namespace: str
+    user: str
+    password: Optional[pulumi.Output]
+
+
+def read(reader: Reader) -> TrinoSettings:
+    return TrinoSettings(namespace=reader.get("trinoNamespace"), user=reader.get("trinoUser"), password=reader.secret("trinoPassword", False))

@@ -1,0 +1,133 @@
+"""Kubernetes helpers every domain shares: labels, Helm values merging, monitors, exporter workloads."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "dataops-monitoring"}
+
+
+def labels(component: str, **extra: str) -> dict[str, str]:
+    return {**MANAGED_BY, "app.kubernetes.io/name": component, **extra}
+
+
+class ValuesConflict(ValueError):
+    pass
+
+
+def merge_values(base: Mapping[str, Any], *contributions: Mapping[str, Any], _path: str = "") -> dict[str, Any]:
+    """Deep-merge Helm values contributions; two components setting one leaf differently is a bug."""
+    result = copy.deepcopy(dict(base))
+    for contribution in contributions:
+        for key, value in contribution.items():
+            path = f"{_path}.{key}" if _path else key
+            if key in result and isinstance(result[key], Mapping) and isinstance(value, Mapping):
+                result[key] = merge_values(result[key], value, _path=path)
+            elif key in result and isinstance(result[key], list) and isinstance(value, list):
+                result[key] = result[key] + [v for v in value if v not in result[key]]
+            elif key in result and result[key] != value:
+                raise ValuesConflict(f"Helm value {path} is set to both {result[key]!r} and {value!r}")
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+def monitor(
+    kind: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    spec: Mapping[str, Any],
+    parent: pulumi.Resource,
+    operator: pulumi.Resource,
+    component: str,
+    depends_on: Sequence[pulumi.Resource] = (),
+    aliases: Sequence[pulumi.Alias] = (),
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor or PodMonitor; like every operator CR it waits for the chart's CRDs."""
+    if kind not in ("ServiceMonitor", "PodMonitor"):
+        raise ValueError(f"unsupported monitor kind {kind}")
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="monitoring.coreos.com/v1",
+        kind=kind,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component)),
+        spec=dict(spec),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[operator, *depends_on], aliases=list(aliases) or None),
+    )
+
+
+def keep_metrics(pattern: str) -> list[dict[str, Any]]:
+    """metricRelabelings that keep only series whose name matches ``pattern`` (cardinality control)."""
+    return [{"sourceLabels": ["__name__"], "regex": pattern, "action": "keep"}]
+
+
+def load_asset(package_file: str, file_name: str) -> Any:
+    """A YAML data file a domain ships in its ``assets/`` folder (JMX config, statsd mapping, ...)."""
+    return yaml.safe_load((Path(package_file).resolve().parent / "assets" / file_name).read_text(encoding="utf-8"))
+
+
+def dump_yaml(document: Any) -> str:
+    """Deterministic YAML for ConfigMaps and Secrets: a re-run must preview no diff."""
+    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def restricted_security_context(user: int) -> k8s.core.v1.SecurityContextArgs:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities."""
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=user,
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+def deployment_with_service(
+    name: str,
+    namespace: pulumi.Input[str],
+    container: k8s.core.v1.ContainerArgs,
+    ports: Sequence[k8s.core.v1.ServicePortArgs],
+    parent: pulumi.Resource,
+    *,
+    replicas: int = 1,
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    pod_annotations: Optional[Mapping[str, str]] = None,
+    pod_security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
+    """A Deployment of one container and the ClusterIP Service in front of it, both named ``name``.
+
+    Pods and Service share the selector ``app.kubernetes.io/name: <name>``, which is also what
+    the component's ServiceMonitor selects.
+    """
+    selector = {"app.kubernetes.io/name": name}
+    deployment = k8s.apps.v1.Deployment(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(name)),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=replicas,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels(name), **selector}, annotations=dict(pod_annotations or {}) or None),
+                spec=k8s.core.v1.PodSpecArgs(
+                    containers=[container],
+                    volumes=list(volumes) or None,
+                    security_context=pod_security_context,
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+    service = k8s.core.v1.Service(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(name), **selector}),
+        spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=list(ports)),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return deployment, service

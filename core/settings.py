@@ -1,0 +1,316 @@
+"""The settings reader every domain uses: keys, parsers, fix hints, all problems at once.
+
+A domain declares its keys as ``Setting`` values and reads them through a ``Reader``;
+the reader never raises for a user's mistake, it collects a problem naming the key, the
+bad value and a ``pulumi config`` command that fixes it. ``settings.load_settings()``
+raises one ``SettingsError`` with every problem of every domain.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+PROJECT = "dataops-monitoring"
+
+# --------------------------------------------------------------------------------------
+# Value parsers. Each returns the parsed value or raises ValueError with a short reason.
+# --------------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus duration (``15d``, ``1h30m``, ``30s``) to seconds."""
+    match = _DURATION_RE.match(text or "") if isinstance(text, str) else None
+    if not text or not match or not any(match.groups()):
+        raise ValueError("not a duration (use Prometheus units, e.g. 30s, 5m, 12h, 15d, 1y)")
+    seconds = sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS) if g)
+    if seconds <= 0:
+        raise ValueError("duration must be greater than zero")
+    return seconds
+
+
+_QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY_FACTORS = {
+    None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+
+
+def parse_quantity(text: str) -> float:
+    """Kubernetes resource quantity (``2000m``, ``2``, ``8Gi``, ``50G``) to a number."""
+    match = _QUANTITY_RE.match(text or "") if isinstance(text, str) else None
+    if not match:
+        raise ValueError("not a Kubernetes quantity (e.g. 500m or 2 for CPU, 8Gi or 512Mi for memory)")
+    value = float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
+    if value <= 0:
+        raise ValueError("quantity must be greater than zero")
+    return value
+
+
+def parse_byte_quantity(text: str) -> float:
+    """A quantity of bytes: a milli suffix (``50m``) is almost always a typo for ``50Mi``."""
+    value = parse_quantity(text)
+    if text.endswith("m"):
+        raise ValueError("'m' means milli-bytes here; use Mi or Gi (e.g. 512Mi, 50Gi)")
+    return value
+
+
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def parse_dns_label(text: str) -> str:
+    if not isinstance(text, str) or not DNS_LABEL_RE.match(text) or len(text) > 63:
+        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
+    return text
+
+
+def parse_ratio(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError("not a number") from None
+    if not 0 < value < 1:
+        raise ValueError("must be a ratio strictly between 0 and 1 (e.g. 0.999)")
+    return value
+
+
+def parse_int(text: Any, minimum: int = 0) -> int:
+    if isinstance(text, bool):
+        raise ValueError("not an integer")
+    try:
+        value = int(str(text), 10)
+    except ValueError:
+        raise ValueError("not an integer") from None
+    if value < minimum:
+        raise ValueError(f"must be at least {minimum}")
+    return value
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    if str(text).lower() in ("true", "false"):
+        return str(text).lower() == "true"
+    raise ValueError("not a boolean (true or false)")
+
+
+def parse_string_list(text: Any) -> tuple[str, ...]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        raise ValueError("not a list (set items with --path, see the fix)") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of non-empty strings")
+    return tuple(value)
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError("must be one of " + ", ".join(repr(c) for c in choices))
+        return text
+
+    return parse
+
+
+def int_at_least(minimum: int) -> Callable[[Any], int]:
+    return lambda value: parse_int(value, minimum)
+
+
+def exact_semver(major: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        match = re.match(r"^(\d+)\.(\d+)\.(\d+)$", text or "") if isinstance(text, str) else None
+        if not match:
+            raise ValueError("must be an exact chart version like 88.5.3 (no ranges: previews must be reproducible)")
+        if int(match.group(1)) < major:
+            raise ValueError(f"must be {major}.0.0 or newer")
+        return text
+
+    return parse
+
+
+def image_ref(text: str) -> str:
+    pattern = r"^[a-z0-9][a-z0-9._/-]*(:[0-9][A-Za-z0-9._-]*|:v[0-9][A-Za-z0-9._-]*|@sha256:[a-f0-9]{64})$"
+    if not isinstance(text, str) or not re.match(pattern, text):
+        raise ValueError("must be an image reference pinned to a version tag or digest (e.g. quay.io/thanos/thanos:v0.42.4)")
+    return text
+
+
+def keep_text(parse: Callable[[str], Any]) -> Callable[[Any], str]:
+    """Validate with ``parse`` but keep the user's spelling (``15d`` stays ``15d`` in values)."""
+
+    def validate(text: Any) -> str:
+        if not isinstance(text, str):
+            raise ValueError("must be a string")
+        parse(text)
+        return text
+
+    return validate
+
+
+duration = keep_text(parse_duration)
+quantity = keep_text(parse_quantity)
+byte_quantity = keep_text(parse_byte_quantity)
+
+
+def http_url(text: Any) -> str:
+    if not isinstance(text, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", text) or text.endswith("/"):
+        raise ValueError("must be an http(s) URL without a trailing slash (e.g. https://grafana.example.com)")
+    return text
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Schema and fix hints
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key: how it is typed in Pulumi.yaml, parsed and documented."""
+
+    key: str
+    pulumi_type: str  # string | integer | boolean | array | object (object: not declarable in Pulumi.yaml)
+    description: str
+    parse: Callable[[Any], Any] = text
+    default: Any = None  # None: required (or optional when ``optional``)
+    example: str = ""  # value shown in the fix command
+    optional: bool = False
+    secret: bool = False
+
+
+def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False) -> Setting:
+    """A Setting whose fix example defaults to its default value."""
+    example = example or (str(default) if default not in (None, "", ()) else "")
+    return Setting(key, pulumi_type, description, parse, default, example, optional, secret)
+
+
+def _quote(value: str) -> str:
+    return f"'{value}'" if any(c in value for c in " []{}\"$#*<>|&;()") else value
+
+
+def fix_command(setting: Setting, value: str = "") -> str:
+    """The ``pulumi config set`` command that sets ``setting``; lists are set item by item with --path."""
+    flag = "--secret " if setting.secret else ""
+    if setting.pulumi_type == "array":
+        example = value or setting.example or "<value>"
+        try:
+            items = json.loads(example) if example.startswith("[") else [example]
+        except json.JSONDecodeError:
+            items = [example]
+        return " && ".join(
+            f"pulumi config set {flag}--path '{PROJECT}:{setting.key}[{i}]' {_quote(str(item))}" for i, item in enumerate(items or ["<value>"])
+        )
+    return f"pulumi config set {flag}{PROJECT}:{setting.key} {_quote(value or setting.example or '<value>')}"
+
+
+class SettingsError(pulumi.RunError):
+    """Every configuration problem at once; RunError makes Pulumi print it without a stack trace."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        noun = "problem" if len(problems) == 1 else "problems"
+        lines = [f"Invalid stack configuration ({len(problems)} {noun}):"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+
+
+class Reader:
+    """Reads raw values of the declared keys and collects problems instead of raising."""
+
+    def __init__(self, schema: Iterable[Setting], config: Optional[pulumi.Config] = None, environment: str = ""):
+        self.schema = {s.key: s for s in schema}
+        self.config = config or pulumi.Config(PROJECT)
+        self.problems: list[str] = []
+        self.environment = environment
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def fix(self, key: str, value: str = "") -> str:
+        return fix_command(self.schema[key], value)
+
+    def raw(self, key: str) -> Any:
+        value = runtime_config.get_config(f"{PROJECT}:{key}")
+        # The CLI passes Pulumi.yaml's declared defaults; "" is how an optional key is declared unset.
+        if value == "" and self.schema[key].optional:
+            return None
+        return value
+
+    def get(self, key: str) -> Any:
+        setting = self.schema[key]
+        raw = self.raw(key)
+        if raw is None:
+            if setting.default is None and not setting.optional:
+                self.problem(f"{PROJECT}:{key} is not set: {setting.description} Fix: {fix_command(setting)}")
+            return setting.default
+        if setting.pulumi_type in ("array", "object") and isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                self.problem(f"{PROJECT}:{key} = {raw!r}: not valid JSON for a {setting.pulumi_type}. Fix: {fix_command(setting)}")
+                return setting.default
+        try:
+            return setting.parse(raw)
+        except ValueError as err:
+            self.problem(f"{PROJECT}:{key} = {raw!r}: {err}. Fix: {fix_command(setting)}")
+            return setting.default
+
+    def text(self, key: str) -> str:
+        raw = self.raw(key)
+        return str(raw if raw is not None else self.schema[key].default)
+
+    def seconds(self, key: str) -> Optional[float]:
+        """Seconds of a duration setting, or None when it is invalid (already reported)."""
+        try:
+            return parse_duration(self.text(key))
+        except ValueError:
+            return None
+
+    def secret(self, key: str, required: bool, why: str = "") -> Optional[pulumi.Output]:
+        setting = self.schema[key]
+        full = f"{PROJECT}:{key}"
+        if self.raw(key) is None:
+            if required:
+                self.problem(f"{full} is not set ({why}): {setting.description} Fix: {fix_command(setting)}")
+            return None
+        if not runtime_config.is_config_secret(full):
+            # Never echo the value: it is a credential stored in plain text.
+            self.problem(f"{full} is stored in plain text. Fix: pulumi config rm {full} && {fix_command(setting)}")
+        return self.config.get_secret(key)
+
+    def check_unknown_keys(self) -> None:
+        known = set(self.schema)
+        keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+        for full in sorted(keys):
+            if not full.startswith(PROJECT + ":"):
+                continue
+            key = full.split(":", 1)[1]
+            if key in known:
+                continue
+            guess = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {PROJECT}:{guess[0]}?" if guess else ""
+            self.problem(f"{full} is not a known setting.{hint} Fix: pulumi config rm {full}")
