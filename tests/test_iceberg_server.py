@@ -484,3 +484,22 @@ def test_huge_interval_does_not_kill_the_collector(local, exporters_started):
     assert exp.collector.stats[("db", "t")].records == 3
     exp.stop()
     assert not exp._thread.is_alive()  # and it still stops promptly
+
+
+def test_gzip_splicer_output_is_one_standard_member_equal_to_the_body():
+    """Compressing the unchanging head once and the tail per scrape gives valid gzip."""
+    import zlib
+
+    from exporters.iceberg.server import GzipSplicer
+
+    head = b"".join(b"iceberg_table_size_bytes{table=\"t%05d\"} %d\n" % (i, i * 7) for i in range(3000))
+    splicer = GzipSplicer()
+    bodies = [head + b"iceberg_table_metrics_age_seconds{} %d.%03d\n" % (n, n) * 50 for n in range(5)]
+    bodies.append(b"x" + head)  # a new cycle: the head changed
+    bodies.append(b"short body\n")
+    for body in bodies:
+        out = splicer.compress(body)
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # exactly one gzip member, CRC and length checked
+        assert d.decompress(out) == body and d.eof and d.unused_data == b""
+        assert gzip.decompress(out) == body
+    assert splicer.head_hits >= 3  # the head was reused, not recompressed each time

@@ -13,7 +13,10 @@ idle clients are 1,000 sockets and the same single thread.
   gzip-compressed once if any asked for it). Every response is rendered after its
   request arrived, and 20 concurrent scrapes cost one render, not twenty.
 - **gzip** when the request's ``Accept-Encoding`` allows it (Prometheus sends
-  ``gzip``); ``Vary: Accept-Encoding``.
+  ``gzip``); ``Vary: Accept-Encoding``. Between two collection cycles the body's
+  long head (the table families) does not change, only its tail (ages,
+  self-metrics): :class:`GzipSplicer` keeps the head compressed and compresses
+  only the tail per scrape, into one standard gzip member.
 - **Listen backlog** ``BACKLOG`` (1024; the kernel caps it at ``net.core.somaxconn``).
 - **Timeouts.** A keep-alive connection idle for ``idle_timeout`` seconds is closed;
   a request whose headers are not complete within ``request_timeout`` seconds of
@@ -37,13 +40,14 @@ from __future__ import annotations
 
 import collections
 import errno
-import gzip
 import logging
 import resource
 import selectors
 import socket
+import struct
 import threading
 import time
+import zlib
 from email.utils import formatdate
 from typing import Callable
 
@@ -103,6 +107,63 @@ def accepts_gzip(value: str | None) -> bool:
         if coding == "*":
             star = q > 0
     return bool(star)
+
+
+class GzipSplicer:
+    """gzip of successive bodies that share a long, unchanging head.
+
+    The head is compressed once as raw deflate ending in a sync flush (byte-aligned,
+    not final); each body's tail is compressed by a fresh compressor that finishes the
+    stream, and the CRC-32 of the head is continued over the tail. Header + head +
+    tail + trailer is one ordinary gzip member (what pigz does to compress in
+    parallel). The head is the common prefix of the last two bodies, found again
+    whenever the body no longer starts with it (a new cycle was published).
+    """
+
+    MIN_HEAD = 16 * 1024  # shorter common prefixes are not worth keeping
+    _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, unknown OS
+    _STEP = 4096
+
+    def __init__(self, level: int = GZIP_LEVEL):
+        self.level = level
+        self._head = b""
+        self._head_deflate = b""
+        self._head_crc = 0
+        self._previous = b""
+        self.head_hits = 0
+
+    def _deflate(self, data: bytes, mode: int) -> bytes:
+        c = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush(mode)
+
+    def _common_prefix(self, a: bytes, b: bytes) -> int:
+        n = min(len(a), len(b))
+        lo = 0
+        while lo + self._STEP <= n and a[lo : lo + self._STEP] == b[lo : lo + self._STEP]:
+            lo += self._STEP
+        while lo < n and a[lo] == b[lo]:
+            lo += 1
+        return lo
+
+    def compress(self, body: bytes) -> bytes:
+        head = self._head
+        if not (head and body.startswith(head)):
+            common = self._common_prefix(self._previous, body)
+            self._previous = body
+            if common < self.MIN_HEAD:
+                self._head = b""
+                return self._HEADER + self._deflate(body, zlib.Z_FINISH) + struct.pack(
+                    "<II", zlib.crc32(body), len(body) & 0xFFFFFFFF
+                )
+            head = self._head = body[:common]
+            self._head_deflate = self._deflate(head, zlib.Z_SYNC_FLUSH)
+            self._head_crc = zlib.crc32(head)
+        else:
+            self.head_hits += 1
+        tail = body[len(head) :]
+        crc = zlib.crc32(tail, self._head_crc)
+        trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
+        return b"".join((self._HEADER, self._head_deflate, self._deflate(tail, zlib.Z_FINISH), trailer))
 
 
 class _Request:
@@ -209,6 +270,7 @@ class MetricsServer:
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
         self._date = ("", 0)
+        self._gzip = GzipSplicer()
         # Counters, for tests and the benchmark.
         self.accepted = 0
         self.evicted = 0
@@ -413,7 +475,7 @@ class MetricsServer:
                     code, ctype, payload = 500, _TEXT, b"internal error\n"
                 elif req.gzip:
                     if compressed is None:
-                        compressed = gzip.compress(rendered, compresslevel=GZIP_LEVEL, mtime=0)
+                        compressed = self._gzip.compress(rendered)
                     code, ctype, payload, encoding = 200, CONTENT_TYPE, compressed, True
                 else:
                     code, ctype, payload = 200, CONTENT_TYPE, rendered

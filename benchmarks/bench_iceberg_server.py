@@ -1,0 +1,379 @@
+"""Benchmark the Iceberg exporter's HTTP server under scrape load, with collection cycles running.
+
+    .venv/bin/python benchmarks/bench_iceberg_server.py [--tables 500] [--scrapes 2000] [--clients 20]
+                                                        [--idle 1000] [--full-refresh-interval 0]
+
+1. Builds ``--tables`` tables (one append each) in a SQLite SqlCatalog under a tmp dir,
+   with the test helpers (tests/iceberg_fixtures.py).
+2. Starts the real exporter, ``python -m exporters.iceberg``, as a child process with
+   ``--interval 1ms`` (cycles back to back) and ``--full-refresh-interval 0`` (every
+   cycle loads every table: the busiest collector, not the change-detection shortcut),
+   and waits until all tables are exported.
+3. From this process (single-threaded clients on raw sockets, so the client's own
+   overhead stays small), with cycles running throughout:
+   - keep-alive: one client, ``--keepalive-scrapes`` sequential GETs of /metrics on one
+     connection, with ``Accept-Encoding: gzip`` (as Prometheus) and without;
+   - concurrent: ``--clients`` keep-alive clients, each sending its next GET as soon as
+     the previous answer is read, ``--scrapes`` GETs in total (gzip);
+   - idle connections: ``--idle`` connections opened (each answered one /healthz and
+     then stays idle), then ``--idle-scrapes`` sequential scrapes on a new connection;
+     the exporter's thread count with and without them; whether all are still served.
+   Latency is from the first byte of the request sent to the last byte of the response
+   read. An error is a non-200 answer, a connection error or no answer within 10 s.
+4. Prints the figures, the collection cycles completed during each phase and the
+   exporter's peak RSS.
+
+Everything it prints is measured in this run; nothing is hard-coded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from iceberg_fixtures import LocalCatalog, free_port, rows  # noqa: E402
+
+REQUEST_TIMEOUT = 10.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def request_bytes(path: str = "/metrics", gzip_ok: bool = True) -> bytes:
+    extra = "Accept-Encoding: gzip\r\n" if gzip_ok else ""
+    return f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n{extra}\r\n".encode()
+
+
+class Response:
+    """Incremental parser of one HTTP/1.1 response with Content-Length."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.code = 0
+        self.length = -1
+        self.body_start = -1
+        self.headers: dict[str, str] = {}
+
+    def feed(self, data: bytes) -> bool:
+        """Add bytes; True when the response is complete."""
+        self.buf += data
+        if self.body_start < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return False
+            lines = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+            self.code = int(lines[0].split(" ")[1])
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                self.headers[k.strip().lower()] = v.strip()
+            self.length = int(self.headers.get("content-length", "0"))
+            self.body_start = end + 4
+        return len(self.buf) - self.body_start >= self.length
+
+    @property
+    def body(self) -> bytes:
+        raw = bytes(self.buf[self.body_start : self.body_start + self.length])
+        return gzip.decompress(raw) if self.headers.get("content-encoding") == "gzip" else raw
+
+
+def connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def get(sock: socket.socket, req: bytes) -> tuple[float, Response]:
+    """One request on a blocking keep-alive socket: (seconds, response)."""
+    resp = Response()
+    start = time.perf_counter()
+    sock.sendall(req)
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            raise ConnectionError("closed by the server")
+        if resp.feed(data):
+            return time.perf_counter() - start, resp
+
+
+def scrape_text(port: int) -> str:
+    with connect(port) as s:
+        _, resp = get(s, request_bytes(gzip_ok=True))
+    return resp.body.decode()
+
+
+def sample(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{}"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def sequential(port: int, n: int, gzip_ok: bool) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    req = request_bytes(gzip_ok=gzip_ok)
+    sock = connect(port)
+    try:
+        for _ in range(n):
+            try:
+                seconds, resp = get(sock, req)
+            except OSError:
+                errors += 1
+                sock.close()
+                sock = connect(port)
+                continue
+            if resp.code != 200:
+                errors += 1
+            latencies.append(seconds)
+    finally:
+        sock.close()
+    return latencies, errors
+
+
+def concurrent(port: int, clients: int, total: int) -> tuple[list[float], int, float]:
+    """``clients`` keep-alive connections in one selector loop, closed loop; (latencies, errors, seconds)."""
+    sel = selectors.DefaultSelector()
+    req = request_bytes(gzip_ok=True)
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    state: dict[socket.socket, tuple[float, Response]] = {}
+
+    def send(sock: socket.socket) -> None:
+        nonlocal sent
+        sent += 1
+        state[sock] = (time.perf_counter(), Response())
+        sock.sendall(req)  # ~90 bytes: always fits the send buffer
+
+    def reopen(sock: socket.socket) -> None:
+        sel.unregister(sock)
+        sock.close()
+        state.pop(sock, None)
+        if sent < total:
+            new = connect(port)
+            new.setblocking(False)
+            sel.register(new, selectors.EVENT_READ)
+            send(new)
+
+    wall = time.perf_counter()
+    for _ in range(min(clients, total)):
+        sock = connect(port)
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+        send(sock)
+    while state:
+        events = sel.select(REQUEST_TIMEOUT)
+        if not events:  # nothing answered for REQUEST_TIMEOUT: count what is pending as errors
+            errors += len(state)
+            for sock in list(state):
+                reopen(sock)
+            continue
+        for key, _ in events:
+            sock = key.fileobj
+            start, resp = state[sock]
+            try:
+                data = sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                errors += 1
+                reopen(sock)
+                continue
+            if not resp.feed(data):
+                continue
+            latencies.append(time.perf_counter() - start)
+            if resp.code != 200:
+                errors += 1
+            if sent < total:
+                send(sock)
+            else:
+                del state[sock]
+                sel.unregister(sock)
+                sock.close()
+    sel.close()
+    return latencies, errors, time.perf_counter() - wall
+
+
+def proc_status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def fmt_ms(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 50) * 1000:.2f} ms, p99 {percentile(values, 99) * 1000:.2f} ms, "
+        f"max {max(values) * 1000:.2f} ms"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", type=int, default=500)
+    parser.add_argument("--scrapes", type=int, default=2000, help="concurrent phase: scrapes in total")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent phase: keep-alive clients")
+    parser.add_argument("--keepalive-scrapes", type=int, default=500)
+    parser.add_argument("--idle", type=int, default=1000, help="idle connections held open")
+    parser.add_argument("--idle-scrapes", type=int, default=200)
+    parser.add_argument("--full-refresh-interval", default="0", help="exporter flag (0: every cycle loads every table)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--interval", default="1ms", help="exporter flag (1ms: cycles back to back; 1h: the collector idle)"
+    )
+    parser.add_argument(
+        "--catalog-dir", type=Path, default=None,
+        help="build the tables here and keep them; reuse them if this directory already holds --tables tables",
+    )
+    args = parser.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = args.idle + 256
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+
+    keep = args.catalog_dir is not None
+    root = args.catalog_dir.resolve() if keep else Path(tempfile.mkdtemp(prefix="bench-iceberg-server-"))
+    proc = None
+    try:
+        start = time.perf_counter()
+        local = LocalCatalog(root / "cat")
+        existing = len(local.catalog.list_tables("bench")) if ("bench",) in local.catalog.list_namespaces() else 0
+        if existing != args.tables:
+            if existing:
+                raise SystemExit(f"{root} holds {existing} tables, not {args.tables}: use another --catalog-dir")
+            for i in range(args.tables):
+                local.create(f"bench.t{i:04d}").append(rows(i, 5))
+            print(f"built {args.tables} tables in {time.perf_counter() - start:.1f}s")
+        else:
+            print(f"reusing the {existing} tables in {root}")
+        local.catalog.engine.dispose()
+
+        port = free_port()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "exporters.iceberg",
+                "--catalog-uri", local.uri, "--warehouse", local.warehouse,
+                "--listen-address", "127.0.0.1", "--port", str(port),
+                "--interval", args.interval, "--full-refresh-interval", args.full_refresh_interval,
+                "--workers", str(args.workers), "--log-level", "WARNING",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exporter exited: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+            try:
+                text = scrape_text(port)
+                if sample(text, "iceberg_exporter_exposition_tables") == args.tables:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("exporter did not export every table within 300s")
+            time.sleep(0.2)
+        body_plain = len(text.encode())
+        with connect(port) as s:
+            _, resp = get(s, request_bytes(gzip_ok=True))
+        print(
+            f"exporter pid {proc.pid}: {args.tables} tables exported; /metrics body {body_plain / 1024:.0f} KiB, "
+            f"{resp.length / 1024:.0f} KiB gzip; threads {proc_status(proc.pid, 'Threads')}"
+        )
+
+        def cycles() -> float:
+            return sample(scrape_text(port), "iceberg_exporter_cycles_total") or 0.0
+
+        # Keep-alive, one client.
+        c0 = cycles()
+        t0 = time.perf_counter()
+        ka_gzip, e1 = sequential(port, args.keepalive_scrapes, gzip_ok=True)
+        ka_plain, e2 = sequential(port, args.keepalive_scrapes, gzip_ok=False)
+        c1, t1 = cycles(), time.perf_counter()
+        print(
+            f"keep-alive, 1 client, {args.keepalive_scrapes} scrapes each ({c1 - c0:.0f} cycles ran in "
+            f"{t1 - t0:.1f}s):\n  gzip:     {fmt_ms(ka_gzip)}, errors {e1}\n  identity: {fmt_ms(ka_plain)}, errors {e2}"
+        )
+
+        # Concurrent clients.
+        c0 = cycles()
+        lat, errors, wall = concurrent(port, args.clients, args.scrapes)
+        c1 = cycles()
+        print(
+            f"{args.scrapes} scrapes from {args.clients} concurrent keep-alive clients (gzip; {c1 - c0:.0f} cycles "
+            f"ran in {wall:.1f}s): {fmt_ms(lat)}, errors {errors}, {len(lat) / wall:.0f} scrapes/s"
+        )
+
+        # Idle connections.
+        threads_before = proc_status(proc.pid, "Threads")
+        idle: list[socket.socket] = []
+        idle_errors = 0
+        health = request_bytes("/healthz", gzip_ok=False)
+        for _ in range(args.idle):
+            try:
+                s = connect(port)
+                _, resp = get(s, health)
+                if resp.code != 200:
+                    idle_errors += 1
+                idle.append(s)
+            except OSError:
+                idle_errors += 1
+        threads_idle = proc_status(proc.pid, "Threads")
+        c0 = cycles()
+        lat_idle, e3 = sequential(port, args.idle_scrapes, gzip_ok=True)
+        c1 = cycles()
+        still = 0
+        for s in idle:
+            try:
+                _, resp = get(s, health)
+                still += resp.code == 200
+            except OSError:
+                pass
+            s.close()
+        print(
+            f"{len(idle)} idle connections open ({idle_errors} errors opening them): exporter threads "
+            f"{threads_before} -> {threads_idle}; {args.idle_scrapes} scrapes on another connection "
+            f"({c1 - c0:.0f} cycles ran): {fmt_ms(lat_idle)}, errors {e3}; {still}/{len(idle)} idle "
+            f"connections still served afterwards"
+        )
+        print(f"exporter peak RSS {proc_status(proc.pid, 'VmHWM') / 1024:.0f} MiB")
+        return 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
