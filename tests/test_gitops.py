@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import yaml
 
 from core.rules import RULES_DIR
 from components.gitops import ARGOCD_KEEP, DASHBOARD, JENKINS_KEEP

@@ -8,6 +8,7 @@ exactly what the engine would receive.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -134,6 +135,9 @@ class Registration:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     additional_secret_outputs: list[str]
+    provider: str = ""  # "<provider urn>::<id>" as the engine gets it; "" = the default provider
+    protect: bool = False
+    aliases: tuple[str, ...] = ()
 
     def masked_inputs(self, secret_values: frozenset[str] = frozenset()) -> dict:
         return masked(self.inputs, secret_values)
@@ -156,6 +160,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.outputs_registered: set[str] = set()
+
+    def RegisterResourceOutputs(self, request):
+        # Components call register_outputs; a component that never does stays "creating" in the CLI.
+        self.outputs_registered.add(request.urn)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -172,6 +182,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     property_dependencies={k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())},
                     additional_secret_outputs=sorted(request.additionalSecretOutputs),
+                    provider=request.provider,
+                    protect=bool(request.protect),
+                    aliases=tuple(sorted([json_format.MessageToJson(a, sort_keys=True, indent=None) for a in request.aliases] + list(request.aliasURNs))),
                 )
             )
         return response
@@ -193,7 +206,9 @@ class ProgramMocks(pulumi_mocks.Mocks):
             outputs["bcryptHash"] = "mock-generated-hash"
         if args.typ.startswith("kubernetes:") and "metadata" in outputs:
             metadata = dict(outputs["metadata"] or {})
-            metadata.setdefault("name", args.name)
+            # Like the real provider: without metadata.name an object is auto-named
+            # <logical name>-<random suffix>, so nothing can find it by its logical name.
+            metadata.setdefault("name", f"{args.name}-{hashlib.sha1(args.name.encode()).hexdigest()[:8]}")
             outputs["metadata"] = metadata
         if args.typ == "kubernetes:helm.sh/v3:Release":
             outputs.setdefault("name", args.inputs.get("name", args.name))
@@ -212,6 +227,8 @@ class ProgramMocks(pulumi_mocks.Mocks):
 class ProgramRun:
     registrations: list[Registration]
     stack_outputs: dict[str, Any]
+    # URNs whose resource called register_outputs (every component must).
+    outputs_registered: frozenset[str] = frozenset()
     # Every secret value the program was given or generated: config secrets, passwords.
     secret_values: frozenset[str] = frozenset()
 
@@ -236,7 +253,8 @@ def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict
     from settings import SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
 
     path = ROOT / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
+    # `pulumi stack init dev` writes no stack file until a value is set: no file is no config.
+    document = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
     raw: dict[str, Any] = dict(document.get("config") or {})
     raw.update(overrides or {})
     config: dict[str, str] = {}
@@ -282,7 +300,12 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
     SETTINGS.outputs.clear()
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")))
     secrets = frozenset(config[k] for k in secret_keys if k in config) | ProgramMocks.generated_secrets()
-    return ProgramRun(registrations=list(monitor.registrations), stack_outputs=_stack_outputs(), secret_values=secrets)
+    return ProgramRun(
+        registrations=list(monitor.registrations),
+        stack_outputs=_stack_outputs(),
+        outputs_registered=frozenset(monitor.outputs_registered),
+        secret_values=secrets,
+    )
 
 
 def _stack_outputs() -> dict[str, Any]:

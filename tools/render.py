@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
     args = parser.parse_args(argv)
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+    from settings import ENVIRONMENTS
+
+    # A stack named after an environment (dev) renders from defaults without a stack file.
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists() and args.stack not in ENVIRONMENTS:
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
         print(f"error: no Pulumi.{args.stack}.yaml; stacks: {', '.join(stacks)}", file=sys.stderr)
         return 2
