@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt policy/requirements.txt
 
-.PHONY: help venv render render-all test tools pulumi-yaml readme-settings bench-iceberg slo-report clean
+.PHONY: help venv render render-all test tools pulumi-yaml readme-settings bench-iceberg bench-iceberg-server slo-report clean
 
 help:
 	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
 	@echo "make test                       all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin)"
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
+	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 
@@ -58,6 +59,9 @@ readme-settings: venv
 
 bench-iceberg: venv
 	$(PY) benchmarks/bench_iceberg.py
+
+bench-iceberg-server: venv
+	$(PY) benchmarks/bench_iceberg_server.py
 
 slo-report: venv
 	$(PY) -m tools.slo_report --stack $(STACK)
