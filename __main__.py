@@ -25,12 +25,28 @@ from settings import load_settings
 
 settings = load_settings()
 links = settings.links
+cluster = settings.cluster
 
-namespace = k8s.core.v1.Namespace(
-    "monitoring-namespace",
-    metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels=labels("monitoring")),
+# Every resource goes through this provider: the stack's own cluster, never whatever kube
+# context is current on the build agent. Server-side apply updates ConfigMaps and Secrets in place.
+provider = k8s.Provider(
+    "kubernetes",
+    context=cluster.context,
+    kubeconfig=cluster.kubeconfig,
+    enable_server_side_apply=True,
 )
-ns = namespace.metadata.name
+# Components hand the provider down to their children; protect guards what holds monitoring data.
+opts = pulumi.ResourceOptions(providers=[provider])
+
+if cluster.create_namespace:
+    namespace = k8s.core.v1.Namespace(
+        "monitoring-namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace, labels=labels("monitoring")),
+        opts=pulumi.ResourceOptions(provider=provider, protect=cluster.protect),
+    )
+    ns = namespace.metadata.name
+else:
+    ns = settings.namespace  # the namespace exists already (createNamespace: false)
 
 stack = PrometheusStack(
     "prometheus-stack",
@@ -44,6 +60,7 @@ stack = PrometheusStack(
         grafana=settings.grafana,
         alertmanager=settings.alertmanager,
         links=links,
+        protect=cluster.protect,
         # Alertmanager mounts the config and credential Secrets that Alerting creates.
         alertmanager_wiring=alertmanager_wiring(),
         # None when Thanos is off: no sidecar, Grafana's default datasource stays Prometheus.
@@ -51,6 +68,7 @@ stack = PrometheusStack(
         thanos_datasource=thanos_datasource(settings.thanos, settings.namespace),
         values_contributions=(spark.chart_values(),),
     ),
+    opts,
 )
 operator = stack.operator
 
@@ -65,8 +83,10 @@ if settings.thanos.enabled:
             operator=operator,
             links=links,
             pdb=settings.is_prod,
+            protect=cluster.protect,
             store_replicas=2 if settings.is_prod else 1,
         ),
+        opts,
     )
 
 SparkMonitoring(
@@ -78,10 +98,12 @@ SparkMonitoring(
         operator=operator,
         links=links,
     ),
+    opts,
 )
 airflow = AirflowMonitoring(
     "airflow",
     AirflowMonitoringArgs(namespace=ns, image=settings.airflow.statsd_exporter_image, operator=operator, links=links),
+    opts,
 )
 TrinoMonitoring(
     "trino",
@@ -93,6 +115,7 @@ TrinoMonitoring(
         operator=operator,
         links=links,
     ),
+    opts,
 )
 StorageMonitoring(
     "storage",
@@ -103,6 +126,7 @@ StorageMonitoring(
         operator=operator,
         links=links,
     ),
+    opts,
 )
 PlatformMonitoring(
     "platform",
@@ -112,6 +136,7 @@ PlatformMonitoring(
         links=links,
         layers=deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled),
     ),
+    opts,
 )
 if settings.portal.urls:
     PortalMonitoring(
@@ -123,6 +148,7 @@ if settings.portal.urls:
             operator=operator,
             links=links,
         ),
+        opts,
     )
 if settings.gitops.enabled:
     GitOpsMonitoring(
@@ -134,12 +160,13 @@ if settings.gitops.enabled:
             operator=operator,
             links=links,
         ),
+        opts,
     )
 if settings.iceberg.enabled:
-    IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links))
+    IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links), opts)
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
-Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator))
+Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator), opts)
 
 # After PrometheusStack: Alertmanager config/credential Secrets and the SLO PrometheusRule.
 Alerting(
@@ -154,12 +181,18 @@ Alerting(
         operator=operator,
         links=links,
     ),
+    opts,
 )
 
 pulumi.export("environment", settings.environment)
+pulumi.export("kubeContext", cluster.context)
 pulumi.export("namespace", ns)
+# What an operator opens: Grafana at its external URL; the rest in-cluster, with the
+# port-forward that reaches each from a workstation.
+pulumi.export("grafanaUrl", settings.grafana.url)
 pulumi.export("prometheusUrl", stack.prometheus_url)
 pulumi.export("alertmanagerUrl", stack.alertmanager_url)
+pulumi.export("portForward", stack.port_forward)
 pulumi.export("grafanaAdminUser", settings.grafana.admin_user)
 pulumi.export("grafanaAdminPassword", stack.grafana_admin_password)
 pulumi.export("airflowStatsdHost", airflow.statsd_host)

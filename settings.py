@@ -33,19 +33,45 @@ from core.settings import (
     Setting,
     SettingsError,
     one_of,
+    parse_bool,
     parse_dns_label,
     parse_duration,
     parse_quantity,
     setting,
+    text,
 )
 
-ENVIRONMENTS = ("staging", "prod")
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# `pulumi stack init dev` needs no stack file: these defaults give a small single-replica stack
+# without the parts that need outside credentials (Thanos bucket, Iceberg catalog, Argo CD/Jenkins).
+DEV_PROFILE = {
+    "clusterName": "dataops-dev",
+    "prometheusReplicas": 1,
+    "prometheusAntiAffinity": "none",
+    "prometheusRetention": "2d",
+    "prometheusStorageSize": "10Gi",
+    "prometheusCpuRequest": "250m",
+    "prometheusCpuLimit": "1",
+    "prometheusMemoryRequest": "1Gi",
+    "prometheusMemoryLimit": "2Gi",
+    "grafanaStorageSize": "1Gi",
+    "alertmanagerReplicas": 1,
+    "alertmanagerStorageSize": "1Gi",
+    "thanosEnabled": False,
+    "icebergExporterEnabled": False,
+    "gitopsEnabled": False,
+}
 
 STACK_SETTINGS = (
-    setting("environment", "string", "Which environment this stack is: staging or prod. Prod enforces secrets and HA.", one_of(*ENVIRONMENTS), example="prod"),
+    setting("environment", "string", "Which environment this stack is: dev, staging or prod (defaults to the stack name when it is one of them). Prod enforces secrets, HA and protection; dev defaults to a small footprint.", one_of(*ENVIRONMENTS), optional=True, example="prod"),
     setting("clusterName", "string", "Cluster name, used as the 'cluster' external label and in alert routing.", parse_dns_label, example="dataops-prod"),
     setting("namespace", "string", "Namespace for the monitoring stack.", parse_dns_label, "monitoring"),
     setting("storageClass", "string", "StorageClass for every monitoring volume (Prometheus, Alertmanager, Grafana, Thanos).", parse_dns_label, "longhorn"),
+    setting("createNamespace", "boolean", "Create the namespace; false when it already exists (e.g. made by the platform team): the stack then only uses it.", parse_bool, True),
+    setting("kubeContext", "string", "kubeconfig context this stack deploys to (explicit provider: never the agent's current context). Required in prod unless kubeconfig is set.", text, optional=True, example="dataops-prod"),
+    setting("kubeconfig", "string", "A whole kubeconfig for this stack's cluster (instead of the agent's ~/.kube/config).", text, optional=True, secret=True, example="<kubeconfig>"),
+    setting("protectResources", "boolean", "Pulumi `protect` on the namespace, the Helm release and the volume-bearing StatefulSets (a rename or a stray destroy fails instead of deleting monitoring data). Defaults to true in prod.", parse_bool, optional=True, example="true"),
 )
 
 # Order is the order of Pulumi.yaml and the README table.
@@ -69,6 +95,16 @@ __all__ = ["PROJECT", "SETTINGS_SCHEMA", "SCHEMA_BY_KEY", "SettingsError", "Stac
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Where this stack deploys: the explicit Kubernetes provider and what it may assume exists."""
+
+    context: Optional[str]
+    kubeconfig: Optional[pulumi.Output]
+    create_namespace: bool
+    protect: bool
+
+
+@dataclass(frozen=True)
 class StackSettings:
     project: str
     stack: str
@@ -76,6 +112,7 @@ class StackSettings:
     cluster_name: str
     namespace: str
     storage_class: str
+    cluster: ClusterSettings
     chart: prometheus_stack.ChartSettings
     prometheus: prometheus_stack.PrometheusSettings
     grafana: prometheus_stack.GrafanaSettings
@@ -108,12 +145,21 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     """Read and validate the whole stack configuration, or raise SettingsError listing every problem."""
     reader = Reader(SETTINGS_SCHEMA, config)
     reader.check_unknown_keys()
-    reader.environment = reader.get("environment") or ""
+    stack = pulumi.get_stack()
+    environment = reader.get("environment")
+    if environment is None and stack in ENVIRONMENTS:
+        environment = stack
+    elif environment is None:
+        reader.problem(f"{PROJECT}:environment is not set (stack {stack!r} is not named after an environment). Fix: pulumi config set {PROJECT}:environment staging")
+    reader.environment = environment or ""
+    if reader.environment == "dev":
+        reader.profile = DEV_PROFILE
     stack_settings = prometheus_stack.read(reader)
     values = dict(
         cluster_name=reader.get("clusterName"),
         namespace=reader.get("namespace"),
         storage_class=reader.get("storageClass"),
+        cluster=_read_cluster(reader),
         chart=stack_settings.chart,
         prometheus=stack_settings.prometheus,
         grafana=stack_settings.grafana,
@@ -131,4 +177,20 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     )
     if reader.problems:
         raise SettingsError(reader.problems)
-    return StackSettings(project=pulumi.get_project(), stack=pulumi.get_stack(), environment=reader.environment, **values)
+    return StackSettings(project=pulumi.get_project(), stack=stack, environment=reader.environment, **values)
+
+
+def _read_cluster(reader: Reader) -> ClusterSettings:
+    context, kubeconfig = reader.get("kubeContext"), reader.secret("kubeconfig", False)
+    if reader.is_prod and context is None and kubeconfig is None:
+        reader.problem(
+            f"{PROJECT}:kubeContext is not set: prod must name its cluster instead of deploying to the agent's current context. "
+            f"Fix: pulumi config set {PROJECT}:kubeContext <context from kubectl config get-contexts>"
+        )
+    protect = reader.get("protectResources")
+    return ClusterSettings(
+        context=context,
+        kubeconfig=kubeconfig,
+        create_namespace=bool(reader.get("createNamespace")),
+        protect=reader.is_prod if protect is None else bool(protect),
+    )

@@ -242,6 +242,8 @@ class Reader:
         self.config = config or pulumi.Config(PROJECT)
         self.problems: list[str] = []
         self.environment = environment
+        # Defaults of an environment profile (dev: small footprint) replace the schema's.
+        self.profile: dict[str, Any] = {}
 
     @property
     def is_prod(self) -> bool:
@@ -264,9 +266,10 @@ class Reader:
         setting = self.schema[key]
         raw = self.raw(key)
         if raw is None:
-            if setting.default is None and not setting.optional:
+            default = self.profile.get(key, setting.default)
+            if default is None and not setting.optional:
                 self.problem(f"{PROJECT}:{key} is not set: {setting.description} Fix: {fix_command(setting)}")
-            return setting.default
+            return default
         if setting.pulumi_type in ("array", "object") and isinstance(raw, str):
             try:
                 raw = json.loads(raw)

@@ -62,6 +62,8 @@ class PrometheusStackArgs:
     grafana: GrafanaSettings
     alertmanager: AlertmanagerSettings
     links: Links  # where the monitoring pipeline's own alerts link to
+    # Pulumi protect on the Release (prod): it owns the Prometheus/Alertmanager/Grafana volumes.
+    protect: bool = False
     thanos_sidecar: Optional[ThanosSidecar] = None
     thanos_datasource: Optional[Datasource] = None
     alertmanager_wiring: Optional[AlertmanagerWiring] = None
@@ -115,7 +117,9 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
     }
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE_NAME,
-        "crds": {"enabled": True},
+        # Helm installs CRDs once and never upgrades them; the chart's pre-upgrade job applies
+        # the CRDs of the new chart version before the operator that needs them starts.
+        "crds": {"enabled": True, "upgradeJob": {"enabled": True, "image": {"busybox": {"tag": "1.37.0"}}}},
         "defaultRules": {
             "create": True,
             "labels": dict(RULE_SELECTOR_LABELS),
@@ -137,6 +141,9 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
                 "userKey": "admin-user",
                 "passwordKey": "admin-password",
             },
+            # One ReadWriteOnce volume: a rolling update would start the new pod before the old one
+            # releases the volume and hang (on another node) until the release times out.
+            "deploymentStrategy": {"type": "Recreate"},
             "persistence": {
                 "enabled": True,
                 "size": args.grafana.storage_size,
@@ -231,17 +238,26 @@ class PrometheusStack(pulumi.ComponentResource):
             namespace=args.namespace,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.helm_repository),
             values=chart_values(args),
-            # CRDs come with the chart; a failed upgrade must not leave half a monitoring stack.
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
+            # Not atomic: one slow volume (Grafana's RWO claim, a Prometheus PVC resize) would
+            # otherwise roll back every other part of the chart. A failed upgrade leaves the
+            # release failed with the old pods still serving; the next `pulumi up` retries it.
+            atomic=False,
+            cleanup_on_fail=False,
+            timeout=600,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], protect=args.protect),
         )
         self.operator = self.release
         service = f"{RELEASE_NAME}-prometheus"
         self.prometheus_url = pulumi.Output.concat("http://", service, ".", args.namespace, ".svc:9090")
         self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", args.namespace, ".svc:9093")
+        self.port_forward = pulumi.Output.all(args.namespace).apply(
+            lambda ns: {
+                "prometheus": f"kubectl -n {ns[0]} port-forward svc/{service} 9090",
+                "alertmanager": f"kubectl -n {ns[0]} port-forward svc/{RELEASE_NAME}-alertmanager 9093",
+                "grafana": f"kubectl -n {ns[0]} port-forward svc/{RELEASE_NAME}-grafana 3000:80",
+            }
+        )
         # Alerts on the monitoring pipeline itself: rule evaluation and notification delivery.
         self.rules = domain_rule("prometheus", RuleTarget(args.namespace, self.operator, args.links), self, "prometheus", DASHBOARD)
         self.register_outputs(

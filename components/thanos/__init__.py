@@ -135,6 +135,8 @@ class ThanosArgs:
     links: Links  # where alerts' runbook and dashboard links point
     # Prod: PodDisruptionBudgets for Query and Store Gateway (minAvailable 1).
     pdb: bool = False
+    # Pulumi protect on the volume-bearing StatefulSets (prod): a rename or destroy fails instead of deleting blocks.
+    protect: bool = False
     # Store Gateway replicas; prod runs 2 so a drain never leaves Query without the bucket.
     store_replicas: int = 1
 
@@ -295,6 +297,7 @@ class Thanos(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ThanosArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:Thanos", name, None, opts)
+        self._protect = args.protect
         thanos = args.thanos
         if not thanos.enabled or thanos.bucket is None:
             raise ValueError("Thanos component needs thanos.enabled and a bucket (settings validate both)")
@@ -474,4 +477,4 @@ class Thanos(pulumi.ComponentResource):
         }
         if parallel:
             spec["podManagementPolicy"] = "Parallel"
-        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=opts)
+        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=self._protect)))
