@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,11 @@ log = logging.getLogger(__name__)
 HIVE_BATCH_SIZE = 500
 
 
-@dataclass(frozen=True)
-class TableRef:
-    """One listed table; ``metadata_location`` is None when the listing cannot tell."""
+class TableRef(NamedTuple):
+    """One listed table; ``metadata_location`` is None when the listing cannot tell.
+
+    A named tuple: a cycle makes one per table (10,000 at lake scale), cheaply.
+    """
 
     database: str
     table: str

@@ -4,7 +4,8 @@ Change detection: each cycle lists every table with its current metadata locatio
 cheaply as the catalog allows (SQL: one query; Hive: batched table objects; REST: the
 ETag of a conditional load; see :mod:`exporters.iceberg.catalogs`). A table whose
 metadata did not change since its last successful load is not loaded: its cached
-values are confirmed (age reset, ``collection_ok`` 1). ``--full-refresh-interval``
+values (the same TableStats object) are confirmed: ``confirmed_at`` is set to the
+cycle's time, so the age metric restarts and ``collection_ok`` is 1. ``--full-refresh-interval``
 reloads every table at least that often anyway. ``--shard I/N`` keeps only this
 replica's share of the listed tables.
 
@@ -32,7 +33,7 @@ import stat
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -139,7 +140,8 @@ class TableStats:
     small_files: int
     snapshots_count: int
     last_update_seconds: float | None  # None for a table without a current snapshot
-    collected_at: float  # wall clock (time.time()) of the successful collection
+    collected_at: float  # wall clock (time.time()) of the load these values come from
+    # (IcebergCollector.confirmed_at[key] is when they were last confirmed current: the age metric)
     totals_source: str  # "summary", "manifests" or "empty"
 
 
@@ -341,9 +343,12 @@ class IcebergCollector:
         self.metadata_reads = 0  # metadata documents read: a metadata file, or a full REST load
         self.tables_unchanged = 0  # last cycle: tables whose metadata was unchanged (not loaded)
         self.tables_listed = 0  # last cycle: tables the catalog listed, all shards together
-        self._not_modified = 0  # this cycle's REST 304s
+        # key -> wall clock time the table's values were last confirmed current (loaded, or
+        # found unchanged); what iceberg_table_metrics_age_seconds counts from.
+        self.confirmed_at: dict[tuple[str, str], float] = {}
+        self._not_modified: dict[tuple[str, str], float] = {}  # this cycle's REST 304s -> time
         self._listing: dict[tuple[str, str], Any] = {}  # this cycle's TableRef per owned table
-        # key -> (metadata location, REST ETag, monotonic time of the last full load)
+        # key -> (metadata location, REST ETag, monotonic time after which it is reloaded anyway)
         self._sources: dict[tuple[str, str], tuple[str | None, str | None, float]] = {}
 
     # -- listing -----------------------------------------------------------------
@@ -355,29 +360,39 @@ class IcebergCollector:
 
         return catalogs.list_table_refs(self.catalogs.get(), self.config.namespaces, missing)
 
-    def _refresh_due(self, key: tuple[str, str], loaded_at: float, now: float) -> bool:
-        """--full-refresh-interval: due after 50-100% of it, spread by a hash of the name."""
+    def _refresh_at(self, key: tuple[str, str], loaded_at: float) -> float:
+        """--full-refresh-interval: reload after 50-100% of it, spread by a hash of the name."""
         interval = self.config.full_refresh_interval
         if interval is None:
-            return False
+            return float("inf")
         spread = zlib.crc32(f"{key[0]}.{key[1]}".encode()) / 0xFFFFFFFF
-        return now - loaded_at >= interval * (0.5 + 0.5 * spread)
+        return loaded_at + interval * (0.5 + 0.5 * spread)
 
     def _cached_source(self, key: tuple[str, str], now: float) -> tuple[str | None, str | None] | None:
         """(location, etag) of the last successful load, if its values may be reused."""
         source = self._sources.get(key)
         if source is None or key not in self.stats or not self.last_attempt_ok.get(key, False):
             return None
-        if self._refresh_due(key, source[2], now):
+        if now >= source[2]:  # full refresh due
             return None
         return source[0], source[1]
 
-    def _unchanged(self, ref: Any, now: float) -> bool:
-        """The listing shows the same metadata location as the last successful load."""
-        if ref.metadata_location is None:
-            return False
-        cached = self._cached_source(ref.key, now)
-        return cached is not None and cached[0] == ref.metadata_location
+    def _unchanged_keys(self, refs: list[Any], now: float) -> list[tuple[str, str]]:
+        """Tables the listing shows at the metadata location of their last successful load.
+
+        The hot loop of a steady cycle (one pass over every table), kept to dict lookups.
+        """
+        sources, stats, attempt_ok = self._sources, self.stats, self.last_attempt_ok
+        out = []
+        for ref in refs:
+            location = ref[2]
+            if location is None:
+                continue
+            key = (ref[0], ref[1])
+            source = sources.get(key)
+            if source is not None and source[0] == location and now < source[2] and attempt_ok.get(key) and key in stats:
+                out.append(key)
+        return out
 
     # -- one table ---------------------------------------------------------------
     def _read_manifest(self, io: Any, manifest: Any) -> FileStats:
@@ -439,16 +454,15 @@ class IcebergCollector:
             etag = cached_source[1] if cached_source is not None else None
             result = catalogs.load_rest_conditional(catalog, ident, etag)
             if result is catalogs.NOT_MODIFIED:
-                with self._lock:
-                    self._not_modified += 1
-                return replace(self.stats[key], collected_at=time.time())
+                self._not_modified[key] = time.time()
+                return self.stats[key]  # the cached values, confirmed
             loaded = result
         else:
             loaded = catalogs.load_full(catalog, ident)
         with self._lock:
             self.metadata_reads += 1
         stats = self._table_stats(key, loaded.metadata, loaded.io)
-        self._sources[key] = (loaded.metadata_location, loaded.etag, time.monotonic())
+        self._sources[key] = (loaded.metadata_location, loaded.etag, self._refresh_at(key, time.monotonic()))
         return stats
 
     def _table_stats(self, key: tuple[str, str], metadata: Any, io: Any) -> TableStats:
@@ -520,14 +534,13 @@ class IcebergCollector:
         # Sharding, then change detection: a table whose metadata location is the one of
         # its last successful load is not loaded; its cached values are confirmed.
         listed_count = len(refs)
-        refs = [r for r in refs if self.config.owns(r.database, r.table)]
-        tables = [r.key for r in refs]
-        self._listing = {r.key: r for r in refs}
-        now = time.monotonic()
-        unchanged = [r.key for r in refs if self._unchanged(r, now)]
+        if self.config.shard_count > 1:
+            refs = [r for r in refs if self.config.owns(r[0], r[1])]
+        self._listing = {(r[0], r[1]): r for r in refs}
+        tables = list(self._listing)
+        unchanged = self._unchanged_keys(refs, time.monotonic())
         unchanged_set = set(unchanged)
-        with self._lock:
-            self._not_modified = 0  # collect_table counts the REST 304s
+        self._not_modified = {}  # collect_table records the REST 304s
         outcomes = self.runner.run(
             [
                 ((db, tbl), (lambda db=db, tbl=tbl: self.collect_table(db, tbl)))
@@ -540,16 +553,16 @@ class IcebergCollector:
         listed = set(tables)
         failed = 0
         new_stats = dict(self.stats)
-        attempt_ok: dict[tuple[str, str], bool] = {}
-        confirmed_at = time.time()
-        for key in unchanged:
-            new_stats[key] = replace(new_stats[key], collected_at=confirmed_at)
-            attempt_ok[key] = True
+        attempt_ok: dict[tuple[str, str], bool] = dict.fromkeys(unchanged, True)
+        confirmed = self.confirmed_at.copy()
+        confirmed.update(dict.fromkeys(unchanged, time.time()))
+        not_modified = self._not_modified
         for outcome in outcomes:
             key = outcome.key
             if outcome.ok:
                 new_stats[key] = outcome.value
                 attempt_ok[key] = True
+                confirmed[key] = not_modified.get(key, outcome.value.collected_at)
                 continue
             if isinstance(outcome.error, Cancelled):
                 attempt_ok[key] = self.last_attempt_ok.get(key, False)
@@ -571,19 +584,17 @@ class IcebergCollector:
                 self._snapshots.pop(key, None)
                 self._sources.pop(key, None)
         # Tables no longer listed (or now another shard's) are gone: drop their series and caches.
-        for key in list(new_stats):
-            if key not in listed:
-                del new_stats[key]
-        for cache in (self._snapshots, self._sources):
-            for key in list(cache):
-                if key not in listed:
-                    del cache[key]
+        for cache in (new_stats, self._snapshots, self._sources, confirmed):
+            for key in [key for key in cache if key not in listed]:
+                del cache[key]
         # Keep manifests the current snapshots reference, and those used in the last two
         # cycles: a table that timed out half-way through its manifests resumes from them.
-        live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
-        for path, (_, used) in list(self._manifests.items()):
-            if path not in live_paths and used < self.cycles - 1:
-                del self._manifests[path]
+        # (A cycle that loaded nothing changed no snapshot: nothing to prune.)
+        if outcomes:
+            live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
+            for path, (_, used) in list(self._manifests.items()):
+                if path not in live_paths and used < self.cycles - 1:
+                    del self._manifests[path]
 
         for kind, n in errors.items():
             self._count(kind, n)
@@ -593,7 +604,8 @@ class IcebergCollector:
             self.last_attempt_ok = {k: v for k, v in attempt_ok.items() if k in listed}
             self.tables_seen = len(tables)
             self.tables_listed = listed_count
-            self.tables_unchanged = len(unchanged) + self._not_modified
+            self.confirmed_at = confirmed
+            self.tables_unchanged = len(unchanged) + len(not_modified)
             self.tables_failed = failed
             self.cycles += 1
             self.last_success_time = time.time()

@@ -119,14 +119,18 @@ TABLE_FAMILIES = tuple((name, help_) for name, help_, _ in TABLE_GAUGES) + (LAST
 class TableRenderer:
     """Renders what ``render(build_table_families(stats, attempt_ok))`` renders, incrementally.
 
-    Every table's sample lines are cached with the values they show; a table whose
-    values (and ``collection_ok``) did not change since the last render reuses them.
+    Every table's sample lines are cached with the TableStats object and the
+    ``collection_ok`` flag they show: the collector keeps the same (frozen) TableStats
+    object while a table is unchanged, so a table is re-rendered only when it was
+    reloaded or its flag changed. When no table changed, the previous body is returned.
     """
 
     def __init__(self) -> None:
         # HELP/TYPE lines of each family, from prometheus_client itself (an empty family).
         self._headers = [render([GaugeMetricFamily(name, help_, labels=LABELS)]).decode() for name, help_ in TABLE_FAMILIES]
-        self._cache: dict[tuple[str, str], tuple[tuple, tuple[str, ...]]] = {}
+        # key -> (the TableStats rendered, its ok flag, its lines)
+        self._cache: dict[tuple[str, str], tuple[TableStats, bool, tuple[str, ...]]] = {}
+        self._body = b""
         self.lines_rendered = 0  # tables whose lines were (re)built, for tests and benchmarks
 
     @staticmethod
@@ -145,23 +149,27 @@ class TableRenderer:
         return tuple(out)
 
     def render(self, stats: Iterable[TableStats], attempt_ok: dict[tuple[str, str], bool]) -> bytes:
-        per_family: list[list[str]] = [[] for _ in TABLE_FAMILIES]
-        cache: dict[tuple[str, str], tuple[tuple, tuple[str, ...]]] = {}
+        cache: dict[tuple[str, str], tuple[TableStats, bool, tuple[str, ...]]] = {}
         old = self._cache
+        changed = False
         for s in stats:
             key = (s.database, s.table)
-            values = self._values(s, attempt_ok.get(key, True))
+            ok = attempt_ok.get(key, True)
             hit = old.get(key)
-            if hit is not None and hit[0] == values:
-                lines = hit[1]
-            else:
-                lines = self._lines(s, values)
+            if hit is None or hit[0] is not s or hit[1] != ok:
+                hit = (s, ok, self._lines(s, self._values(s, ok)))
                 self.lines_rendered += 1
-            cache[key] = (values, lines)
+                changed = True
+            cache[key] = hit
+        if not changed and list(cache) == list(old) and self._body:
+            return self._body  # same tables, same objects, same flags, same order
+        per_family: list[list[str]] = [[] for _ in TABLE_FAMILIES]
+        for _, _, lines in cache.values():
             for bucket, line in zip(per_family, lines):
                 bucket.append(line)
         self._cache = cache
-        return "".join(header + "".join(lines) for header, lines in zip(self._headers, per_family)).encode()
+        self._body = "".join(header + "".join(lines) for header, lines in zip(self._headers, per_family)).encode()
+        return self._body
 
 
 class SelfMetrics(Collector):
@@ -265,9 +273,10 @@ class Exposition:
         self.registry.register(SelfMetrics(collector, self))
         self._lock = threading.Lock()
         self._renderer = TableRenderer()
-        # (rendered table families, age lines template with one %.3f per table, collected_at
-        # per table), swapped atomically.
+        # (rendered table families, age lines template with one %.3f per table, the time each
+        # table was last confirmed current), swapped atomically.
         self._published: tuple[bytes, str, list[float]] = (b"", "", [])
+        self._age_template: tuple[list[tuple[str, str]], str] = ([], "")  # (keys, template) of the last publish
 
     @property
     def table_count(self) -> int:
@@ -277,18 +286,23 @@ class Exposition:
         """Render the collector's current state (call after each cycle)."""
         c = self.collector
         with c._lock:
-            stats = sorted(c.stats.values(), key=lambda s: (s.database, s.table))
+            keys = sorted(c.stats)
+            stats = [c.stats[k] for k in keys]
             attempt_ok = dict(c.last_attempt_ok)
+            confirmed = c.confirmed_at
+            confirmed_at = [confirmed.get(k, s.collected_at) for k, s in zip(keys, stats)]
         with self._lock:  # one publisher at a time (the renderer's cache)
             body = self._renderer.render(stats, attempt_ok)
-        name, help_ = AGE
-        # The label values may contain "%": escaped for the one "%" format per scrape.
-        template = "".join(
-            f'{name}{{database="{_escape(s.database)}",table="{_escape(s.table)}"}}'.replace("%", "%%") + " %.3f\n"
-            for s in stats
-        )
-        header = f"# HELP {name} {help_}\n# TYPE {name} gauge\n".replace("%", "%%") if stats else ""
-        self._published = (body, header + template, [s.collected_at for s in stats])
+            if self._age_template[0] != keys:  # the table set changed: a new template
+                name, help_ = AGE
+                # Label values may contain "%": escaped for the one "%" format per scrape.
+                template = "".join(
+                    f'{name}{{database="{_escape(db)}",table="{_escape(tbl)}"}}'.replace("%", "%%") + " %.3f\n"
+                    for db, tbl in keys
+                )
+                header = f"# HELP {name} {help_}\n# TYPE {name} gauge\n".replace("%", "%%") if keys else ""
+                self._age_template = (keys, header + template)
+            self._published = (body, self._age_template[1], confirmed_at)
 
     def observe_cycle(self, seconds: float) -> None:
         self.cycle_histogram.observe(seconds)
