@@ -503,3 +503,22 @@ def test_gzip_splicer_output_is_one_standard_member_equal_to_the_body():
         assert d.decompress(out) == body and d.eof and d.unused_data == b""
         assert gzip.decompress(out) == body
     assert splicer.head_hits >= 3  # the head was reused, not recompressed each time
+
+
+def test_ipv6_any_address_also_accepts_ipv4():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = MetricsServer("::", 0, lambda: BODY)
+    except OSError as exc:
+        pytest.skip(f"cannot bind :: here: {exc}")
+    server.start()
+    try:
+        with connect(server.port) as client:  # 127.0.0.1
+            request(client, "/healthz")
+            assert read_response(client)[0] == 200
+        with socket.create_connection(("::1", server.port), timeout=10) as client:
+            request(client, "/healthz")
+            assert read_response(client)[0] == 200
+    finally:
+        server.close()

@@ -254,8 +254,13 @@ class MetricsServer:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         fd_room = max(1, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else max_connections
         self.max_connections = max(1, min(max_connections, fd_room))
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        self._listener = socket.create_server((address.strip("[]"), port), family=family, backlog=backlog)
+        host = address.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # "::" also accepts IPv4 (as the previous server did on Linux): dual-stack clusters.
+        dualstack = family == socket.AF_INET6 and host == "::" and socket.has_dualstack_ipv6()
+        self._listener = socket.create_server(
+            (host, port), family=family, backlog=backlog, dualstack_ipv6=dualstack
+        )
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
