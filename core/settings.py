@@ -162,6 +162,38 @@ quantity = keep_text(parse_quantity)
 byte_quantity = keep_text(parse_byte_quantity)
 
 
+class Bounded:
+    """A parser with documented bounds: ``bounds`` is shown in the README settings table."""
+
+    def __init__(self, parse: Callable[[Any], Any], measure: Callable[[Any], float], low: str, high: str, why: str = ""):
+        self.parse, self.measure, self.low, self.high, self.why = parse, measure, low, high, why
+        self.bounds = f"{low} .. {high}"
+
+    def __call__(self, value: Any) -> Any:
+        parsed = self.parse(value)
+        amount = self.measure(parsed)
+        if not self.measure(self.low) <= amount <= self.measure(self.high):
+            why = f" ({self.why})" if self.why else ""
+            raise ValueError(f"must be between {self.low} and {self.high}{why}")
+        return parsed
+
+
+def int_between(low: int, high: int, why: str = "") -> Bounded:
+    return Bounded(int_at_least(-(2**63)), int, str(low), str(high), why)
+
+
+def duration_between(low: str, high: str, why: str = "") -> Bounded:
+    return Bounded(duration, parse_duration, low, high, why)
+
+
+def quantity_between(low: str, high: str, why: str = "") -> Bounded:
+    return Bounded(quantity, parse_quantity, low, high, why)
+
+
+def byte_quantity_between(low: str, high: str, why: str = "") -> Bounded:
+    return Bounded(byte_quantity, parse_quantity, low, high, why)
+
+
 def http_url(text: Any) -> str:
     if not isinstance(text, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", text) or text.endswith("/"):
         raise ValueError("must be an http(s) URL without a trailing slash (e.g. https://grafana.example.com)")
@@ -172,6 +204,83 @@ def text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     return value
+
+
+def non_empty(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        raise ValueError("must not start or end with spaces")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Formats: URLs, hosts, names. Each rejects what the consumer (Kubernetes, Alertmanager,
+# Thanos, the exporters) would reject or silently misread at deploy time.
+# --------------------------------------------------------------------------------------
+
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+_HOST_PORT_RE = re.compile(rf"^(?P<host>{_HOST}|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?$")
+
+
+def _check_port(port: Optional[str]) -> None:
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError("port must be between 1 and 65535")
+
+
+def url(*schemes: str, example: str = "https://portal.example.com/healthz") -> Callable[[Any], str]:
+    """A URL with one of ``schemes``, a host and an optional port and path (no spaces)."""
+    pattern = re.compile(rf"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^\s/@]+@)?(?P<host>{_HOST}|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?(?:[/?#]\S*)?$")
+
+    def parse(value: Any) -> str:
+        match = pattern.match(value) if isinstance(value, str) else None
+        if not match or match.group("scheme") not in schemes:
+            raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host (e.g. {example})")
+        _check_port(match.group("port"))
+        return value
+
+    return parse
+
+
+def host_port(require_port: bool = False, example: str = "minio.storage.svc:9000") -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        match = _HOST_PORT_RE.match(value) if isinstance(value, str) else None
+        if not match or (require_port and match.group("port") is None):
+            raise ValueError(f"must be host{':port' if require_port else '[:port]'} without a scheme or path (e.g. {example})")
+        _check_port(match.group("port"))
+        return value
+
+    return parse
+
+
+def url_port(value: str) -> Optional[int]:
+    """The TCP port a URL (``scheme://host[:port]/...``) connects to, or None when it has no network port."""
+    match = re.match(r"^([a-z][a-z0-9+.-]*)://(?:[^\s/@]+@)?(\[[^\]]+\]|[^\s/:?#]*)(?::([0-9]+))?", value or "")
+    if not match or not match.group(2):
+        return None
+    if match.group(3):
+        return int(match.group(3))
+    scheme = match.group(1).split("+", 1)[0]
+    return {"http": 80, "https": 443, "thrift": 9083, "postgresql": 5432, "postgres": 5432, "mysql": 3306}.get(scheme)
+
+
+def pattern(regex: str, reason: str) -> Callable[[Any], str]:
+    compiled = re.compile(regex)
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or not compiled.match(value):
+            raise ValueError(reason)
+        return value
+
+    return parse
+
+
+# A user name that survives HTTP basic auth and Grafana's login form: no spaces, no ':'.
+user_name = pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$", "must be 1-64 characters: letters, digits and . _ @ + - (no spaces or ':')")
+slack_channel = pattern(r"^#[a-z0-9][a-z0-9._-]{0,79}$", "must be a Slack channel like #dataops-ops: '#', then lower-case letters, digits, '.', '_' or '-' (at most 80)")
+# S3-compatible stores differ in length rules (Ceph RGW relaxes them); all refuse spaces, '/', upper case and URLs.
+s3_bucket = pattern(r"^[a-z0-9][a-z0-9._-]{0,62}$", "must be a bucket name (no s3:// or path): lower-case letters, digits, '.', '_' and '-', at most 63")
+s3_region = pattern(r"^[a-z0-9][a-z0-9-]{0,31}$", "must be a region name like us-east-1 (lower-case letters, digits and '-')")
 
 
 # --------------------------------------------------------------------------------------
@@ -191,12 +300,13 @@ class Setting:
     example: str = ""  # value shown in the fix command
     optional: bool = False
     secret: bool = False
+    bounds: str = ""  # documented range of a numeric setting, e.g. "1 .. 10" (README table)
 
 
 def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False) -> Setting:
-    """A Setting whose fix example defaults to its default value."""
+    """A Setting whose fix example defaults to its default value; a ``Bounded`` parser gives its bounds."""
     example = example or (str(default) if default not in (None, "", ()) else "")
-    return Setting(key, pulumi_type, description, parse, default, example, optional, secret)
+    return Setting(key, pulumi_type, description, parse, default, example, optional, secret, getattr(parse, "bounds", ""))
 
 
 def _quote(value: str) -> str:
@@ -282,34 +392,84 @@ class Reader:
             self.problem(f"{PROJECT}:{key} = {raw!r}: {err}. Fix: {fix_command(setting)}")
             return setting.default
 
+    def peek(self, key: str) -> Any:
+        """The parsed value of ``key`` when it is valid (or defaulted), else None; records no problem."""
+        raw = self.raw(key)
+        if raw is None:
+            return self.schema[key].default
+        try:
+            if self.schema[key].pulumi_type in ("array", "object") and isinstance(raw, str):
+                raw = json.loads(raw)
+            return self.schema[key].parse(raw)
+        except (ValueError, json.JSONDecodeError):
+            return None
+
     def text(self, key: str) -> str:
         raw = self.raw(key)
         return str(raw if raw is not None else self.schema[key].default)
 
     def seconds(self, key: str) -> Optional[float]:
-        """Seconds of a duration setting, or None when it is invalid (already reported)."""
+        """Seconds of a duration setting, or None when it is invalid or out of bounds (already reported)."""
+        if self.peek(key) is None:
+            return None
         try:
             return parse_duration(self.text(key))
         except ValueError:
             return None
 
     def secret(self, key: str, required: bool, why: str = "") -> Optional[pulumi.Output]:
+        """A secret setting as an Output; the setting's parser checks the value, and its problems never echo it."""
         setting = self.schema[key]
         full = f"{PROJECT}:{key}"
-        if self.raw(key) is None:
+        raw = self.raw(key)
+        if raw is None:
             if required:
                 self.problem(f"{full} is not set ({why}): {setting.description} Fix: {fix_command(setting)}")
             return None
         if not runtime_config.is_config_secret(full):
             # Never echo the value: it is a credential stored in plain text.
             self.problem(f"{full} is stored in plain text. Fix: pulumi config rm {full} && {fix_command(setting)}")
+        else:
+            try:
+                setting.parse(raw)
+            except ValueError as err:
+                self.problem(f"{full} = [secret, not shown]: {err}. Fix: {fix_command(setting)}")
         return self.config.get_secret(key)
+
+    def items(self, key: str, parse: Callable[[str], Any], example: str) -> tuple:
+        """A list setting whose items are each checked by ``parse``; a repeated item is a problem too."""
+        values = tuple(self.get(key) or ())
+        seen: set = set()
+        for index, item in enumerate(values):
+            fix = f"pulumi config set --path '{PROJECT}:{key}[{index}]' {_quote(example)}"
+            try:
+                parse(item)
+            except ValueError as err:
+                self.problem(f"{PROJECT}:{key}[{index}] = {item!r}: {err}. Fix: {fix}")
+                continue
+            if item in seen:
+                self.problem(f"{PROJECT}:{key}[{index}] = {item!r}: listed twice. Fix: pulumi config rm --path '{PROJECT}:{key}[{index}]'")
+            seen.add(item)
+        return values
+
+    def duration_at_least(self, key: str, minimum_key_or_seconds: Any, why: str, fix_value: str) -> None:
+        """Problem when duration ``key`` is shorter than another duration setting (or a number of seconds)."""
+        value = self.seconds(key)
+        if isinstance(minimum_key_or_seconds, str):
+            minimum, what = self.seconds(minimum_key_or_seconds), f"{PROJECT}:{minimum_key_or_seconds} = {self.text(minimum_key_or_seconds)!r}"
+        else:
+            minimum, what = float(minimum_key_or_seconds), ""
+        if value is None or minimum is None or value >= minimum:
+            return
+        against = f" (shorter than {what})" if what else ""
+        self.problem(f"{PROJECT}:{key} = {self.text(key)!r}{against}: {why}. Fix: {self.fix(key, fix_value)}")
 
     def check_unknown_keys(self) -> None:
         known = set(self.schema)
         keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
         for full in sorted(keys):
             if not full.startswith(PROJECT + ":"):
+                self._check_foreign_key(full, known)
                 continue
             key = full.split(":", 1)[1]
             if key in known:
@@ -317,3 +477,29 @@ class Reader:
             guess = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {PROJECT}:{guess[0]}?" if guess else ""
             self.problem(f"{full} is not a known setting.{hint} Fix: pulumi config rm {full}")
+
+    def _check_foreign_key(self, full: str, known: set[str]) -> None:
+        """A key outside our namespace: fine for a provider we use, else a misspelt or missing project prefix.
+
+        The CLI passes every key of the stack file to the program; one under a misspelt
+        project name (``dataops-monitorng:namespace``) would otherwise be ignored in silence.
+        """
+        namespace, _, key = full.partition(":")
+        if namespace in PROVIDER_NAMESPACES and key:
+            return
+        if not key:
+            self.problem(f"{full!r} has no project prefix, so the program never reads it. Fix: pulumi config rm {full!r} && pulumi config set {PROJECT}:<key> <value>")
+            return
+        target = key if key in known else (difflib.get_close_matches(key, known, n=1) or [key])[0]
+        if target in known:
+            hint = f"{PROJECT}:{target}"
+            self.problem(
+                f"{full} is under {namespace!r}, not {PROJECT!r}: the program never reads it. "
+                f"Fix: pulumi config rm {full} && pulumi config set {hint} <value>"
+            )
+        else:
+            self.problem(f"{full} belongs to no package this program uses ({PROJECT}, {', '.join(sorted(PROVIDER_NAMESPACES))}). Fix: pulumi config rm {full}")
+
+
+# Config namespaces of the providers the program uses (their keys configure the provider, not us).
+PROVIDER_NAMESPACES = frozenset({"kubernetes", "random", "pulumi"})

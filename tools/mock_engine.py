@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import runpy
 import sys
 from dataclasses import dataclass
@@ -67,10 +68,33 @@ def _from_wire(value: Any) -> Any:
     return value
 
 
-def _mask_text(text: str, secret_values: frozenset[str]) -> str:
-    for secret in sorted(secret_values, key=len, reverse=True):
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, SECRET_MASK)
+# Below this length a secret is not replaced inside longer text (a 2-character secret would
+# match everywhere); it is masked as a whole leaf, as a token, or by masking the whole string.
+SHORT_SECRET = 4
+
+
+def _token_re(secret: str) -> "re.Pattern[str]":
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+
+
+def _mask_text(text: str, secret_values: frozenset[str], inside_secret: bool = False) -> str:
+    """Mask every secret in ``text``, whatever its length.
+
+    A string that is a secret is masked whole. Longer secrets are replaced where they occur.
+    A short one (under SHORT_SECRET characters) inside a secret-marked input masks the whole
+    string (an ``objstore.yml`` with a 3-character key shows no part of itself); elsewhere it
+    is masked where it stands as a token of its own (``user:ab@host``).
+    """
+    if text in secret_values:
+        return SECRET_MASK
+    for secret in sorted((s for s in secret_values if s), key=len, reverse=True):
+        if len(secret) >= SHORT_SECRET:
+            if secret in text:
+                text = text.replace(secret, SECRET_MASK)
+        elif inside_secret and secret in text:
+            return SECRET_MASK
+        else:
+            text = _token_re(secret).sub(SECRET_MASK, text)
     return text
 
 
@@ -96,7 +120,7 @@ def masked(value: Any, secret_values: frozenset[str] = frozenset(), inside_secre
         # An unknown inside a secret container is a generated secret (e.g. a password).
         return SECRET_MASK if inside_secret else UNKNOWN_MASK
     if isinstance(value, str):
-        return _mask_text(value, secret_values)
+        return _mask_text(value, secret_values, inside_secret)
     return value
 
 
@@ -108,7 +132,9 @@ def leaked_secrets(value: Any, secret_values: frozenset[str], path: str = "") ->
         return [p for k, v in value.items() for p in leaked_secrets(v, secret_values, f"{path}.{k}" if path else k)]
     if isinstance(value, list):
         return [p for i, v in enumerate(value) for p in leaked_secrets(v, secret_values, f"{path}[{i}]")]
-    if isinstance(value, str) and any(len(s) >= 4 and s in value for s in secret_values):
+    if isinstance(value, str) and any(
+        s and (value == s or (s in value if len(s) >= SHORT_SECRET else bool(_token_re(s).search(value)))) for s in secret_values
+    ):
         return [path]
     return []
 
@@ -243,19 +269,145 @@ class ProgramRun:
         return found[0]
 
 
-def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict[str, Any]] = None) -> tuple[dict[str, str], list[str]]:
+class _StackFileLoader(yaml.SafeLoader):
+    """SafeLoader that records duplicate keys (PyYAML keeps the last; the Pulumi CLI refuses the file)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []  # key, first line, repeated line (1-based)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            try:
+                key = self.construct_object(key_node, deep=True)
+                hash(key)
+            except Exception:  # an unhashable key (a list as a key): the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self.duplicates.append((str(key), seen[key], line))
+            else:
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _file_problem(path: Path, message: str, fix: str) -> str:
+    return f"{path.name}: {message}. Fix: {fix}"
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str], bool]:
+    """The ``config:`` mapping of a stack file, the problems found reading it, and whether it is usable.
+
+    The Pulumi CLI parses the stack file itself (and refuses a damaged one); the offline
+    preview reads it here, so every kind of damage becomes a problem naming the file, the
+    line and the fix instead of a traceback or a value silently dropped.
+    """
+    from core.settings import PROJECT as project
+
+    edit = f"edit {path.name}"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return {}, [_file_problem(path, f"cannot be read ({err.strerror})", "check the file exists and is readable")], False
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        return {}, [_file_problem(path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line})", f"{edit}: save it as UTF-8, or re-set the value on line {line} with pulumi config set")], False
+    loader = _StackFileLoader(text)
+    try:
+        document = loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" on line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        reason = getattr(err, "problem", None) or str(err).splitlines()[0]
+        return {}, [_file_problem(path, f"is not valid YAML{where}: {reason}", f"{edit} (indent with spaces, quote values holding ':' or '#'), or recreate the value with pulumi config set")], False
+    finally:
+        loader.dispose()
+    problems = [
+        _file_problem(path, f"key {key!r} appears twice (lines {first} and {again}); Pulumi refuses the file", f"{edit}: delete one of the two lines, then pulumi config set {key} <value>")
+        for key, first, again in loader.duplicates
+    ]
+    if document is None:
+        return {}, problems, True
+    if not isinstance(document, dict):
+        return {}, problems + [_file_problem(path, f"must be a mapping with a config: section, not a {type(document).__name__}", f"{edit}: start it with 'config:' and one '{project}:<key>: <value>' line per setting")], False
+    config = document.get("config")
+    if config is None:
+        return {}, problems, True
+    if not isinstance(config, dict):
+        return {}, problems + [_file_problem(path, f"config: must be a mapping of '{project}:<key>: <value>', not a {type(config).__name__}", f"{edit}: one '{project}:<key>: <value>' line per setting under config:")], False
+    usable: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str):
+            problems.append(_file_problem(path, f"config key {key!r} is not a name", f"{edit}: write the key as {project}:<key>"))
+            continue
+        namespace, colon, name = key.partition(":")
+        if not colon or not namespace or not name:
+            # The CLI takes only namespace:name keys in a stack file; a bare key never reaches the program.
+            fixed = f"{project}:{name or namespace}"
+            problems.append(_file_problem(path, f"config key {key!r} has no project prefix", f"{edit}: rename it to {fixed} (or delete the line and run pulumi config set {fixed} <value>)"))
+            continue
+        if value is None:
+            # An empty value would leave the default in force without a word.
+            problems.append(_file_problem(path, f"{key} has no value", f"pulumi config set {key} <value> (or pulumi config rm {key})"))
+            continue
+        if isinstance(value, dict) and "secure" in value and set(value) != {"secure"}:
+            problems.append(_file_problem(path, f"{key} mixes 'secure:' with other fields {sorted(set(value) - {'secure'})}", f"pulumi config rm {key} && pulumi config set --secret {key} <value>"))
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"} and not (isinstance(value["secure"], str) and value["secure"]):
+            problems.append(_file_problem(path, f"{key} has an empty or non-text secure: value", f"pulumi config rm {key} && pulumi config set --secret {key} <value>"))
+            continue
+        usable[key] = value
+    # Keys under another namespace (a misspelt project name) reach the program as the CLI would
+    # pass them: the settings' unknown-key check names them.
+    return usable, problems, True
+
+
+def _placeholder(setting) -> str:
+    """A placeholder a secret's own check accepts (a webhook must look like an https URL)."""
+    for candidate in (f"placeholder-for-{setting.key}", f"https://placeholder.invalid/placeholder-for-{setting.key}"):
+        try:
+            setting.parse(candidate)
+            return candidate
+        except ValueError:
+            continue
+    return f"placeholder-for-{setting.key}"
+
+
+def stack_config(
+    stack: str,
+    placeholder_secrets: bool,
+    overrides: Optional[dict[str, Any]] = None,
+    path: Optional[Path] = None,
+    problems: Optional[list[str]] = None,
+) -> tuple[dict[str, str], list[str]]:
     """Config as the Pulumi CLI would pass it for ``Pulumi.<stack>.yaml``: strings, JSON for lists/objects.
 
     Encrypted values (``secure: ...``) cannot be decrypted without the CLI; with
     ``placeholder_secrets`` they, and declared secrets that are missing, get clearly
     marked placeholder values so an offline preview shows where each secret goes.
-    """
-    from settings import SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
 
-    path = ROOT / f"Pulumi.{stack}.yaml"
+    ``path`` reads another stack file (``tools.render --stack-file``). Damage in the file
+    raises ``SettingsError``; with a ``problems`` list, damage that still leaves a usable
+    config (a duplicate key, a key without the project prefix) is appended to it instead,
+    so the caller can report it together with the settings' own problems.
+    """
+    from core.settings import SettingsError
+    from settings import SCHEMA_BY_KEY, SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
+
+    path = path or ROOT / f"Pulumi.{stack}.yaml"
     # `pulumi stack init dev` writes no stack file until a value is set: no file is no config.
-    document = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    raw: dict[str, Any] = dict(document.get("config") or {})
+    if path.exists():
+        document_config, file_problems, usable = read_stack_file(path)
+    else:
+        document_config, file_problems, usable = {}, [], True
+    if file_problems and (problems is None or not usable):
+        raise SettingsError(file_problems)
+    if problems is not None:
+        problems.extend(file_problems)
+    raw: dict[str, Any] = dict(document_config)
     raw.update(overrides or {})
     config: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -264,7 +416,8 @@ def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict
             continue
         if isinstance(value, dict) and set(value) == {"secure"}:
             if placeholder_secrets:
-                config[key] = f"placeholder-for-{key.split(':', 1)[1]}"
+                name = key.split(":", 1)[1]
+                config[key] = _placeholder(SCHEMA_BY_KEY[name]) if name in SCHEMA_BY_KEY else f"placeholder-for-{name}"
                 secret_keys.append(key)
             continue
         if isinstance(value, Secret):
@@ -280,7 +433,7 @@ def stack_config(stack: str, placeholder_secrets: bool, overrides: Optional[dict
         for setting in SETTINGS_SCHEMA:
             full = f"{PROJECT}:{setting.key}"
             if setting.secret and full not in config:
-                config[full] = f"placeholder-for-{setting.key}"
+                config[full] = _placeholder(setting)
                 secret_keys.append(full)
     return config, sorted(secret_keys)
 

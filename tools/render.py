@@ -41,9 +41,18 @@ def render_document(run: ProgramRun) -> list[dict]:
     return entries
 
 
-def render(stack: str, out_dir: Path) -> tuple[Path, ProgramRun]:
-    config, secret_keys = stack_config(stack, placeholder_secrets=True)
-    run = run_program(stack, config, secret_keys, preview=True)
+def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[Path, ProgramRun]:
+    """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError."""
+    from core.settings import SettingsError
+
+    file_problems: list[str] = []
+    config, secret_keys = stack_config(stack, placeholder_secrets=True, path=stack_file, problems=file_problems)
+    try:
+        run = run_program(stack, config, secret_keys, preview=True)
+    except SettingsError as err:
+        raise SettingsError(file_problems + list(err.problems)) from None
+    if file_problems:
+        raise SettingsError(file_problems)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "resources.json"
     document = {
@@ -69,18 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
+    parser.add_argument("--stack-file", type=Path, default=None, help="read this stack file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     from settings import ENVIRONMENTS
 
+    if args.stack_file is not None and not args.stack_file.is_file():
+        print(f"error: no stack file {args.stack_file}", file=sys.stderr)
+        return 2
     # A stack named after an environment (dev) renders from defaults without a stack file.
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists() and args.stack not in ENVIRONMENTS:
+    if args.stack_file is None and not (ROOT / f"Pulumi.{args.stack}.yaml").exists() and args.stack not in ENVIRONMENTS:
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
         print(f"error: no Pulumi.{args.stack}.yaml; stacks: {', '.join(stacks)}", file=sys.stderr)
         return 2
     from settings import SettingsError
 
     try:
-        path, run = render(args.stack, args.out or ROOT / "build" / args.stack)
+        path, run = render(args.stack, args.out or ROOT / "build" / args.stack, args.stack_file)
     except SettingsError as err:
         print(str(err), file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from settings import SETTINGS_SCHEMA
 
 
 def table() -> str:
-    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    rows = ["| key | type | default | bounds | description |", "|---|---|---|---|---|"]
     for s in SETTINGS_SCHEMA:
         if s.pulumi_type == "object":
             continue
@@ -14,7 +14,9 @@ def table() -> str:
             default = "`[" + ", ".join(s.default) + "]`" if s.default else "`[]`"
         else:
             default = f"`{str(s.default).lower() if isinstance(s.default, bool) else s.default}`"
-        rows.append(f"| `{s.key}` | {s.pulumi_type} | {default} | {s.description} |")
+        # Bounds of numeric settings (counts, durations, sizes): values outside are rejected.
+        bounds = f"`{s.bounds}`" if s.bounds else ""
+        rows.append(f"| `{s.key}` | {s.pulumi_type} | {default} | {bounds} | {s.description} |")
     return "\n".join(rows)
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Reader, image_ref, setting
+from core.settings import Reader, image_ref, parse_dns_label, parse_string_list, setting
 
 SETTINGS = (
     setting("statsdExporterImage", "string", "prometheus statsd_exporter image that receives Airflow's statsd metrics.", image_ref, "prom/statsd-exporter:v0.28.0"),
+    setting("airflowNamespaces", "array", "Namespaces where Airflow runs: the only sources statsd_exporter accepts statsd packets from (NetworkPolicy).", parse_string_list, ("airflow",), example='["airflow"]'),
 )
 
 
 @dataclass(frozen=True)
 class AirflowSettings:
     statsd_exporter_image: str
+    namespaces: tuple[str, ...] = ("airflow",)
 
 
 def read(reader: Reader) -> AirflowSettings:
-    return AirflowSettings(statsd_exporter_image=reader.get("statsdExporterImage"))
+    return AirflowSettings(statsd_exporter_image=reader.get("statsdExporterImage"), namespaces=reader.items("airflowNamespaces", parse_dns_label, "airflow"))

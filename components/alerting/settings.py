@@ -7,16 +7,27 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, duration, http_url, setting, text
+from core.settings import PROJECT, Reader, duration_between, http_url, setting, slack_channel, text, url
+
+# Alertmanager posts to the webhook; anything but an https URL fails only when an alert fires.
+SLACK_WEBHOOK = url("https", example="https://hooks.slack.com/services/...")
+
+
+def _routing_key(value: str) -> str:
+    # PagerDuty Events API v2 integration keys are 32 characters; a URL or a note pasted here pages no one.
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() or c in "/:" for c in value):
+        raise ValueError("must be the 32-character Events API v2 integration key (no spaces, no URL)")
+    return value
+
 
 SETTINGS = (
-    setting("alertGroupWait", "string", "Alertmanager group_wait: delay before the first notification of a group (enters MTTD).", duration, "30s"),
-    setting("alertGroupInterval", "string", "Alertmanager group_interval.", duration, "5m"),
-    setting("alertRepeatInterval", "string", "Alertmanager repeat_interval.", duration, "4h"),
-    setting("alertSlackChannelHigh", "string", "Slack channel for severity=high.", text, "#dataops-ops"),
-    setting("alertSlackChannelMedium", "string", "Slack channel for severity=medium (lower noise).", text, "#dataops-alerts"),
-    setting("pagerdutyRoutingKey", "string", "PagerDuty Events API v2 routing key for severity=critical. Required in prod.", text, optional=True, secret=True, example="<routing-key>"),
-    setting("slackWebhookUrl", "string", "Slack incoming webhook URL for high/medium alerts. Required in prod.", text, optional=True, secret=True, example="<webhook-url>"),
+    setting("alertGroupWait", "string", "Alertmanager group_wait: delay before the first notification of a group (enters MTTD).", duration_between("1s", "5m", "it delays every first page; the MTTD budget is 5m"), "30s"),
+    setting("alertGroupInterval", "string", "Alertmanager group_interval.", duration_between("10s", "6h"), "5m"),
+    setting("alertRepeatInterval", "string", "Alertmanager repeat_interval.", duration_between("5m", "7d"), "4h"),
+    setting("alertSlackChannelHigh", "string", "Slack channel for severity=high.", slack_channel, "#dataops-ops"),
+    setting("alertSlackChannelMedium", "string", "Slack channel for severity=medium (lower noise).", slack_channel, "#dataops-alerts"),
+    setting("pagerdutyRoutingKey", "string", "PagerDuty Events API v2 routing key for severity=critical. Required in prod.", _routing_key, optional=True, secret=True, example="<routing-key>"),
+    setting("slackWebhookUrl", "string", "Slack incoming webhook URL for high/medium alerts. Required in prod.", SLACK_WEBHOOK, optional=True, secret=True, example="<webhook-url>"),
     setting(
         "runbookBaseUrl",
         "string",
@@ -42,7 +53,7 @@ class RoutingSettings:
 def read(reader: Reader) -> RoutingSettings:
     g = reader.get
     prod = reader.is_prod
-    return RoutingSettings(
+    routing = RoutingSettings(
         group_wait=g("alertGroupWait"),
         group_interval=g("alertGroupInterval"),
         repeat_interval=g("alertRepeatInterval"),
@@ -52,3 +63,14 @@ def read(reader: Reader) -> RoutingSettings:
         slack_webhook_url=reader.secret("slackWebhookUrl", prod, "prod sends high and medium alerts to Slack"),
         runbook_base_url=g("runbookBaseUrl"),
     )
+    # Alertmanager rounds repeat_interval up to a multiple of group_interval, and forgets a
+    # notification (so repeats it early) once it is older than its data retention.
+    reader.duration_at_least("alertRepeatInterval", "alertGroupInterval", "Alertmanager repeats at most once per group_interval", reader.text("alertGroupInterval"))
+    repeat, retention = reader.seconds("alertRepeatInterval"), reader.seconds("alertmanagerRetention")
+    if repeat is not None and retention is not None and repeat > retention:
+        reader.problem(
+            f"{PROJECT}:alertRepeatInterval = {reader.text('alertRepeatInterval')!r} is longer than {PROJECT}:alertmanagerRetention = "
+            f"{reader.text('alertmanagerRetention')!r}: Alertmanager forgets the notification before it is due and repeats it early. "
+            f"Fix: pulumi config set {PROJECT}:alertmanagerRetention {reader.text('alertRepeatInterval')}"
+        )
+    return routing

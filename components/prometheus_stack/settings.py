@@ -7,40 +7,41 @@ from dataclasses import dataclass
 from core.settings import (
     PROJECT,
     Reader,
-    byte_quantity,
-    duration,
+    byte_quantity_between,
+    duration_between,
     exact_semver,
     http_url,
-    int_at_least,
+    int_between,
     one_of,
     parse_quantity,
-    quantity,
+    quantity_between,
     setting,
-    text,
+    url,
+    user_name,
 )
 
 SETTINGS = (
     setting("kubePrometheusStackVersion", "string", "Exact kube-prometheus-stack chart version (55 or newer).", exact_semver(55), "88.5.3"),
-    setting("helmRepository", "string", "Helm repository of kube-prometheus-stack.", text, "https://prometheus-community.github.io/helm-charts"),
+    setting("helmRepository", "string", "Helm repository of kube-prometheus-stack.", url("https", "http", "oci", example="https://prometheus-community.github.io/helm-charts"), "https://prometheus-community.github.io/helm-charts"),
     # Prometheus (prod defaults are the guide's values)
-    setting("prometheusReplicas", "integer", "Prometheus replicas (HA pairs deduplicated by Thanos Query).", int_at_least(1), 2),
+    setting("prometheusReplicas", "integer", "Prometheus replicas (HA pairs deduplicated by Thanos Query).", int_between(1, 10), 2),
     setting("prometheusAntiAffinity", "string", "Pod anti-affinity between Prometheus replicas: hard, soft or none.", one_of("hard", "soft", "none"), "hard"),
-    setting("prometheusRetention", "string", "Local retention of raw samples in Prometheus (older data lives in Thanos).", duration, "15d"),
-    setting("prometheusStorageSize", "string", "Prometheus volume size per replica.", byte_quantity, "50Gi"),
-    setting("prometheusCpuRequest", "string", "Prometheus CPU request.", quantity, "2000m"),
-    setting("prometheusCpuLimit", "string", "Prometheus CPU limit.", quantity, "4000m"),
-    setting("prometheusMemoryRequest", "string", "Prometheus memory request.", byte_quantity, "8Gi"),
-    setting("prometheusMemoryLimit", "string", "Prometheus memory limit.", byte_quantity, "16Gi"),
-    setting("prometheusScrapeInterval", "string", "Default scrape interval (enters the MTTD budget).", duration, "30s"),
-    setting("prometheusEvaluationInterval", "string", "Default rule evaluation interval (enters the MTTD budget).", duration, "30s"),
+    setting("prometheusRetention", "string", "Local retention of raw samples in Prometheus (older data lives in Thanos).", duration_between("2h", "1y", "Prometheus cuts 2h blocks"), "15d"),
+    setting("prometheusStorageSize", "string", "Prometheus volume size per replica.", byte_quantity_between("1Gi", "64Ti"), "50Gi"),
+    setting("prometheusCpuRequest", "string", "Prometheus CPU request.", quantity_between("100m", "64"), "2000m"),
+    setting("prometheusCpuLimit", "string", "Prometheus CPU limit.", quantity_between("100m", "64"), "4000m"),
+    setting("prometheusMemoryRequest", "string", "Prometheus memory request.", byte_quantity_between("256Mi", "1Ti"), "8Gi"),
+    setting("prometheusMemoryLimit", "string", "Prometheus memory limit.", byte_quantity_between("256Mi", "1Ti"), "16Gi"),
+    setting("prometheusScrapeInterval", "string", "Default scrape interval (enters the MTTD budget).", duration_between("5s", "2m", "series go stale after 5m without a sample"), "30s"),
+    setting("prometheusEvaluationInterval", "string", "Default rule evaluation interval (enters the MTTD budget).", duration_between("5s", "2m", "alerts would fire minutes late"), "30s"),
     # Grafana
     setting("grafanaUrl", "string", "External URL of Grafana: alert notifications link dashboards under it; Grafana's root_url.", http_url, "https://grafana.dataops.internal"),
-    setting("grafanaAdminUser", "string", "Grafana admin user name; the password is generated and exported as a secret.", text, "admin"),
-    setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity, "10Gi"),
+    setting("grafanaAdminUser", "string", "Grafana admin user name; the password is generated and exported as a secret.", user_name, "admin"),
+    setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity_between("1Gi", "1Ti"), "10Gi"),
     # Alertmanager
-    setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_at_least(1), 3),
-    setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration, "120h"),
-    setting("alertmanagerStorageSize", "string", "Alertmanager volume size.", byte_quantity, "5Gi"),
+    setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
+    setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration_between("1h", "1y"), "120h"),
+    setting("alertmanagerStorageSize", "string", "Alertmanager volume size.", byte_quantity_between("100Mi", "1Ti"), "5Gi"),
 )
 
 
@@ -99,10 +100,11 @@ def read(reader: Reader) -> PrometheusStackSettings:
         memory_request=g("prometheusMemoryRequest"),
         memory_limit=g("prometheusMemoryLimit"),
     )
-    for kind, request, limit in (
-        ("Cpu", resources.cpu_request, resources.cpu_limit),
-        ("Memory", resources.memory_request, resources.memory_limit),
-    ):
+    for kind in ("Cpu", "Memory"):
+        # Compared only when both are valid: a bad value is reported on its own.
+        request, limit = reader.peek(f"prometheus{kind}Request"), reader.peek(f"prometheus{kind}Limit")
+        if request is None or limit is None:
+            continue
         if parse_quantity(request) > parse_quantity(limit):
             reader.problem(
                 f"{PROJECT}:prometheus{kind}Request = {request!r} is larger than {PROJECT}:prometheus{kind}Limit = {limit!r}. "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import PROJECT, Reader, parse_dns_label, parse_string_list, setting
+from core.settings import Reader, parse_dns_label, parse_string_list, setting
 
 SETTINGS = (
     setting("sparkNamespaces", "array", "Namespaces where Spark drivers and executors run.", parse_string_list, ("spark-jobs", "data-processing"), example='["spark-jobs","data-processing"]'),
@@ -19,10 +19,6 @@ class SparkSettings:
 
 
 def read(reader: Reader) -> SparkSettings:
-    namespaces = tuple(reader.get("sparkNamespaces"))
-    for index, ns in enumerate(namespaces):
-        try:
-            parse_dns_label(ns)
-        except ValueError as err:
-            reader.problem(f"{PROJECT}:sparkNamespaces[{index}] = {ns!r}: {err}. Fix: pulumi config set --path '{PROJECT}:sparkNamespaces[{index}]' spark-jobs")
+    # One JMX ConfigMap per namespace: a namespace listed twice would be two resources with one name.
+    namespaces = reader.items("sparkNamespaces", parse_dns_label, "spark-jobs")
     return SparkSettings(namespaces=namespaces, operator_namespace=reader.get("sparkOperatorNamespace"))

@@ -7,11 +7,11 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, parse_dns_label, setting, text
+from core.settings import Reader, non_empty, parse_dns_label, setting
 
 SETTINGS = (
     setting("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),
-    setting("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", text, optional=True, secret=True, example="<jwt>"),
+    setting("minioPrometheusToken", "string", "Bearer token for MinIO's metrics (mc admin prometheus generate); omit when MINIO_PROMETHEUS_AUTH_TYPE=public.", non_empty, optional=True, secret=True, example="<jwt>"),
 )
 
 

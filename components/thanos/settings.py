@@ -2,28 +2,64 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 
-from core.settings import PROJECT, Reader, byte_quantity, duration, image_ref, int_at_least, parse_bool, parse_string_list, setting, text
+from core.settings import (
+    PROJECT,
+    Reader,
+    byte_quantity_between,
+    duration_between,
+    host_port,
+    image_ref,
+    int_between,
+    parse_bool,
+    parse_string_list,
+    s3_bucket,
+    s3_region,
+    setting,
+    text,
+)
+
+def _endpoint(value: str) -> str:
+    if isinstance(value, str) and "://" in value:
+        return value  # reported by read() with the host[:port] to set instead
+    return host_port(example="minio.storage.svc:9000")(value)
+
+
+# Thanos Query's --endpoint.sd-config addresses: host:port, or dns+/dnssrv+ lookups.
+_STORE_ENDPOINT = host_port(require_port=True, example="thanos-query.other-cluster:10901")
+
+
+def _store_endpoint(value: str) -> str:
+    if isinstance(value, str) and value.startswith(("dnssrv+", "dnssrvnoa+")):
+        # An SRV name (_service._proto.host): the port comes from the SRV record.
+        if not re.match(r"^_[a-z0-9-]+\._(tcp|udp)\.[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$", value.split("+", 1)[1]):
+            raise ValueError("a dnssrv+ endpoint must name an SRV record, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc.cluster.local")
+        return value
+    if isinstance(value, str) and value.startswith("dns+"):
+        return _STORE_ENDPOINT(value[4:])
+    return _STORE_ENDPOINT(value)
+
 
 SETTINGS = (
     setting("thanosEnabled", "boolean", "Deploy Thanos (sidecar upload, Query, Store Gateway, Compactor).", parse_bool, True),
     setting("thanosImage", "string", "Thanos image for every Thanos component.", image_ref, "quay.io/thanos/thanos:v0.42.4"),
-    setting("thanosBucket", "string", "Object storage bucket for Thanos blocks. Required when Thanos is enabled.", text, optional=True, example="dataops-thanos"),
-    setting("thanosEndpoint", "string", "S3 endpoint host[:port] (AWS S3, MinIO or Ceph RGW). Required when Thanos is enabled.", text, optional=True, example="minio.storage.svc:9000"),
-    setting("thanosRegion", "string", "S3 region.", text, "us-east-1"),
+    setting("thanosBucket", "string", "Object storage bucket for Thanos blocks. Required when Thanos is enabled.", s3_bucket, optional=True, example="dataops-thanos"),
+    setting("thanosEndpoint", "string", "S3 endpoint host[:port] (AWS S3, MinIO or Ceph RGW). Required when Thanos is enabled.", _endpoint, optional=True, example="minio.storage.svc:9000"),
+    setting("thanosRegion", "string", "S3 region.", s3_region, "us-east-1"),
     setting("thanosInsecure", "boolean", "Use plain HTTP to the S3 endpoint (in-cluster MinIO without TLS).", parse_bool, False),
-    setting("thanosRetentionRaw", "string", "Compactor retention of raw blocks.", duration, "15d"),
-    setting("thanosRetention5m", "string", "Compactor retention of 5m-downsampled blocks.", duration, "90d"),
-    setting("thanosRetention1h", "string", "Compactor retention of 1h-downsampled blocks.", duration, "1y"),
-    setting("thanosQueryReplicas", "integer", "Thanos Query replicas.", int_at_least(1), 2),
+    setting("thanosRetentionRaw", "string", "Compactor retention of raw blocks.", duration_between("40h", "10y", "the compactor refuses raw retention under 40h while downsampling"), "15d"),
+    setting("thanosRetention5m", "string", "Compactor retention of 5m-downsampled blocks.", duration_between("10d", "10y", "the compactor refuses 5m retention under 10d while downsampling"), "90d"),
+    setting("thanosRetention1h", "string", "Compactor retention of 1h-downsampled blocks.", duration_between("10d", "10y"), "1y"),
+    setting("thanosQueryReplicas", "integer", "Thanos Query replicas.", int_between(1, 10), 2),
     setting("thanosStoreEndpoints", "array", "Extra gRPC store endpoints (other clusters' Query or sidecars) for the global view.", parse_string_list, (), example='["thanos-query.other-cluster:10901"]'),
     setting("thanosReceiveEnabled", "boolean", "Deploy Thanos Receive and remote-write Prometheus to it.", parse_bool, False),
-    setting("thanosStoreStorageSize", "string", "Store Gateway cache volume size.", byte_quantity, "20Gi"),
-    setting("thanosCompactStorageSize", "string", "Compactor work volume size.", byte_quantity, "100Gi"),
+    setting("thanosStoreStorageSize", "string", "Store Gateway cache volume size.", byte_quantity_between("1Gi", "16Ti"), "20Gi"),
+    setting("thanosCompactStorageSize", "string", "Compactor work volume size.", byte_quantity_between("10Gi", "16Ti"), "100Gi"),
     setting("thanosAccessKey", "string", "S3 access key for Thanos. Required when Thanos is enabled.", text, optional=True, secret=True, example="<access-key>"),
     setting("thanosSecretKey", "string", "S3 secret key for Thanos. Required when Thanos is enabled.", text, optional=True, secret=True, example="<secret-key>"),
 )
@@ -76,7 +112,7 @@ def read(reader: Reader) -> ThanosSettings:
         retention_5m=g("thanosRetention5m"),
         retention_1h=g("thanosRetention1h"),
         query_replicas=g("thanosQueryReplicas"),
-        store_endpoints=tuple(g("thanosStoreEndpoints")),
+        store_endpoints=reader.items("thanosStoreEndpoints", _store_endpoint, "thanos-query.other-cluster:10901"),
         receive_enabled=bool(g("thanosReceiveEnabled")),
         store_storage_size=g("thanosStoreStorageSize"),
         compact_storage_size=g("thanosCompactStorageSize"),
@@ -94,5 +130,5 @@ def read(reader: Reader) -> ThanosSettings:
         reader.problem(f"{PROJECT}:thanosQueryReplicas = {thanos.query_replicas}: prod needs 2 so Grafana keeps a query path during a rollout. Fix: pulumi config set {PROJECT}:thanosQueryReplicas 2")
     if endpoint and "://" in endpoint:
         # Thanos' S3 client takes host[:port]; the scheme comes from thanosInsecure.
-        reader.problem(f"{PROJECT}:thanosEndpoint = {endpoint!r}: give host[:port] without a scheme (http/https follows thanosInsecure). Fix: pulumi config set {PROJECT}:thanosEndpoint {endpoint.split('://', 1)[1].rstrip('/')}")
+        reader.problem(f"{PROJECT}:thanosEndpoint = {endpoint!r}: give host[:port] without a scheme (http/https follows thanosInsecure). Fix: pulumi config set {PROJECT}:thanosEndpoint {endpoint.split('://', 1)[1].split('/', 1)[0]}")
     return thanos

@@ -7,12 +7,12 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, parse_dns_label, setting, text
+from core.settings import Reader, non_empty, parse_dns_label, setting, user_name
 
 SETTINGS = (
     setting("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
-    setting("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", text, "prometheus"),
-    setting("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", text, optional=True, secret=True, example="<password>"),
+    setting("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", user_name, "prometheus"),
+    setting("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", non_empty, optional=True, secret=True, example="<password>"),
 )
 
 
