@@ -306,6 +306,8 @@ def main() -> int:
             f"{resp.length / 1024:.0f} KiB gzip; threads {proc_status(proc.pid, 'Threads')}"
         )
 
+        load_start = os.getloadavg()
+
         def cycles() -> float:
             return sample(scrape_text(port), "iceberg_exporter_cycles_total") or 0.0
 
@@ -362,6 +364,10 @@ def main() -> int:
             f"connections still served afterwards"
         )
         print(f"exporter peak RSS {proc_status(proc.pid, 'VmHWM') / 1024:.0f} MiB")
+        print(
+            f"machine: {os.cpu_count()} CPUs, load average {load_start[0]:.2f} at the start of the "
+            f"measurements, {os.getloadavg()[0]:.2f} at the end (latency includes waiting for a CPU)"
+        )
         return 0
     finally:
         if proc is not None and proc.poll() is None:

@@ -123,6 +123,7 @@ class GzipSplicer:
     MIN_HEAD = 16 * 1024  # shorter common prefixes are not worth keeping
     _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, unknown OS
     _STEP = 4096
+    _CRC_CHUNK = 4096  # zlib.crc32 releases the GIL for buffers over 5 KiB
 
     def __init__(self, level: int = GZIP_LEVEL):
         self.level = level
@@ -161,9 +162,14 @@ class GzipSplicer:
         else:
             self.head_hits += 1
         tail = body[len(head) :]
-        crc = zlib.crc32(tail, self._head_crc)
+        crc = self._head_crc
+        for i in range(0, len(tail), self._CRC_CHUNK):  # small chunks: crc32 keeps the GIL (see below)
+            crc = zlib.crc32(tail[i : i + self._CRC_CHUNK], crc)
         trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
-        return b"".join((self._HEADER, self._head_deflate, self._deflate(tail, zlib.Z_FINISH), trailer))
+        # One zlib call: each call releases the GIL, and while collection threads are busy
+        # getting it back costs up to a switch interval (5 ms) per call.
+        tail_deflate = zlib.compress(tail, self.level, -15)
+        return b"".join((self._HEADER, self._head_deflate, tail_deflate, trailer))
 
 
 class _Request:
