@@ -1,39 +1,53 @@
-"""Benchmark the Iceberg exporter against the guide's collection loop.
+"""Benchmark the Iceberg exporter: against the guide's loop, and at lake scale.
 
-    .venv/bin/python benchmarks/bench_iceberg.py [--tables 50] [--snapshots 100] [--scrape-tables 500]
+    .venv/bin/python benchmarks/bench_iceberg.py                 # full run (make bench-iceberg)
+    .venv/bin/python benchmarks/bench_iceberg.py --size quick    # a quick run, small sizes
 
-1. Builds ``--tables`` tables with ``--snapshots`` append snapshots each (one small
-   parquet file per append) in a local SQLite SqlCatalog under a tmp dir, in two
-   worker processes (each writes its own SQLite file; the rows are merged into one
-   catalog afterwards, so the catalog holds every table).
-2. Times this exporter's steady-state collection cycle (after one warm cycle, the
-   snapshots unchanged) against the guide's loop (section 1.4 of the guide,
-   reimplemented below: load_catalog, then per table ``plan_files()`` twice and
-   ``history()``) on the same catalog, and prints both and their ratio.
-3. Builds ``--scrape-tables`` tables with ``--scrape-snapshots`` snapshots each in a
-   second catalog, starts the exporter's HTTP server on 127.0.0.1 and times
-   ``--scrapes`` GETs of /metrics: once with the collector idle between cycles, once
-   with collection cycles running back to back during the scrapes.
-4. Prints the peak RSS of this process and the tracemalloc peak of one steady-state
-   cycle.
+Part 1, the guide's method (``--tables`` x ``--snapshots``, full: 50 x 100): builds the
+tables with pyiceberg (one small parquet file per append, in ``--procs`` processes, each
+writing its own SQLite file; the rows are merged into one catalog afterwards), then times
+this exporter's steady-state collection cycle (after one warm cycle; nothing changed)
+against the guide's loop (section 1.4, reimplemented below: load_catalog, then per table
+``plan_files()`` twice and ``history()``) on the same catalog, and prints both, their
+ratio and the metadata files read per steady cycle.
 
-Everything it prints is measured in this run; nothing is hard-coded.
+Part 2, lake scale (``--lake-tables``, full: 10,000 tables with ``--lake-snapshots`` 3
+snapshots each, over ``--lake-namespaces`` namespaces, in a SQLite SQL catalog). pyiceberg's
+writer needs about 0.1 s per table and commit, too slow for 10,000 tables on 2 cores, so
+the tables are written directly: per table and snapshot one manifest and one manifest list
+(pyiceberg's own ``write_manifest`` / ``write_manifest_list``), one metadata JSON (validated
+by pyiceberg's ``TableMetadataUtil`` and written by its serializer) and one row in the
+catalog's ``iceberg_tables``. Data files are described in the manifests but not written:
+the exporter never reads data files. The exporter then runs as its own process
+(``python -m exporters.iceberg --interval 1ms``: cycles back to back), and the benchmark
+prints the first cycle, the steady-state cycle (and its render), metadata files read per
+steady cycle, /metrics latency with 1 and ``--clients`` concurrent keep-alive clients
+while the cycles run, the body size, and the exporter's peak RSS (VmHWM).
+
+Everything printed is measured in this run; nothing is hard-coded. Targets are printed
+next to the figures; nothing is asserted beyond the runs completing.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import multiprocessing as mp
 import os
+import random
+import re
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import tracemalloc
-import urllib.request
+import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +55,6 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import pyarrow as pa  # noqa: E402
 
-from exporters.iceberg.app import Exporter  # noqa: E402
 from exporters.iceberg.collector import IcebergCollector  # noqa: E402
 from exporters.iceberg.config import Config  # noqa: E402
 
@@ -141,16 +154,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def time_scrapes(port: int, count: int) -> tuple[list[float], int]:
-    times, size = [], 0
-    for _ in range(count):
-        start = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-            body = resp.read()
-        times.append((time.perf_counter() - start) * 1000)
-        size = len(body)
-    return times, size
-
 
 def free_port() -> int:
     import socket
@@ -160,94 +163,458 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# -- part 2: a lake written directly ------------------------------------------------------
+
+
+def _write_lake_part(args: tuple[str, list[tuple[str, str]], int, int]) -> tuple[list[tuple[str, str, str]], float]:
+    """Write the metadata of ``tables`` under ``warehouse_dir``; return their catalog rows."""
+    warehouse_dir, tables, snapshots, seed = args
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import (
+        DataFile,
+        DataFileContent,
+        FileFormat,
+        ManifestEntry,
+        ManifestEntryStatus,
+        write_manifest,
+        write_manifest_list,
+    )
+    from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
+    from pyiceberg.schema import Schema
+    from pyiceberg.serializers import ToOutputFile
+    from pyiceberg.table.metadata import TableMetadataUtil
+    from pyiceberg.typedef import Record
+    from pyiceberg.types import LongType, NestedField, StringType
+
+    start = time.perf_counter()
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=False),
+        NestedField(2, "payload", StringType(), required=False),
+        schema_id=0,
+    )
+    schema_json = json.loads(schema.model_dump_json(by_alias=True))
+    io = PyArrowFileIO()
+    rnd = random.Random(seed)
+    base_ms = int(time.time() * 1000) - 86_400_000
+    out: list[tuple[str, str, str]] = []
+    for namespace, name in tables:
+        location = (Path(warehouse_dir) / namespace / name).as_uri()
+        manifests: list = []
+        snaps: list[dict] = []
+        parent = None
+        total_size = 0
+        ts = base_ms
+        for k in range(1, snapshots + 1):
+            snapshot_id = rnd.getrandbits(62) | 1
+            size = rnd.choice((700, 900, 48 * 2**20))  # small and big files: small-file counts are not all 0
+            total_size += size
+            data_file = DataFile.from_args(
+                content=DataFileContent.DATA,
+                file_path=f"{location}/data/{k:05d}-{snapshot_id}.parquet",
+                file_format=FileFormat.PARQUET,
+                partition=Record(),
+                record_count=10,
+                file_size_in_bytes=size,
+                sort_order_id=None,
+                spec_id=0,
+                equality_ids=None,
+                key_metadata=None,
+            )
+            writer = write_manifest(
+                2, UNPARTITIONED_PARTITION_SPEC, schema, io.new_output(f"{location}/metadata/{uuid.uuid4()}-m0.avro"),
+                snapshot_id, "deflate",
+            )
+            with writer:
+                writer.add(
+                    ManifestEntry.from_args(
+                        status=ManifestEntryStatus.ADDED,
+                        snapshot_id=snapshot_id,
+                        sequence_number=None,
+                        file_sequence_number=None,
+                        data_file=data_file,
+                    )
+                )
+            manifest = writer.to_manifest_file()
+            manifest_list = f"{location}/metadata/snap-{snapshot_id}-1-{uuid.uuid4()}.avro"
+            list_writer = write_manifest_list(2, io.new_output(manifest_list), snapshot_id, parent, k, "deflate")
+            with list_writer:
+                list_writer.add_manifests([*manifests, manifest])
+            manifests.append(list_writer.prepare_manifest(manifest))  # with its sequence number
+            ts = base_ms + rnd.randrange(1000, 60_000) + k * 60_000
+            summary = {
+                "operation": "append",
+                "added-data-files": "1",
+                "added-records": "10",
+                "added-files-size": str(size),
+                "total-data-files": str(k),
+                "total-records": str(10 * k),
+                "total-files-size": str(total_size),
+                "total-delete-files": "0",
+                "total-position-deletes": "0",
+                "total-equality-deletes": "0",
+            }
+            snap = {"snapshot-id": snapshot_id, "sequence-number": k, "timestamp-ms": ts}
+            if parent is not None:
+                snap["parent-snapshot-id"] = parent
+            snap.update({"manifest-list": manifest_list, "schema-id": 0, "summary": summary})
+            snaps.append(snap)
+            parent = snapshot_id
+        metadata = TableMetadataUtil.parse_obj(
+            {
+                "format-version": 2,
+                "table-uuid": str(uuid.uuid4()),
+                "location": location,
+                "last-sequence-number": snapshots,
+                "last-updated-ms": ts,
+                "last-column-id": 2,
+                "current-schema-id": 0,
+                "schemas": [schema_json],
+                "default-spec-id": 0,
+                "partition-specs": [{"spec-id": 0, "fields": []}],
+                "last-partition-id": 999,
+                "default-sort-order-id": 0,
+                "sort-orders": [{"order-id": 0, "fields": []}],
+                "properties": {},
+                "current-snapshot-id": parent,
+                "refs": {"main": {"snapshot-id": parent, "type": "branch"}} if parent else {},
+                "snapshots": snaps,
+                "snapshot-log": [{"snapshot-id": x["snapshot-id"], "timestamp-ms": x["timestamp-ms"]} for x in snaps],
+                "metadata-log": [],
+            }
+        )
+        metadata_location = f"{location}/metadata/{snapshots:05d}-{uuid.uuid4()}.metadata.json"
+        ToOutputFile.table_metadata(metadata, io.new_output(metadata_location))
+        out.append((namespace, name, metadata_location))
+    return out, time.perf_counter() - start
+
+
+def build_lake(root: Path, tables: int, snapshots: int, namespaces: int, procs: int) -> tuple[str, str, float]:
+    """A SQLite SQL catalog of ``tables`` tables written directly; (uri, warehouse, seconds)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    start = time.perf_counter()
+    (root / "warehouse").mkdir(parents=True, exist_ok=True)
+    warehouse = (root / "warehouse").as_uri()
+    db = root / "catalog.db"
+    uri = f"sqlite:///{db}"
+    SqlCatalog("default", uri=uri, warehouse=warehouse).engine.dispose()  # creates pyiceberg's catalog tables
+    names = [(f"ns{i % namespaces:03d}", f"t{i:05d}") for i in range(tables)]
+    chunks = [names[i::procs] for i in range(procs)]
+    jobs = [(str(root / "warehouse"), chunk, snapshots, seed) for seed, chunk in enumerate(chunks) if chunk]
+    with mp.get_context("spawn").Pool(len(jobs)) as pool:
+        parts = pool.map(_write_lake_part, jobs)
+    con = sqlite3.connect(db)
+    con.executemany(
+        "INSERT INTO iceberg_namespace_properties (catalog_name, namespace, property_key, property_value) "
+        "VALUES ('default', ?, 'exists', 'true')",
+        [(ns,) for ns in sorted({ns for ns, _ in names})],
+    )
+    for rows_, _ in parts:
+        con.executemany(
+            "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, "
+            "previous_metadata_location, iceberg_type) VALUES ('default', ?, ?, ?, NULL, 'TABLE')",
+            rows_,
+        )
+    con.commit()
+    con.close()
+    return uri, warehouse, time.perf_counter() - start
+
+
+def check_lake_table(uri: str, warehouse: str, snapshots: int) -> None:
+    """One table of the lake, read by pyiceberg itself: files and totals are consistent."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+    ident = catalog.list_tables(catalog.list_namespaces()[0])[0]
+    table = catalog.load_table(ident)
+    files = list(table.scan().plan_files())
+    summary = table.current_snapshot().summary.additional_properties
+    assert len(files) == snapshots == int(summary["total-data-files"]), (len(files), summary)
+    assert sum(f.file.file_size_in_bytes for f in files) == int(summary["total-files-size"])
+    catalog.engine.dispose()
+
+
+_CYCLE_RE = re.compile(
+    r"cycle ok in ([\d.]+)s \(\+([\d.]+)s render\): (\d+) tables, (\d+) unchanged, (\d+) failed, "
+    r"(\d+) metadata reads in total"
+)
+
+
+class ExporterProcess:
+    """``python -m exporters.iceberg`` as a child process; its cycle log lines, parsed."""
+
+    def __init__(self, args: list[str]):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "exporters.iceberg", "--listen-address", "127.0.0.1", "--port", str(self.port), *args],
+            cwd=REPO_ROOT,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.started = time.perf_counter()
+        self.cycles: list[dict] = []  # {"at", "seconds", "render", "tables", "unchanged", "failed", "reads"}
+        self.errors: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            m = _CYCLE_RE.search(line)
+            with self._cond:
+                if m:
+                    seconds, render, tables, unchanged, failed, reads = m.groups()
+                    self.cycles.append(
+                        {
+                            "at": time.perf_counter(),
+                            "seconds": float(seconds),
+                            "render": float(render),
+                            "tables": int(tables),
+                            "unchanged": int(unchanged),
+                            "failed": int(failed),
+                            "reads": int(reads),
+                        }
+                    )
+                elif " ERROR " in line or "Traceback" in line or "FAILED" in line:
+                    self.errors.append(line.rstrip())
+                self._cond.notify_all()
+
+    def wait_cycles(self, n: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.cycles) < n:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"exporter exited with {self.proc.returncode}: {self.errors[-5:]}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{n} cycles not done within {timeout}s")
+                self._cond.wait(min(left, 1.0))
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+def scrape_with_clients(port: int, clients: int, per_client: int, gzip: bool) -> tuple[list[float], int]:
+    """``clients`` keep-alive connections (as Prometheus keeps them), connected and warmed up
+    first, then each GETs /metrics ``per_client`` times back to back; latencies in ms.
+    With ``gzip`` the request says ``Accept-Encoding: gzip`` as Prometheus does."""
+    headers = {"Accept-Encoding": "gzip"} if gzip else {}
+    barrier = threading.Barrier(clients)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    sizes = [0] * clients
+    failures: list[str] = []
+
+    def run(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", "/metrics", headers=headers)
+            conn.getresponse().read()
+            barrier.wait(120)
+            for _ in range(per_client):
+                start = time.perf_counter()
+                conn.request("GET", "/metrics", headers=headers)
+                resp = conn.getresponse()
+                body = resp.read()
+                latencies[i].append((time.perf_counter() - start) * 1000)
+                if resp.status != 200 or (resp.getheader("Content-Encoding") == "gzip") != gzip:
+                    failures.append(f"HTTP {resp.status} {resp.getheader('Content-Encoding')}")
+                sizes[i] = len(body)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(f"{type(exc).__name__}: {exc}")
+            barrier.abort()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(f"scrapes failed: {failures[:3]}")
+    return [x for per in latencies for x in per], max(sizes)
+
+
+def fetch_metrics(port: int) -> dict[str, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("iceberg_exporter_") and "{" not in line:
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def mark(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def part_guide(args: argparse.Namespace, root: Path) -> None:
+    uri, warehouse, secs = build_catalog(root / "cycle", args.tables, args.snapshots, args.procs)
+    print(f"[1] built {args.tables} tables x {args.snapshots} snapshots with pyiceberg in {secs:.1f}s")
+    cfg = Config(catalog_type="sql", catalog_uri=uri, warehouse=warehouse, workers=args.workers, table_timeout=120)
+    collector = IcebergCollector(cfg)
+    t0 = time.perf_counter()
+    warm = collector.run_cycle()
+    warm_s = time.perf_counter() - t0
+    assert warm.ok and warm.tables_seen == args.tables and warm.tables_failed == 0, warm
+    manifests_after_warm, metadata_after_warm = collector.manifest_reads, collector.metadata_reads
+    steady = []
+    for _ in range(args.steady_cycles):
+        t0 = time.perf_counter()
+        r = collector.run_cycle()
+        steady.append(time.perf_counter() - t0)
+        assert r.ok and r.tables_failed == 0
+    metadata_per_cycle = (collector.metadata_reads - metadata_after_warm) / args.steady_cycles
+    assert collector.manifest_reads == manifests_after_warm, "steady state must read no manifest"
+    collector.close()
+
+    t0 = time.perf_counter()
+    n = guide_cycle(uri, warehouse)
+    guide_s = time.perf_counter() - t0
+    assert n == args.tables
+    ours = statistics.median(steady)
+    ratio = guide_s / ours
+    print(
+        f"[1] exporter first cycle: {warm_s * 1000:.1f} ms ({metadata_after_warm} metadata files and "
+        f"{manifests_after_warm} manifests read)"
+    )
+    print(
+        f"[1] exporter steady-state cycle: {ours * 1000:.2f} ms median of {len(steady)} "
+        f"(min {min(steady) * 1000:.2f}, max {max(steady) * 1000:.2f} ms); metadata files read per steady "
+        f"cycle: {metadata_per_cycle:g}; manifests: 0; workers={args.workers}"
+    )
+    print(f"[1] guide's loop (plan_files x2 + history): {guide_s * 1000:.1f} ms")
+    print(f"[1] ratio guide / exporter steady state: {ratio:,.0f}x (target >= 1,000x: {mark(ratio >= 1000)})")
+
+
+def part_lake(args: argparse.Namespace, root: Path) -> None:
+    n = args.lake_tables
+    uri, warehouse, secs = build_lake(root / "lake", n, args.lake_snapshots, args.lake_namespaces, args.procs)
+    check_lake_table(uri, warehouse, args.lake_snapshots)
+    print(
+        f"[2] built {n} tables x {args.lake_snapshots} snapshots over {args.lake_namespaces} namespaces "
+        f"(metadata written directly, {args.procs} processes) in {secs:.1f}s"
+    )
+    exporter = ExporterProcess(
+        [
+            "--catalog-uri", uri, "--warehouse", warehouse, "--interval", "1ms",
+            "--workers", str(args.workers), "--table-timeout", "120s", "--log-level", "INFO",
+        ]
+    )
+    try:
+        exporter.wait_cycles(1, timeout=3600)
+        first = exporter.cycles[0]
+        print(
+            f"[2] first cycle: {first['seconds']:.1f}s (+{first['render']:.2f}s render), {first['tables']} tables, "
+            f"{first['failed']} failed, {first['reads']} metadata files read; "
+            f"{first['at'] - exporter.started:.1f}s from process start to the first full exposition"
+        )
+        warm = len(exporter.cycles)
+        exporter.wait_cycles(warm + args.steady_cycles, timeout=600)
+        steady = exporter.cycles[warm : warm + args.steady_cycles]
+        totals = [c["seconds"] + c["render"] for c in steady]
+        reads_per_cycle = (steady[-1]["reads"] - exporter.cycles[warm - 1]["reads"]) / len(steady)
+        print(
+            f"[2] steady-state cycle: {statistics.median(c['seconds'] for c in steady) * 1000:.0f} ms "
+            f"+ render {statistics.median(c['render'] for c in steady) * 1000:.0f} ms; cycle+render median "
+            f"{statistics.median(totals) * 1000:.0f} ms, max {max(totals) * 1000:.0f} ms over {len(steady)} cycles "
+            f"(target < 2 s: {mark(max(totals) < 2)}); unchanged {min(c['unchanged'] for c in steady)}/{n}; "
+            f"metadata files read per steady cycle: {reads_per_cycle:g} (target 0: {mark(reads_per_cycle == 0)})"
+        )
+        per_many = max(5, args.scrapes // args.clients)
+        for clients, per_client, gzip in (
+            (1, args.scrapes, True),
+            (1, args.scrapes, False),
+            (args.clients, per_many, True),
+            (args.clients, per_many, False),
+        ):
+            before = len(exporter.cycles)
+            times, size = scrape_with_clients(exporter.port, clients, per_client, gzip)
+            during = len(exporter.cycles) - before
+            p99 = percentile(times, 99)
+            target = f" (target < 20 ms: {mark(p99 < 20)})" if clients == args.clients else ""
+            print(
+                f"[2] scrape /metrics, {clients} concurrent client(s), {'gzip' if gzip else 'identity'}, cycles back "
+                f"to back ({during} completed during the scrapes): p50 {percentile(times, 50):.1f} ms, "
+                f"p99 {p99:.1f} ms{target}, max {max(times):.1f} ms over {len(times)} scrapes; "
+                f"body {size / 2**20:.2f} MiB"
+            )
+        metrics = fetch_metrics(exporter.port)
+        assert metrics["iceberg_exporter_tables_seen"] == n, metrics
+        assert metrics["iceberg_exporter_exposition_tables"] == n, metrics
+        rss = exporter.peak_rss_mib()
+        print(f"[2] exporter peak RSS (VmHWM): {rss:.0f} MiB (target < 300 MiB: {mark(rss < 300)})")
+    finally:
+        code = exporter.stop()
+        if exporter.errors:
+            print(f"[2] exporter log errors: {exporter.errors[:5]}")
+    print(f"[2] exporter exit status after SIGTERM: {code}")
+
+
+SIZES = {
+    # size: tables, snapshots, lake tables, lake snapshots, lake namespaces, scrapes, clients
+    "full": (50, 100, 10_000, 3, 20, 200, 20),
+    "quick": (10, 20, 500, 2, 5, 40, 20),
+}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tables", type=int, default=50)
-    ap.add_argument("--snapshots", type=int, default=100)
-    ap.add_argument("--scrape-tables", type=int, default=500)
-    ap.add_argument("--scrape-snapshots", type=int, default=2)
-    ap.add_argument("--scrapes", type=int, default=200)
-    ap.add_argument("--steady-cycles", type=int, default=3, help="steady-state cycles timed (median reported)")
+    ap.add_argument("--size", choices=sorted(SIZES), default="full", help="preset sizes (default full)")
+    ap.add_argument("--tables", type=int, help="part 1 tables (full 50)")
+    ap.add_argument("--snapshots", type=int, help="part 1 snapshots per table (full 100)")
+    ap.add_argument("--lake-tables", type=int, help="part 2 tables (full 10000)")
+    ap.add_argument("--lake-snapshots", type=int, help="part 2 snapshots per table (full 3)")
+    ap.add_argument("--lake-namespaces", type=int, help="part 2 namespaces (full 20)")
+    ap.add_argument("--scrapes", type=int, help="scrapes by the single client; the concurrent clients share as many")
+    ap.add_argument("--clients", type=int, help="concurrent scrape clients (full 20)")
+    ap.add_argument("--steady-cycles", type=int, default=5, help="steady-state cycles timed (median reported)")
     ap.add_argument("--workers", type=int, default=4, help="exporter --workers")
     ap.add_argument("--procs", type=int, default=2, help="processes used to create the tables")
+    ap.add_argument("--part", choices=("1", "2", "all"), default="all", help="run only part 1 or part 2")
     ap.add_argument("--dir", help="work dir (default: a new tmp dir, removed at the end)")
     args = ap.parse_args()
+    preset = dict(
+        zip(
+            ("tables", "snapshots", "lake_tables", "lake_snapshots", "lake_namespaces", "scrapes", "clients"),
+            SIZES[args.size],
+        )
+    )
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-iceberg-"))
+    started = time.perf_counter()
     try:
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, work dir {root}")
-        # -- 1+2: steady-state cycle vs the guide's loop -------------------------------
-        uri, warehouse, secs = build_catalog(root / "cycle", args.tables, args.snapshots, args.procs)
-        print(f"built {args.tables} tables x {args.snapshots} snapshots in {secs:.1f}s")
-        cfg = Config(catalog_type="sql", catalog_uri=uri, warehouse=warehouse, workers=args.workers, table_timeout=120)
-        collector = IcebergCollector(cfg)
-        t0 = time.perf_counter()
-        warm = collector.run_cycle()
-        warm_s = time.perf_counter() - t0
-        assert warm.ok and warm.tables_seen == args.tables and warm.tables_failed == 0, warm
-        reads_after_warm = collector.manifest_reads
-        steady = []
-        for _ in range(args.steady_cycles):
-            t0 = time.perf_counter()
-            r = collector.run_cycle()
-            steady.append(time.perf_counter() - t0)
-            assert r.ok and r.tables_failed == 0
-        assert collector.manifest_reads == reads_after_warm, "steady state must read no manifest"
-        tracemalloc.start()
-        collector.run_cycle()
-        _, steady_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        collector.close()
-
-        t0 = time.perf_counter()
-        n = guide_cycle(uri, warehouse)
-        guide_s = time.perf_counter() - t0
-        assert n == args.tables
-        ours = statistics.median(steady)
-        print(
-            f"exporter warm (first) cycle: {warm_s * 1000:.1f} ms "
-            f"({reads_after_warm} manifests read, small-file counts cached)"
-        )
-        print(
-            f"exporter steady-state cycle: {ours * 1000:.1f} ms median of {len(steady)} "
-            f"({', '.join(f'{s * 1000:.1f}' for s in steady)} ms; 0 manifests read; workers={args.workers})"
-        )
-        print(f"guide's loop (plan_files x2 + history): {guide_s * 1000:.1f} ms")
-        print(f"ratio guide/exporter steady state: {guide_s / ours:.1f}x")
-        print(f"tracemalloc peak during one steady-state cycle: {steady_peak / 1e6:.1f} MB")
-
-        # -- 3: scrape latency -----------------------------------------------------------
-        uri2, wh2, secs = build_catalog(root / "scrape", args.scrape_tables, args.scrape_snapshots, args.procs)
-        print(f"built {args.scrape_tables} tables x {args.scrape_snapshots} snapshots in {secs:.1f}s")
-        for label, interval in (("collector idle between cycles", 3600.0), ("cycles running back to back", 0.001)):
-            cfg = Config(
-                catalog_type="sql",
-                catalog_uri=uri2,
-                warehouse=wh2,
-                listen_address="127.0.0.1",
-                port=free_port(),
-                interval=interval,
-                workers=args.workers,
-                table_timeout=120,
-            )
-            exporter = Exporter(cfg)
-            exporter.start()
-            try:
-                assert exporter.wait_cycles(1, timeout=600)
-                assert exporter.collector.tables_seen == args.scrape_tables
-                time_scrapes(cfg.port, 5)  # connection warm-up
-                cycles_before = exporter.cycles_attempted
-                times, size = time_scrapes(cfg.port, args.scrapes)
-                cycles_during = exporter.cycles_attempted - cycles_before
-            finally:
-                exporter.stop()
-            print(
-                f"scrape /metrics at {args.scrape_tables} tables ({label}; {cycles_during} cycles completed "
-                f"during the scrapes): p50 {percentile(times, 50):.2f} ms, p99 {percentile(times, 99):.2f} ms, "
-                f"max {max(times):.2f} ms over {len(times)} scrapes, body {size / 1024:.0f} KiB"
-            )
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, size {args.size}, work dir {root}")
+        if args.part in ("1", "all"):
+            part_guide(args, root)
+        if args.part in ("2", "all"):
+            part_lake(args, root)
         maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"peak RSS of the benchmark process: {maxrss_kib / 1024:.0f} MiB")
+        print(f"benchmark process peak RSS: {maxrss_kib / 1024:.0f} MiB; wall time {time.perf_counter() - started:.0f}s")
     finally:
         if not args.dir:
             shutil.rmtree(root, ignore_errors=True)
