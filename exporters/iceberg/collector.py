@@ -584,14 +584,16 @@ class IcebergCollector:
                 self._snapshots.pop(key, None)
                 self._sources.pop(key, None)
         # Tables no longer listed (or now another shard's) are gone: drop their series and caches.
+        # (list(...) copies atomically: a worker abandoned in an earlier cycle may still
+        # add to _snapshots/_sources when its call finally returns.)
         for cache in (new_stats, self._snapshots, self._sources, confirmed):
-            for key in [key for key in cache if key not in listed]:
-                del cache[key]
+            for key in [key for key in list(cache) if key not in listed]:
+                cache.pop(key, None)
         # Keep manifests the current snapshots reference, and those used in the last two
         # cycles: a table that timed out half-way through its manifests resumes from them.
         # (A cycle that loaded nothing changed no snapshot: nothing to prune.)
         if outcomes:
-            live_paths = {p for e in self._snapshots.values() for p in e.manifest_paths}
+            live_paths = {p for e in list(self._snapshots.values()) for p in e.manifest_paths}
             for path, (_, used) in list(self._manifests.items()):
                 if path not in live_paths and used < self.cycles - 1:
                     del self._manifests[path]
