@@ -34,6 +34,21 @@ def tool(name: str) -> str:
     return str(path)
 
 
+def with_package_share(args: list[str], package: str) -> list[str]:
+    """``args`` run so that the process finds the files ``package`` installs under /usr/share.
+
+    Debian patches some programs to read data files from hard-coded /usr/share paths (its
+    Alertmanager reads /usr/share/prometheus/alertmanager/default.tmpl, which upstream
+    embeds). `make tools` unpacks them under .tools/pkgs/<package>/usr/share: the process
+    sees them through an overlay on /usr/share in its own mount namespace (as root, or in a
+    user namespace otherwise). The machine's /usr/share is not touched."""
+    share = TOOLS_BIN.parent / "pkgs" / package / "usr" / "share"
+    if not share.is_dir():
+        pytest.fail(f"{share} is missing: run `make tools`")
+    unshare = ["unshare", "--mount", "--propagation", "private"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    script = 'mount -t overlay overlay -o "lowerdir=$0:/usr/share" /usr/share && exec "$@"'
+    return [*unshare, "sh", "-c", script, str(share), *args]
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from components.alerting.alertmanager_config import CREDENTIALS_SECRET_NAME, PAGERDUTY_KEY, SLACK_KEY, alertmanager_config
-from tests.live import free_port, running, tool, wait_until
+from tests.live import free_port, running, tool, wait_until, with_package_share
 from tools.slo_rules import load_stack_settings
 
 pytestmark = pytest.mark.live
@@ -72,13 +72,13 @@ def test_alerts_reach_pagerduty_and_slack_through_a_real_alertmanager(tmp_path):
         (tmp_path / "alertmanager.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
 
         port = free_port()
-        args = [
+        args = with_package_share([
             alertmanager,
             f"--config.file={tmp_path / 'alertmanager.yaml'}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",  # no gossip: a single instance on loopback
-        ]
+        ], "prometheus-alertmanager")  # Debian's build reads its default.tmpl from /usr/share
         with running(args, tmp_path / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready"):
             alerts = [
                 _alert("SparkJobFailureSpike", "critical", "Spark Job 실패율 급증 (35%)"),

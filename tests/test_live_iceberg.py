@@ -42,13 +42,13 @@ def test_small_files_ratio_and_freshness_from_a_real_exporter(tmp_path):
         "--listen-address", "127.0.0.1", "--port", str(exporter_port),
         "--interval", "1s", "--small-file-bytes", str(SMALL_FILE_BYTES),
     ]
-    rules = load_rule_file(RULES_DIR / "storage.rules.yaml")
+    rules = load_rule_file(RULES_DIR / "iceberg.rules.yaml")
     for group in rules["groups"]:
         group["interval"] = "1s"
-    (tmp_path / "storage.rules.yaml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "iceberg.rules.yaml").write_text(yaml.safe_dump(rules))
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "storage.rules.yaml")],
+        "rule_files": [str(tmp_path / "iceberg.rules.yaml")],
         "scrape_configs": [{"job_name": "iceberg-exporter", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
