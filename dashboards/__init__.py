@@ -6,9 +6,11 @@ with a digit (``import dashboards.00_main_navigation`` is a syntax error). Each 
 order, and the number still leads the name. The ConfigMap file names keep the guide's
 ``<NN>-dataops-<name>.json``.
 
-Every module has ``build() -> dict`` (the Grafana dashboard JSON model, made with
-grafana-foundation-sdk builders and its JSON encoder). ``DASHBOARDS`` is the ordered registry;
-``rendered()`` gives ``(file_name, json_text)`` pairs with deterministic text.
+Every module has ``build(inputs: Inputs = Inputs()) -> dict`` (the Grafana dashboard JSON
+model, made with grafana-foundation-sdk builders and its JSON encoder). ``Inputs`` holds what a
+stack's settings change (the freshness limit); alert thresholds are read from the rule files
+(``dashboards.thresholds``). ``DASHBOARDS`` is the ordered registry; ``rendered(inputs)``
+gives ``(file_name, json_text)`` pairs with deterministic text: same inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dashboards import (
     d06_e2e_analytics,
 )
 from dashboards.lib import INDEX, DashboardInfo, dump
+from dashboards.thresholds import Inputs
 
 DASHBOARDS: tuple[ModuleType, ...] = (
     d00_main_navigation,
@@ -41,6 +44,6 @@ def info(module: ModuleType) -> DashboardInfo:
     return INDEX[module.NUMBER]
 
 
-def rendered() -> list[tuple[str, str]]:
-    """``(file_name, json_text)`` per dashboard, in the guide's order; same code, same bytes."""
-    return [(info(m).file_name, dump(m.build())) for m in DASHBOARDS]
+def rendered(inputs: Inputs = Inputs()) -> list[tuple[str, str]]:
+    """``(file_name, json_text)`` per dashboard, in the guide's order; same inputs, same bytes."""
+    return [(info(m).file_name, dump(m.build(inputs))) for m in DASHBOARDS]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, INDEX, Board, target
+from dashboards.lib import C, INDEX, Board, target, Inputs, T
 
 NUMBER = "00"
 
@@ -25,7 +25,7 @@ def _navigation_markdown() -> str:
     return "\n".join(lines)
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "DataOps 플랫폼 전체 상태와 다른 대시보드로 가는 길 (platform health at a glance, links to every DataOps dashboard).",
@@ -40,8 +40,8 @@ def build() -> dict:
             "플랫폼 가용성 (Platform availability)",
             [target(f"dataops:platform:availability{{{C}}}", "platform")],
             "percentunit",
-            lib.low_is_bad(lib.PLATFORM_AVAILABILITY_MIN, 0.99),
-            "Mean of the per-layer share of scrape targets up. Red below 95 % (DataOpsPlatformDown).",
+            lib.low_is_bad(T.platform_availability_min(), 0.99),
+            f"Mean of the per-layer share of scrape targets up. Red below {lib.pct(T.platform_availability_min())} (DataOpsPlatformDown).",
             w=6,
             h=6,
             decimals=2,
@@ -50,7 +50,7 @@ def build() -> dict:
             "계층별 가용성 (Availability by layer)",
             [target(f"dataops:platform:availability:by_layer{{{C}}}", "{{layer}}")],
             "percentunit",
-            lib.low_is_bad(lib.PLATFORM_AVAILABILITY_MIN, 0.99),
+            lib.low_is_bad(T.platform_availability_min(), 0.99),
             "Share of scrape targets up per layer; a layer with no target at all reads 0.",
             w=10,
             h=6,
@@ -76,7 +76,7 @@ def build() -> dict:
             "계층별 가용성 추이 (Availability by layer over time)",
             [target(f"dataops:platform:availability:by_layer{{{C}}}", "{{layer}}")],
             "percentunit",
-            lib.low_is_bad(lib.PLATFORM_AVAILABILITY_MIN),
+            lib.low_is_bad(T.platform_availability_min()),
             w=12,
             min_val=0,
             max_val=1,
@@ -97,8 +97,8 @@ def build() -> dict:
             "남은 에러 버짓 (Error budget remaining)",
             [target(f"dataops:slo:error_budget_remaining{{{C}}}", "{{slo}}")],
             "percentunit",
-            lib.low_is_bad(lib.ERROR_BUDGET_MIN, 0.5),
-            "Share of each SLO's error budget left over its window. Red below 10 % (SLOErrorBudgetExhausted). Negative = overspent.",
+            lib.low_is_bad(T.error_budget_min(), 0.5),
+            f"Share of each SLO's error budget left over its window. Red below {lib.pct(T.error_budget_min())} (SLOErrorBudgetExhausted). Negative = overspent.",
             w=12,
             h=6,
             min_val=None,
@@ -108,8 +108,8 @@ def build() -> dict:
             "CPU 사용률 (Cluster CPU)",
             [target(f"dataops:cluster:cpu_usage_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.7, lib.CPU_USAGE_MAX),
-            "Red above 85 % (CPUCapacityLow).",
+            lib.high_is_bad(0.7, T.cpu_usage_max()),
+            f"Red above {lib.pct(T.cpu_usage_max())} (CPUCapacityLow).",
             w=6,
             h=6,
         ),
@@ -117,8 +117,8 @@ def build() -> dict:
             "메모리 사용률 (Cluster memory)",
             [target(f"dataops:cluster:memory_usage_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.8, lib.MEMORY_USAGE_MAX),
-            "Red above 90 % (MemoryCapacityLow).",
+            lib.high_is_bad(0.8, T.memory_usage_max()),
+            f"Red above {lib.pct(T.memory_usage_max())} (MemoryCapacityLow).",
             w=6,
             h=6,
         ),

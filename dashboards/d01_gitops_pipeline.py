@@ -1,14 +1,15 @@
-"""01 GitOps 배포 파이프라인 (GitOps Pipeline): Jenkins builds -> Argo CD sync and health.
+"""01 GitOps 배포 파이프라인 (GitOps Pipeline): Bitbucket -> Jenkins builds -> Argo CD sync and health.
 
 Catalog: docs/metrics/argocd.yaml, docs/metrics/jenkins.yaml. No recording rule covers the
 GitOps layer yet, so these panels read the exporters' series directly (all small: one series
-per Argo CD application / Jenkins job).
+per Argo CD application / Jenkins job). Bitbucket (rules/bitbucket.rules.yaml) sits in a
+collapsed row: a stack whose Git server is not Bitbucket shows "No data" there.
 """
 
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "01"
 
@@ -25,7 +26,7 @@ JENKINS_RESULTS = {
 }
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "Argo CD 애플리케이션 동기화/헬스 상태와 Jenkins 빌드 결과 (Argo CD application sync/health, Jenkins build results and durations).",
@@ -173,4 +174,46 @@ def build() -> dict:
             w=24,
         ),
     )
+    _bitbucket(b)
     return b.build()
+
+
+def _bitbucket(b: Board) -> None:
+    git_max = T.bitbucket_git_failure_max()
+    # The targets BitbucketDown watches, with the same selector (read from the rule).
+    nodes = f"up{{{T.bitbucket_up_selector()}, {C}}}"
+    b.collapsed_row(
+        "Bitbucket",
+        lib.stat_panel(
+            "Bitbucket 가용성 (Bitbucket nodes answering)",
+            [target(f"avg({nodes})")],
+            "percentunit",
+            lib.low_is_bad(1),
+            "Share of Bitbucket nodes whose metrics endpoint answers (BitbucketDown fires for a node down 3 min).",
+            w=6,
+            h=8,
+            no_value="not scraped",
+        ),
+        lib.timeseries_panel(
+            "Git 요청 실패율 (Argo CD git request failure ratio, 15 min)",
+            [target(f"dataops:bitbucket:git_request_failure_ratio_15m{{{C}}}", "{{repo}}")],
+            "percentunit",
+            lib.high_is_bad(0.05, git_max),
+            f"Failed git fetch / ls-remote calls of Argo CD's repo server per repository; "
+            f"dashed line = BitbucketGitRequestsFailing ({lib.pct(git_max)}).",
+            w=12,
+            h=8,
+            min_val=0,
+            max_val=1,
+        ),
+        lib.bargauge_panel(
+            "라이선스 좌석 사용률 (License seats used)",
+            [target(f"dataops:bitbucket:license_seats_used_ratio{{{C}}}", "{{namespace}}")],
+            "percentunit",
+            lib.high_is_bad(0.8, 0.95),
+            "Active users over the users the license allows (no alert).",
+            w=6,
+            h=8,
+            max_val=1,
+        ),
+    )

@@ -1,14 +1,19 @@
-"""02 리소스 가용량 (Resource Capacity): cluster CPU/memory, node allocatable, workload limits, PVCs."""
+"""02 리소스 가용량 (Resource Capacity): cluster CPU/memory, node allocatable, workload limits, PVCs,
+and the storage layers under the platform (Ceph pools, Oracle tablespaces, PowerScale /ifs).
+
+The storage layers read only their recording rules (rules/{ceph,oracle,powerscale}.rules.yaml)
+and sit in collapsed rows named by the layer: a stack without that layer shows "No data" there.
+"""
 
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, CNS, Board, target
+from dashboards.lib import C, CNS, Board, target, Inputs, T
 
 NUMBER = "02"
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "클러스터 CPU/메모리 사용률, 노드 할당 가능량, 워크로드 limit 사용률, PVC 사용률과 7일 예측 "
@@ -26,16 +31,16 @@ def build() -> dict:
             "CPU 사용률 (CPU usage)",
             [target(f"dataops:cluster:cpu_usage_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.7, lib.CPU_USAGE_MAX),
-            "1 - idle share of all CPUs. Red above 85 % (CPUCapacityLow).",
+            lib.high_is_bad(0.7, T.cpu_usage_max()),
+            f"1 - idle share of all CPUs. Red above {lib.pct(T.cpu_usage_max())} (CPUCapacityLow).",
             w=6,
         ),
         lib.stat_panel(
             "메모리 사용률 (Memory usage)",
             [target(f"dataops:cluster:memory_usage_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.8, lib.MEMORY_USAGE_MAX),
-            "Memory not available over total. Red above 90 % (MemoryCapacityLow).",
+            lib.high_is_bad(0.8, T.memory_usage_max()),
+            f"Memory not available over total. Red above {lib.pct(T.memory_usage_max())} (MemoryCapacityLow).",
             w=6,
         ),
         lib.stat_panel(
@@ -69,8 +74,8 @@ def build() -> dict:
                 target(f"dataops:cluster:memory_usage_ratio{{{C}}}", "memory"),
             ],
             "percentunit",
-            lib.high_is_bad(lib.CPU_USAGE_MAX, lib.MEMORY_USAGE_MAX),
-            "Dashed lines: CPU alert at 85 %, memory alert at 90 %.",
+            lib.high_is_bad(T.cpu_usage_max(), T.memory_usage_max()),
+            f"Dashed lines: CPU alert at {lib.pct(T.cpu_usage_max())}, memory alert at {lib.pct(T.memory_usage_max())}.",
             w=12,
             min_val=0,
             max_val=1,
@@ -95,7 +100,7 @@ def build() -> dict:
             "CPU limit 사용률 (CPU used / limits)",
             [target(f"dataops:workload:cpu_limit_usage_ratio{{{CNS}}}", "{{namespace}}")],
             "percentunit",
-            lib.high_is_bad(0.7, lib.CPU_USAGE_MAX),
+            lib.high_is_bad(0.7, T.cpu_usage_max()),
             "CPU of running workload containers over their CPU limits, per namespace.",
             w=12,
             min_val=0,
@@ -104,7 +109,7 @@ def build() -> dict:
             "메모리 limit 사용률 (Memory working set / limits)",
             [target(f"dataops:workload:memory_limit_usage_ratio{{{CNS}}}", "{{namespace}}")],
             "percentunit",
-            lib.high_is_bad(0.8, lib.MEMORY_USAGE_MAX),
+            lib.high_is_bad(0.8, T.memory_usage_max()),
             "Working set of running workload containers over their memory limits, per namespace; near 100 % means OOM kills.",
             w=12,
             min_val=0,
@@ -117,8 +122,8 @@ def build() -> dict:
             "PVC 사용률 (PVC usage)",
             [target(f"sort_desc(dataops:storage:volume_usage_ratio{{{CNS}}})", "{{namespace}}/{{persistentvolumeclaim}}")],
             "percentunit",
-            lib.high_is_bad(0.7, lib.STORAGE_USAGE_MAX),
-            "Used over capacity per PVC. Red above 85 % (StorageCapacityLow).",
+            lib.high_is_bad(0.7, T.storage_usage_max()),
+            f"Used over capacity per PVC. Red above {lib.pct(T.storage_usage_max())} (StorageCapacityLow).",
             w=12,
             h=10,
             max_val=1,
@@ -133,8 +138,8 @@ def build() -> dict:
                     f" (max by (cluster, namespace, persistentvolumeclaim) (kubelet_volume_stats_capacity_bytes{{{CNS}}}) > 0)"
                 ),
             ],
-            thresholds=lib.high_is_bad(lib.STORAGE_USAGE_MAX, 1.0),
-            description="Used bytes each PVC will hold in 7 days (linear fit over 7 days) and that as a share of its capacity; red from 85 %, full at 100 %.",
+            thresholds=lib.high_is_bad(T.storage_usage_max(), 1.0),
+            description=f"Used bytes each PVC will hold in 7 days (linear fit over 7 days) and that as a share of its capacity; red from {lib.pct(T.storage_usage_max())}, full at 100 %.",
             w=12,
             h=10,
             rename={"Value #A": "forecast", "Value #B": "forecast / capacity"},
@@ -142,4 +147,120 @@ def build() -> dict:
             plain_columns=("forecast",),
         ),
     )
+    _storage_layers(b)
     return b.build()
+
+
+def _storage_layers(b: Board) -> None:
+    pool_max = T.ceph_pool_max()
+    b.collapsed_row(
+        "Ceph",
+        lib.bargauge_panel(
+            "Ceph 풀 사용률 (Ceph pool fill)",
+            [target(f"sort_desc(dataops:ceph:pool_used_ratio{{{C}}})", "{{namespace}}/{{name}}")],
+            "percentunit",
+            lib.high_is_bad(0.7, pool_max),
+            f"Stored over stored + MAX AVAIL per pool (%USED of ceph df). Red above {lib.pct(pool_max)} (CephPoolNearlyFull).",
+            w=12,
+            h=8,
+            max_val=1,
+        ),
+        lib.timeseries_panel(
+            "Ceph 풀 사용률 추이 (Ceph pool fill over time)",
+            [target(f"topk(10, dataops:ceph:pool_used_ratio{{{C}}})", "{{namespace}}/{{name}}")],
+            "percentunit",
+            lib.high_is_bad(0.7, pool_max),
+            f"Ten fullest pools; dashed line = CephPoolNearlyFull ({lib.pct(pool_max)}).",
+            w=12,
+            h=8,
+            min_val=0,
+            max_val=1,
+        ),
+        lib.stat_panel(
+            "Ceph 상태 (Ceph health)",
+            [target(f"max(dataops:ceph:health_status{{{C}}})")],
+            "short",
+            lib.steps(lib.GREEN, (1, lib.YELLOW), (2, lib.RED)),
+            "Worst Ceph cluster: HEALTH_OK, HEALTH_WARN or HEALTH_ERR (CephHealthError).",
+            w=8,
+            mappings=lib.value_text({"0": ("HEALTH_OK", lib.GREEN), "1": ("HEALTH_WARN", lib.YELLOW), "2": ("HEALTH_ERR", lib.RED)}),
+        ),
+        lib.stat_panel(
+            "다운된 OSD (OSDs down)",
+            [target(f"sum(dataops:ceph:osds_down{{{C}}})")],
+            "short",
+            lib.steps(lib.GREEN, (1, lib.RED)),
+            w=8,
+            decimals=0,
+        ),
+        lib.stat_panel(
+            "Out 된 OSD (OSDs out)",
+            [target(f"sum(dataops:ceph:osds_out{{{C}}})")],
+            "short",
+            lib.steps(lib.GREEN, (1, lib.YELLOW)),
+            w=8,
+            decimals=0,
+        ),
+    )
+
+    ts_max = T.oracle_tablespace_max()
+    b.collapsed_row(
+        "Oracle",
+        lib.bargauge_panel(
+            "Oracle 테이블스페이스 사용률 (Tablespace fill, PERMANENT)",
+            [target(f'topk(20, dataops:oracle:tablespace_used_ratio{{type="PERMANENT", {C}}})', "{{database}}/{{tablespace}}")],
+            "percentunit",
+            lib.high_is_bad(0.8, ts_max),
+            f"Used bytes over the size each tablespace can reach (autoextend MAXSIZE included), twenty fullest. "
+            f"Red above {lib.pct(ts_max)} (OracleTablespaceNearlyFull).",
+            w=12,
+            h=8,
+            max_val=1,
+        ),
+        lib.timeseries_panel(
+            "UNDO / TEMP 사용률 (UNDO and TEMP fill)",
+            [target(f'dataops:oracle:tablespace_used_ratio{{type=~"UNDO|TEMPORARY", {C}}}', "{{database}}/{{tablespace}}")],
+            "percentunit",
+            description="UNDO and TEMP fill up and drain by design (no alert); a line stuck at 100 % means sessions wait for space.",
+            w=12,
+            h=8,
+            min_val=0,
+            max_val=1,
+        ),
+    )
+
+    ifs_max = T.powerscale_capacity_max()
+    b.collapsed_row(
+        "PowerScale",
+        lib.bargauge_panel(
+            "PowerScale 용량 사용률 (PowerScale /ifs capacity used)",
+            [target(f"dataops:powerscale:capacity_used_ratio{{{C}}}", "{{isilon_cluster}}")],
+            "percentunit",
+            lib.high_is_bad(0.75, ifs_max),
+            f"Share of /ifs in use per PowerScale cluster. Red above {lib.pct(ifs_max)} (PowerScaleCapacityLow).",
+            w=8,
+            h=8,
+            max_val=1,
+        ),
+        lib.timeseries_panel(
+            "PowerScale 용량 추이 (PowerScale capacity over time)",
+            [target(f"dataops:powerscale:capacity_used_ratio{{{C}}}", "{{isilon_cluster}}")],
+            "percentunit",
+            lib.high_is_bad(0.75, ifs_max),
+            f"Dashed line = PowerScaleCapacityLow ({lib.pct(ifs_max)}).",
+            w=10,
+            h=8,
+            min_val=0,
+            max_val=1,
+        ),
+        lib.stat_panel(
+            "다운된 노드 (Nodes down)",
+            [target(f"sum(dataops:powerscale:nodes_down{{{C}}})")],
+            "short",
+            lib.steps(lib.GREEN, (1, lib.RED)),
+            "PowerScale nodes down over all clusters (PowerScaleNodesDown).",
+            w=6,
+            h=8,
+            decimals=0,
+        ),
+    )

@@ -7,18 +7,18 @@ table)`` drops the exporter's pod/instance so a restarted or doubled exporter do
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "04"
 
-T = f'database=~"$database", {C}'
+TABLES = f'database=~"$database", {C}'
 
 
 def _per_table(metric: str) -> str:
-    return f"max by (database, table) ({metric}{{{T}}})"
+    return f"max by (database, table) ({metric}{{{TABLES}}})"
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "Iceberg 테이블 크기/파일/스냅샷/작은 파일 비율/최신성, S3 오류율과 MinIO 용량 "
@@ -36,8 +36,8 @@ def build() -> dict:
             "작은 파일 비율 (Small files ratio)",
             [target(f"dataops:iceberg:small_files_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.3, lib.SMALL_FILES_MAX),
-            "Small data files over all data files, every table. Red above 50 % (IcebergSmallFilesHigh): compaction needed.",
+            lib.high_is_bad(0.3, T.small_files_max()),
+            f"Small data files over all data files, every table. Red above {lib.pct(T.small_files_max())} (IcebergSmallFilesHigh): compaction needed.",
             w=6,
         ),
         lib.stat_panel(
@@ -58,10 +58,10 @@ def build() -> dict:
         ),
         lib.stat_panel(
             "신선도 초과 테이블 (Stale tables)",
-            [target(f"count((time() - {_per_table('iceberg_table_last_update_timestamp')}) > {lib.FRESHNESS_MAX_AGE_S}) or vector(0)")],
+            [target(f"count((time() - {_per_table('iceberg_table_last_update_timestamp')}) > {inputs.freshness_max_age_s:g}) or vector(0)")],
             "short",
             lib.steps(lib.GREEN, (1, lib.YELLOW)),
-            "Tables whose current snapshot is older than 6 h (the data-freshness SLO's default max age).",
+            f"Tables whose current snapshot is older than {lib.duration_text(inputs.freshness_max_age_s)} (sloFreshnessMaxAge, the data-freshness SLO's limit).",
             w=5,
             decimals=0,
         ),
@@ -84,8 +84,8 @@ def build() -> dict:
                 target(f"{_per_table('iceberg_table_small_files_count')} / ({_per_table('iceberg_table_files_count')} > 0)"),
                 target(f"time() - {_per_table('iceberg_table_last_update_timestamp')}"),
             ],
-            thresholds=lib.high_is_bad(0.3, lib.SMALL_FILES_MAX),
-            description="Size, live data files, snapshots, small-file share and age of the current snapshot per table. Small files red above 50 %.",
+            thresholds=lib.high_is_bad(0.3, T.small_files_max()),
+            description=f"Size, live data files, snapshots, small-file share and age of the current snapshot per table. Small files red above {lib.pct(T.small_files_max())}.",
             w=24,
             h=10,
             rename={
@@ -119,15 +119,15 @@ def build() -> dict:
             "마지막 업데이트 이후 시간 (Time since last update)",
             [target(f"topk(10, time() - {_per_table('iceberg_table_last_update_timestamp')})", "{{database}}.{{table}}")],
             "s",
-            lib.high_is_bad(None, lib.FRESHNESS_MAX_AGE_S),
-            "Age of each table's current snapshot, ten oldest; dashed line = 6 h freshness limit.",
+            lib.high_is_bad(None, inputs.freshness_max_age_s),
+            f"Age of each table's current snapshot, ten oldest; dashed line = {lib.duration_text(inputs.freshness_max_age_s)} freshness limit (sloFreshnessMaxAge).",
             w=12,
         ),
         lib.timeseries_panel(
             "작은 파일 비율 추이 (Small files ratio)",
             [target(f"dataops:iceberg:small_files_ratio{{{C}}}", "all tables")],
             "percentunit",
-            lib.high_is_bad(0.3, lib.SMALL_FILES_MAX),
+            lib.high_is_bad(0.3, T.small_files_max()),
             w=12,
             min_val=0,
             max_val=1,
@@ -149,8 +149,8 @@ def build() -> dict:
             "MinIO 용량 사용률 (MinIO capacity used)",
             [target(f"dataops:s3:capacity_usage_ratio{{{C}}}", "{{namespace}}")],
             "percentunit",
-            lib.high_is_bad(0.7, lib.STORAGE_USAGE_MAX),
-            "Used share of MinIO's usable capacity per deployment. Red above 85 % (storage threshold).",
+            lib.high_is_bad(0.7, T.storage_usage_max()),
+            f"Used share of MinIO's usable capacity per deployment. Red above {lib.pct(T.storage_usage_max())} (StorageCapacityLow's threshold).",
             w=6,
             h=4,
             max_val=1,
@@ -193,4 +193,50 @@ def build() -> dict:
             min_val=0,
         ),
     )
+    _hive_metastore(b)
     return b.build()
+
+
+def _hive_metastore(b: Board) -> None:
+    """Hive Metastore API latency/rate and errors (rules/hive.rules.yaml); collapsed: not every stack runs HMS."""
+    p99_max = T.hive_api_p99_max()
+    sql_max = T.hive_directsql_errors_max()
+    b.collapsed_row(
+        "Hive Metastore",
+        lib.timeseries_panel(
+            "HMS API p99 (Metastore API latency p99, worst pod)",
+            [target(f"topk(10, dataops:hive:api_duration_seconds:p99_max{{{C}}})", "{{namespace}} {{api}}")],
+            "s",
+            lib.high_is_bad(None, p99_max),
+            f"99th percentile latency per API function, worst metastore pod, APIs called in the last 5 min; "
+            f"dashed line = HiveMetastoreApiSlow ({p99_max:g} s).",
+            w=12,
+            min_val=0,
+        ),
+        lib.timeseries_panel(
+            "HMS API 호출 (Metastore API calls per second)",
+            [target(f"topk(10, dataops:hive:api_calls:rate5m{{{C}}})", "{{namespace}} {{api}}")],
+            "reqps",
+            description="Calls per second per API function over all metastore pods, ten busiest.",
+            w=12,
+            min_val=0,
+        ),
+        lib.timeseries_panel(
+            "Direct SQL 오류 (Direct SQL errors per second)",
+            [target(f"dataops:hive:directsql_errors:rate5m{{{C}}}", "{{namespace}}")],
+            "ops",
+            lib.high_is_bad(None, sql_max),
+            f"Direct SQL to the backing database failed and HMS fell back to JDO; dashed line = HiveMetastoreDirectSqlErrors ({sql_max:g}/s).",
+            w=12,
+            min_val=0,
+        ),
+        lib.stat_panel(
+            "열린 연결 (Open Thrift connections)",
+            [target(f"sum(dataops:hive:open_connections{{{C}}})")],
+            "short",
+            description="Open Thrift connections over all metastore pods.",
+            w=12,
+            h=8,
+            decimals=0,
+        ),
+    )

@@ -7,7 +7,7 @@ for), bounded by topk; executor ids never appear.
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, CNS, Board, target
+from dashboards.lib import C, CNS, Board, target, Inputs, T
 
 NUMBER = "05"
 
@@ -27,7 +27,7 @@ def _oom(by: str, window: str) -> str:
     return f"sum by ({by}) ({_OOM.format(sel=CNS, w=window)})"
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "GC 상위 앱, 작은 파일 상위 테이블, OOM Kill, 재시작, 스크레이프/룰 평가 상태 "
@@ -60,8 +60,8 @@ def build() -> dict:
                 ),
                 target("max by (database, table) (iceberg_table_small_files_count{" + C + "})"),
             ],
-            thresholds=lib.high_is_bad(0.3, lib.SMALL_FILES_MAX),
-            description="Small-file share per table (red above 50 %, IcebergSmallFilesHigh): run rewrite_data_files on these first.",
+            thresholds=lib.high_is_bad(0.3, T.small_files_max()),
+            description=f"Small-file share per table (red above {lib.pct(T.small_files_max())}, IcebergSmallFilesHigh): run rewrite_data_files on these first.",
             w=12,
             h=9,
             rename={"Value #A": "small files ratio", "Value #B": "small files"},
@@ -76,8 +76,8 @@ def build() -> dict:
             "OOM Kill (per namespace, 10 min)",
             [target(_oom("namespace", "10m"), "{{namespace}}")],
             "short",
-            lib.high_is_bad(None, 3),
-            "Containers OOM-killed in the last 10 min; the dashed line is OOMKillFrequent (more than 3 in 10 min).",
+            lib.high_is_bad(None, T.oom_kills_max()),
+            f"Containers OOM-killed in the last 10 min; the dashed line is OOMKillFrequent (more than {T.oom_kills_max():g} in 10 min).",
             w=12,
         ),
         lib.table_panel(
@@ -124,7 +124,7 @@ def build() -> dict:
                 target(f"avg by (job) (up{{{C}}})"),
                 target(f"count by (job) (up{{{C}}})"),
             ],
-            thresholds=lib.low_is_bad(lib.PLATFORM_AVAILABILITY_MIN, 1),
+            thresholds=lib.low_is_bad(T.platform_availability_min(), 1),
             description="Share of each job's targets up, and how many targets it has.",
             w=9,
             h=8,

@@ -10,7 +10,7 @@ window / (1 - objective); the dashed lines are the SLOErrorBudgetBurn factors.
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "06"
 
@@ -21,19 +21,22 @@ def burn(window: str) -> str:
     return f"dataops:slo:error_ratio:rate{window}{{{S}}} / (1 - dataops:slo:objective{{{S}}})"
 
 
-def _burn_panel(title: str, long_w: str, short_w: str, factor: float, what: str) -> object:
+def _burn_panel(policy) -> object:
+    """One panel per SLOErrorBudgetBurn window pair (components/slo/rules.py PAGE + TICKETS)."""
+    long_w, short_w = policy.long_window, policy.short_window
+    kind = "page" if policy.severity == "critical" else "ticket"
     return lib.timeseries_panel(
-        title,
+        f"소진 속도 {long_w}/{short_w} (Burn rate, {kind})",
         [target(burn(long_w), f"{{{{slo}}}} {long_w}"), target(burn(short_w), f"{{{{slo}}}} {short_w}")],
         "x",
-        lib.high_is_bad(None, factor),
-        f"Burn rate over {long_w} and {short_w}; SLOErrorBudgetBurn ({what}) fires when both exceed {factor:g}x.",
+        lib.high_is_bad(None, policy.factor),
+        f"Burn rate over {long_w} and {short_w}; SLOErrorBudgetBurn ({policy.severity}) fires when both exceed {policy.factor:g}x.",
         w=12,
         min_val=0,
     )
 
 
-def build() -> dict:
+def build(inputs: Inputs = Inputs()) -> dict:
     b = Board(
         NUMBER,
         "SLO 에러 버짓과 멀티 윈도우 소진 속도, GitOps부터 스토리지까지의 전 구간 상태 "
@@ -57,8 +60,8 @@ def build() -> dict:
                 target(burn("1d")),
                 target(burn("3d")),
             ],
-            thresholds=lib.low_is_bad(lib.ERROR_BUDGET_MIN, 0.5),
-            description="Objective, error budget left over the SLO window (red below 10 %, SLOErrorBudgetExhausted) and burn rates.",
+            thresholds=lib.low_is_bad(T.error_budget_min(), 0.5),
+            description=f"Objective, error budget left over the SLO window (red below {lib.pct(T.error_budget_min())}, SLOErrorBudgetExhausted) and burn rates.",
             w=24,
             h=7,
             hide=("Time", "__name__"),
@@ -86,20 +89,13 @@ def build() -> dict:
             "남은 에러 버짓 추이 (Error budget remaining)",
             [target(f"dataops:slo:error_budget_remaining{{{S}}}", "{{slo}}")],
             "percentunit",
-            lib.low_is_bad(lib.ERROR_BUDGET_MIN, 0.5),
+            lib.low_is_bad(T.error_budget_min(), 0.5),
             "Share of the error budget left over each SLO's window; below 0 the SLO is violated.",
             w=24,
             max_val=1,
         ),
     )
-    b.add(
-        _burn_panel("소진 속도 1h/5m (Burn rate, page)", "1h", "5m", lib.BURN_PAGE_FAST, "critical"),
-        _burn_panel("소진 속도 6h/30m (Burn rate, page)", "6h", "30m", lib.BURN_PAGE_SLOW, "critical"),
-    )
-    b.add(
-        _burn_panel("소진 속도 1d/2h (Burn rate, ticket)", "1d", "2h", lib.BURN_TICKET_FAST, "high"),
-        _burn_panel("소진 속도 3d/6h (Burn rate, ticket)", "3d", "6h", lib.BURN_TICKET_SLOW, "medium"),
-    )
+    b.add(*(_burn_panel(p) for p in T.burn_policies()))
 
     b.row("E2E 경로 (End-to-end path: GitOps → App → Data → Storage)")
     b.add(
@@ -115,7 +111,7 @@ def build() -> dict:
             "App: Spark 성공률 24h (Spark success)",
             [target(f"dataops:spark:success_rate_24h{{{C}}}")],
             "percentunit",
-            lib.low_is_bad(1 - lib.SPARK_FAILURE_MAX, 0.95),
+            lib.low_is_bad(1 - T.spark_failure_max(), 0.95),
             w=4,
             no_value="nothing finished",
         ),
@@ -131,7 +127,7 @@ def build() -> dict:
             "App: Trino 쿼리 실패율 (Trino failures)",
             [target(f"max(dataops:trino:query_failure_rate_5m{{{C}}})")],
             "percentunit",
-            lib.high_is_bad(0.05, 0.1),
+            lib.high_is_bad(0.05, T.trino_failure_max()),
             "Worst Trino cluster, last 5 min.",
             w=4,
             no_value="no queries",
@@ -140,7 +136,7 @@ def build() -> dict:
             "Data: 작은 파일 비율 (Iceberg small files)",
             [target(f"dataops:iceberg:small_files_ratio{{{C}}}")],
             "percentunit",
-            lib.high_is_bad(0.3, lib.SMALL_FILES_MAX),
+            lib.high_is_bad(0.3, T.small_files_max()),
             w=4,
         ),
         lib.stat_panel(
@@ -160,8 +156,8 @@ def build() -> dict:
                 target(f"dataops:platform:availability{{{C}}}", "platform"),
             ],
             "percentunit",
-            lib.low_is_bad(lib.PLATFORM_AVAILABILITY_MIN),
-            "Scrape-target availability of every layer and of the whole platform (DataOpsPlatformDown below 95 %).",
+            lib.low_is_bad(T.platform_availability_min()),
+            f"Scrape-target availability of every layer and of the whole platform (DataOpsPlatformDown below {lib.pct(T.platform_availability_min())}).",
             w=24,
             min_val=0,
             max_val=1,
