@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= staging
-REQUIREMENTS := requirements.txt exporters/iceberg/requirements.txt policy/requirements.txt
+REQUIREMENTS := requirements.txt requirements-dev.txt exporters/iceberg/requirements.txt policy/requirements.txt
 
-.PHONY: help venv render render-all test tools pulumi-yaml readme-settings bench-iceberg bench-iceberg-server slo-report clean
+.PHONY: help venv render render-all test test-fast lint tools pulumi-yaml readme-settings bench-iceberg bench-iceberg-server slo-report clean
 
 help:
 	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
-	@echo "make test                       all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin)"
+	@echo "make test                       lint + all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin, groovy)"
+	@echo "make test-fast                  lint + unit and mock-engine tests only (no real binaries)"
+	@echo "make lint                       ruff"
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
@@ -44,11 +46,18 @@ diff: venv
 # promtool, Prometheus, Alertmanager/amtool and the real exporters used by the tests: the
 # Debian unstable versions pinned in tools/tool-versions.txt, unpacked into .tools/bin (no
 # system install, no root, no service started; a no-op when already there).
-tools:
+tools: tools-groovy
 	tools/fetch_tools.sh
 
-test: venv tools
+test: venv tools lint
 	$(PY) -m pytest -q tests
+
+# Unit and mock-engine tests: no real binary (promtool, Prometheus, groovy, exporters) runs.
+test-fast: venv lint
+	$(PY) -m pytest -q -m "not live" tests
+
+lint: venv
+	$(PY) -m ruff check .
 
 pulumi-yaml: venv
 	$(PY) -m tools.pulumi_yaml > Pulumi.yaml

@@ -17,12 +17,14 @@ from tools.mock_engine import PROJECT, ProgramRun, Secret, run_program, stack_co
 
 # Secret keys a stack needs to preview without placeholders; values are random per run,
 # so no credential-looking literal ever sits in the repository.
-PROD_SECRETS = ("pagerdutyRoutingKey", "slackWebhookUrl", "thanosAccessKey", "thanosSecretKey")
+PROD_SECRETS = ("pagerdutyRoutingKey", "slackWebhookUrl", "deadMansSwitchUrl", "thanosAccessKey", "thanosSecretKey")
 
 
 def random_secret(key: str) -> Secret:
     if "slack" in key.lower():  # settings check the shape of a webhook (an https URL), never its value
         return Secret(f"https://hooks.slack.invalid/services/test-{key}-{secrets.token_hex(8)}")
+    if key == "deadMansSwitchUrl":  # an https heartbeat URL
+        return Secret(f"https://heartbeat.invalid/ping/test-{key}-{secrets.token_hex(8)}")
     return Secret(f"test-{key}-{secrets.token_hex(8)}")
 
 
@@ -45,11 +47,23 @@ def run_stack() -> Callable[..., ProgramRun]:
     return run
 
 
-@pytest.fixture
-def prod_run(run_stack) -> ProgramRun:
-    return run_stack("prod", with_secrets())
+# The plain prod and staging runs are the same for every test that reads them: run each once
+# per session (a run is a list of registrations that tests only read).
+_RUNS: dict[str, ProgramRun] = {}
+
+
+def _cached_run(stack: str, secret_keys: tuple[str, ...]) -> ProgramRun:
+    if stack not in _RUNS:
+        config, keys = stack_config(stack, placeholder_secrets=False, overrides=with_secrets(secret_keys))
+        _RUNS[stack] = run_program(stack, config, keys)
+    return _RUNS[stack]
 
 
 @pytest.fixture
-def staging_run(run_stack) -> ProgramRun:
-    return run_stack("staging", with_secrets(("thanosAccessKey", "thanosSecretKey")))
+def prod_run() -> ProgramRun:
+    return _cached_run("prod", PROD_SECRETS)
+
+
+@pytest.fixture
+def staging_run() -> ProgramRun:
+    return _cached_run("staging", ("thanosAccessKey", "thanosSecretKey"))
