@@ -64,7 +64,9 @@ def alert_threshold(domain: str, alert: str, metric: Optional[str] = None, rules
     if len(values) != 1:
         where = f"{domain}.rules.yaml {alert}" + (f" on {metric}" if metric else "")
         raise ValueError(f"{where}: expected one threshold after > or <, found {sorted(values) or 'none'}")
-    return values.pop()
+    value = values.pop()
+    # Whole numbers as ints: the JSON reads "3", as the rule does, not "3.0".
+    return int(value) if value.is_integer() else value
 
 
 def alert_selector(domain: str, alert: str, metric: str, rules_dir: Optional[Path] = None) -> str:
@@ -163,7 +165,7 @@ def burn_policies() -> tuple[slo_rules.BurnPolicy, ...]:
 
 # Airflow's pipeline-latency SLO counts DAG runs within this (the le="3600" bucket of the
 # default SLO in components/slo/settings.py; a stack's own ``slos`` may differ).
-PIPELINE_LATENCY_MAX_S = 3600.0
+PIPELINE_LATENCY_MAX_S = 3600
 
 
 def default_freshness_max_age_s() -> float:
