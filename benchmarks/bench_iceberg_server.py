@@ -228,6 +228,16 @@ def fmt_ms(values: list[float]) -> str:
     )
 
 
+def exporter_command(switch_interval: float | None) -> list[str]:
+    if switch_interval is None:
+        return [sys.executable, "-m", "exporters.iceberg"]
+    code = (
+        f"import sys; sys.setswitchinterval({switch_interval!r}); "
+        "from exporters.iceberg.app import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return [sys.executable, "-c", code]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=int, default=500)
@@ -238,6 +248,11 @@ def main() -> int:
     parser.add_argument("--idle-scrapes", type=int, default=200)
     parser.add_argument("--full-refresh-interval", default="0", help="exporter flag (0: every cycle loads every table)")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--switch-interval", type=float, default=None,
+        help="experiment: sys.setswitchinterval() in the exporter process (default: Python's 5 ms)",
+    )
+    parser.add_argument("--phases", default="keepalive,concurrent,idle", help="comma-separated subset to run")
     parser.add_argument(
         "--interval", default="1ms", help="exporter flag (1ms: cycles back to back; 1h: the collector idle)"
     )
@@ -273,7 +288,7 @@ def main() -> int:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "exporters.iceberg",
+                *exporter_command(args.switch_interval),
                 "--catalog-uri", local.uri, "--warehouse", local.warehouse,
                 "--listen-address", "127.0.0.1", "--port", str(port),
                 "--interval", args.interval, "--full-refresh-interval", args.full_refresh_interval,
@@ -311,58 +326,63 @@ def main() -> int:
         def cycles() -> float:
             return sample(scrape_text(port), "iceberg_exporter_cycles_total") or 0.0
 
+        phases = set(args.phases.split(","))
+
         # Keep-alive, one client.
-        c0 = cycles()
-        t0 = time.perf_counter()
-        ka_gzip, e1 = sequential(port, args.keepalive_scrapes, gzip_ok=True)
-        ka_plain, e2 = sequential(port, args.keepalive_scrapes, gzip_ok=False)
-        c1, t1 = cycles(), time.perf_counter()
-        print(
-            f"keep-alive, 1 client, {args.keepalive_scrapes} scrapes each ({c1 - c0:.0f} cycles ran in "
-            f"{t1 - t0:.1f}s):\n  gzip:     {fmt_ms(ka_gzip)}, errors {e1}\n  identity: {fmt_ms(ka_plain)}, errors {e2}"
-        )
+        if 'keepalive' in phases:
+            c0 = cycles()
+            t0 = time.perf_counter()
+            ka_gzip, e1 = sequential(port, args.keepalive_scrapes, gzip_ok=True)
+            ka_plain, e2 = sequential(port, args.keepalive_scrapes, gzip_ok=False)
+            c1, t1 = cycles(), time.perf_counter()
+            print(
+                f"keep-alive, 1 client, {args.keepalive_scrapes} scrapes each ({c1 - c0:.0f} cycles ran in "
+                f"{t1 - t0:.1f}s):\n  gzip:     {fmt_ms(ka_gzip)}, errors {e1}\n  identity: {fmt_ms(ka_plain)}, errors {e2}"
+            )
 
         # Concurrent clients.
-        c0 = cycles()
-        lat, errors, wall = concurrent(port, args.clients, args.scrapes)
-        c1 = cycles()
-        print(
-            f"{args.scrapes} scrapes from {args.clients} concurrent keep-alive clients (gzip; {c1 - c0:.0f} cycles "
-            f"ran in {wall:.1f}s): {fmt_ms(lat)}, errors {errors}, {len(lat) / wall:.0f} scrapes/s"
-        )
+        if 'concurrent' in phases:
+            c0 = cycles()
+            lat, errors, wall = concurrent(port, args.clients, args.scrapes)
+            c1 = cycles()
+            print(
+                f"{args.scrapes} scrapes from {args.clients} concurrent keep-alive clients (gzip; {c1 - c0:.0f} cycles "
+                f"ran in {wall:.1f}s): {fmt_ms(lat)}, errors {errors}, {len(lat) / wall:.0f} scrapes/s"
+            )
 
         # Idle connections.
-        threads_before = proc_status(proc.pid, "Threads")
-        idle: list[socket.socket] = []
-        idle_errors = 0
-        health = request_bytes("/healthz", gzip_ok=False)
-        for _ in range(args.idle):
-            try:
-                s = connect(port)
-                _, resp = get(s, health)
-                if resp.code != 200:
+        if 'idle' in phases:
+            threads_before = proc_status(proc.pid, "Threads")
+            idle: list[socket.socket] = []
+            idle_errors = 0
+            health = request_bytes("/healthz", gzip_ok=False)
+            for _ in range(args.idle):
+                try:
+                    s = connect(port)
+                    _, resp = get(s, health)
+                    if resp.code != 200:
+                        idle_errors += 1
+                    idle.append(s)
+                except OSError:
                     idle_errors += 1
-                idle.append(s)
-            except OSError:
-                idle_errors += 1
-        threads_idle = proc_status(proc.pid, "Threads")
-        c0 = cycles()
-        lat_idle, e3 = sequential(port, args.idle_scrapes, gzip_ok=True)
-        c1 = cycles()
-        still = 0
-        for s in idle:
-            try:
-                _, resp = get(s, health)
-                still += resp.code == 200
-            except OSError:
-                pass
-            s.close()
-        print(
-            f"{len(idle)} idle connections open ({idle_errors} errors opening them): exporter threads "
-            f"{threads_before} -> {threads_idle}; {args.idle_scrapes} scrapes on another connection "
-            f"({c1 - c0:.0f} cycles ran): {fmt_ms(lat_idle)}, errors {e3}; {still}/{len(idle)} idle "
-            f"connections still served afterwards"
-        )
+            threads_idle = proc_status(proc.pid, "Threads")
+            c0 = cycles()
+            lat_idle, e3 = sequential(port, args.idle_scrapes, gzip_ok=True)
+            c1 = cycles()
+            still = 0
+            for s in idle:
+                try:
+                    _, resp = get(s, health)
+                    still += resp.code == 200
+                except OSError:
+                    pass
+                s.close()
+            print(
+                f"{len(idle)} idle connections open ({idle_errors} errors opening them): exporter threads "
+                f"{threads_before} -> {threads_idle}; {args.idle_scrapes} scrapes on another connection "
+                f"({c1 - c0:.0f} cycles ran): {fmt_ms(lat_idle)}, errors {e3}; {still}/{len(idle)} idle "
+                f"connections still served afterwards"
+            )
         print(f"exporter peak RSS {proc_status(proc.pid, 'VmHWM') / 1024:.0f} MiB")
         print(
             f"machine: {os.cpu_count()} CPUs, load average {load_start[0]:.2f} at the start of the "
