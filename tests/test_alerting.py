@@ -15,6 +15,7 @@ from components.alerting.alertmanager_config import (
     CONFIG_SECRET_KEY,
     CONFIG_SECRET_NAME,
     CREDENTIALS_SECRET_NAME,
+    DEAD_MANS_SWITCH_KEY,
     PAGERDUTY_KEY,
     SLACK_KEY,
     alertmanager_config,
@@ -171,13 +172,19 @@ def test_freshness_slo_selects_each_table_exactly():
 # ------------------------------------------------------------------ Alertmanager config (amtool)
 
 
-def _write_config(tmp_path, routing_overrides=None, has_pagerduty=True, has_slack=True, environment="prod"):
+def _write_config(tmp_path, routing_overrides=None, has_pagerduty=True, has_slack=True, environment="prod", has_dead_mans_switch=None):
     settings = load_stack_settings("prod")
     creds = tmp_path / CREDENTIALS_SECRET_NAME
     creds.mkdir()
     (creds / PAGERDUTY_KEY).write_text(secrets.token_hex(16))
     (creds / SLACK_KEY).write_text(f"https://127.0.0.1/services/{secrets.token_hex(8)}")
-    config = alertmanager_config(settings.routing, settings.cluster_name, environment, secrets_dir=str(tmp_path), has_pagerduty=has_pagerduty, has_slack=has_slack)
+    (creds / DEAD_MANS_SWITCH_KEY).write_text(f"https://127.0.0.1/ping/{secrets.token_hex(8)}")
+    if has_dead_mans_switch is None:
+        has_dead_mans_switch = has_pagerduty
+    config = alertmanager_config(
+        settings.routing, settings.cluster_name, environment, secrets_dir=str(tmp_path),
+        has_pagerduty=has_pagerduty, has_slack=has_slack, has_dead_mans_switch=has_dead_mans_switch,
+    )
     path = tmp_path / "alertmanager.yaml"
     path.write_text(render_alertmanager_yaml(config))
     return path, config
@@ -193,6 +200,75 @@ def test_amtool_accepts_the_generated_config(tmp_path):
     path, _ = _write_config(tmp_path)
     result = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_amtool_accepts_the_dead_mans_switch_and_checks_its_url_file(tmp_path):
+    """The heartbeat webhook reads its URL from the credentials Secret (url_file, Alertmanager >= 0.26)."""
+    path, config = _write_config(tmp_path, has_dead_mans_switch=True)
+    heartbeat = next(r for r in config["receivers"] if r["name"] == "heartbeat")
+    assert heartbeat["webhook_configs"] == [
+        {"url_file": str(tmp_path / CREDENTIALS_SECRET_NAME / DEAD_MANS_SWITCH_KEY), "send_resolved": False, "max_alerts": 1}
+    ]
+    result = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _route(path, "alertname=Watchdog", "severity=none") == "heartbeat"
+    # The check is real: a webhook with both url and url_file is refused.
+    heartbeat["webhook_configs"][0]["url"] = "https://127.0.0.1/ping/x"
+    path.write_text(render_alertmanager_yaml(config))
+    result = subprocess.run([tool("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+
+
+def test_watchdog_repeats_every_minute_to_the_heartbeat():
+    settings = load_stack_settings("prod")
+    config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True, has_dead_mans_switch=True)
+    watchdog = next(r for r in config["route"]["routes"] if r["matchers"] == ['alertname="Watchdog"'])
+    assert watchdog == {
+        "matchers": ['alertname="Watchdog"'], "receiver": "heartbeat",
+        "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m",
+    }
+    # First route: nothing before it can swallow the Watchdog (it carries severity=none).
+    assert config["route"]["routes"][0] is watchdog
+    url_file = next(r for r in config["receivers"] if r["name"] == "heartbeat")["webhook_configs"][0]["url_file"]
+    assert url_file == f"/etc/alertmanager/secrets/{CREDENTIALS_SECRET_NAME}/{DEAD_MANS_SWITCH_KEY}"
+    without = alertmanager_config(settings.routing, settings.cluster_name, "staging", has_pagerduty=False, has_slack=False, has_dead_mans_switch=False)
+    assert next(r for r in without["receivers"] if r["name"] == "heartbeat") == {"name": "heartbeat"}
+
+
+def _settings_problems(values):
+    from settings import SettingsError
+    from tests.settings_util import load
+
+    try:
+        load(values)
+    except SettingsError as err:
+        return err.problems
+    return []
+
+
+def _prod(**extra):
+    values = {"environment": "prod", "clusterName": "dataops-prod", "thanosEnabled": False, "portalUrls": ["https://portal.dataops.internal/healthz"]}
+    values.update({k: v for k, v in with_secrets(("pagerdutyRoutingKey", "slackWebhookUrl")).items()})
+    values = {k.split(":", 1)[-1]: v for k, v in values.items()}
+    values.update(extra)
+    return values
+
+
+def test_prod_requires_a_dead_mans_switch_unless_it_opts_out():
+    problems = [p for p in _settings_problems(_prod()) if "deadMansSwitch" in p]
+    assert len(problems) == 1, problems
+    assert "dataops-monitoring:deadMansSwitchUrl is not set" in problems[0]
+    assert "pulumi config set --secret dataops-monitoring:deadMansSwitchUrl" in problems[0]
+    assert "deadMansSwitchDisabled true" in problems[0]
+    assert not [p for p in _settings_problems(_prod(deadMansSwitchDisabled=True)) if "deadMansSwitch" in p]
+    url = random_secret("deadMansSwitchUrl")
+    assert not [p for p in _settings_problems(_prod(deadMansSwitchUrl=url)) if "deadMansSwitch" in p]
+    both = [p for p in _settings_problems(_prod(deadMansSwitchUrl=url, deadMansSwitchDisabled=True)) if "deadMansSwitch" in p]
+    assert len(both) == 1 and "keep one" in both[0] and url.value not in both[0]
+    plain = [p for p in _settings_problems(_prod(deadMansSwitchUrl=url.value)) if "deadMansSwitch" in p]
+    assert len(plain) == 1 and "plain text" in plain[0] and url.value not in plain[0]
+    # Staging needs none.
+    assert not [p for p in _settings_problems({"environment": "staging", "clusterName": "c", "thanosEnabled": False}) if "deadMansSwitch" in p]
 
 
 @pytest.mark.parametrize(
@@ -279,7 +355,7 @@ def test_mttd_sums_the_chain():
 def test_secrets_are_secrets_and_nothing_leaks(prod_run):
     creds = prod_run.one(SECRET, CREDENTIALS_SECRET_NAME)
     assert isinstance(creds.inputs["stringData"], Secret)
-    assert set(creds.inputs["stringData"].value) == {PAGERDUTY_KEY, SLACK_KEY}
+    assert set(creds.inputs["stringData"].value) == {PAGERDUTY_KEY, SLACK_KEY, DEAD_MANS_SWITCH_KEY}
     for reg in prod_run.registrations:
         assert leaked_secrets(reg.inputs, prod_run.secret_values) == [], reg.name
     assert leaked_secrets(prod_run.stack_outputs, prod_run.secret_values) == []

@@ -19,6 +19,7 @@ from components.alerting.alertmanager_config import (
     CONFIG_SECRET_KEY,
     CONFIG_SECRET_NAME,
     CREDENTIALS_SECRET_NAME,
+    DEAD_MANS_SWITCH_KEY,
     PAGERDUTY_KEY,
     SLACK_KEY,
     alertmanager_config,
@@ -68,6 +69,8 @@ class Alerting(pulumi.ComponentResource):
             credentials[PAGERDUTY_KEY] = pulumi.Output.secret(routing.pagerduty_routing_key)
         if routing.slack_webhook_url is not None:
             credentials[SLACK_KEY] = pulumi.Output.secret(routing.slack_webhook_url)
+        if routing.dead_mans_switch_url is not None:
+            credentials[DEAD_MANS_SWITCH_KEY] = pulumi.Output.secret(routing.dead_mans_switch_url)
         # Always created (possibly empty): the Alertmanager pods mount it by name.
         self.credentials_secret = k8s.core.v1.Secret(
             CREDENTIALS_SECRET_NAME,

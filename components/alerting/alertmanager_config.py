@@ -19,11 +19,13 @@ Route tree (the same in every environment, so ``amtool config routes test`` chec
 A receiver with no integration (no credential configured, e.g. staging) is replaced by
 ``null`` wherever it is referenced: the tree, matchers and timing stay the same.
 
-Dead-man's switch: the chart's ``Watchdog`` alert always fires. Its ``heartbeat``
-receiver has no integration here; to page when the whole alerting pipeline dies, add a
-``webhook_configs`` entry with ``url_file`` pointing at a heartbeat URL (healthchecks.io,
-PagerDuty/Opsgenie heartbeat, Grafana OnCall) stored as another key of the credentials
-Secret. The route repeats every minute so the remote side sees a steady heartbeat.
+Dead-man's switch: the chart's ``Watchdog`` alert always fires. With ``deadMansSwitchUrl``
+set, the ``heartbeat`` receiver POSTs it to that URL every minute (``webhook_configs`` with
+``url_file``: the URL is a credential, read from the credentials Secret like PagerDuty's
+key; ``url_file`` exists since Alertmanager 0.26). A heartbeat service (healthchecks.io,
+Cronitor, an Opsgenie heartbeat's ping URL with ``?apiKey=``) pages when the posts stop:
+Prometheus, Alertmanager or the network between them and the world is down. Prod requires
+it unless ``deadMansSwitchDisabled`` is true; without it the receiver stays empty.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CONFIG_SECRET_KEY = "alertmanager.yaml"
 CREDENTIALS_SECRET_NAME = "alertmanager-dataops-credentials"
 PAGERDUTY_KEY = "pagerduty-routing-key"
 SLACK_KEY = "slack-webhook-url"
+DEAD_MANS_SWITCH_KEY = "dead-mans-switch-url"
 # Where the operator mounts each Secret of alertmanagerSpec.secrets.
 SECRETS_MOUNT_DIR = "/etc/alertmanager/secrets"
 
@@ -57,6 +60,9 @@ CRITICAL_REPEAT_MAX = "1h"
 # waits group_interval, not group_wait: keep that inside the 5-minute MTTD target.
 CRITICAL_GROUP_INTERVAL_MAX = "30s"
 MEDIUM_REPEAT_MIN = "12h"
+# The Watchdog is re-sent this often: the heartbeat service's period (with some grace) must be
+# longer, e.g. healthchecks.io period 1 min + grace 5 min.
+HEARTBEAT_REPEAT = "1m"
 
 SLACK_TITLE = (
     '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
@@ -122,10 +128,12 @@ def alertmanager_config(
     secrets_dir: str = SECRETS_MOUNT_DIR,
     has_pagerduty: Optional[bool] = None,
     has_slack: Optional[bool] = None,
+    has_dead_mans_switch: Optional[bool] = None,
 ) -> dict[str, Any]:
     """The Alertmanager config for these settings. ``has_*`` default to "the credential is configured"."""
     pagerduty = routing.pagerduty_routing_key is not None if has_pagerduty is None else has_pagerduty
     slack = routing.slack_webhook_url is not None if has_slack is None else has_slack
+    heartbeat = routing.dead_mans_switch_url is not None if has_dead_mans_switch is None else has_dead_mans_switch
 
     integrations: dict[str, dict[str, list]] = {
         HEARTBEAT: {},
@@ -134,6 +142,11 @@ def alertmanager_config(
         MEDIUM: {},
         DEFAULT: {},
     }
+    if heartbeat:
+        # The Watchdog never resolves; one alert per post, no resolved notifications.
+        integrations[HEARTBEAT]["webhook_configs"] = [
+            {"url_file": credential_path(DEAD_MANS_SWITCH_KEY, secrets_dir), "send_resolved": False, "max_alerts": 1}
+        ]
     if pagerduty:
         integrations[CRITICAL]["pagerduty_configs"] = [_pagerduty(cluster_name, environment, secrets_dir)]
     if slack:
@@ -153,8 +166,8 @@ def alertmanager_config(
             "matchers": ['alertname="Watchdog"'],
             "receiver": receiver(HEARTBEAT),
             "group_wait": "0s",
-            "group_interval": "1m",
-            "repeat_interval": "1m",
+            "group_interval": HEARTBEAT_REPEAT,
+            "repeat_interval": HEARTBEAT_REPEAT,
         },
         {"matchers": ['severity="none"'], "receiver": NULL},
         {

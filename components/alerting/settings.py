@@ -7,10 +7,11 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import PROJECT, Reader, duration_between, http_url, setting, slack_channel, text, url
+from core.settings import PROJECT, Reader, duration_between, http_url, parse_bool, setting, slack_channel, text, url
 
 # Alertmanager posts to the webhook; anything but an https URL fails only when an alert fires.
 SLACK_WEBHOOK = url("https", example="https://hooks.slack.com/services/...")
+HEARTBEAT_URL = url("https", example="https://hc-ping.com/<uuid>")
 
 
 def _routing_key(value: str) -> str:
@@ -28,6 +29,16 @@ SETTINGS = (
     setting("alertSlackChannelMedium", "string", "Slack channel for severity=medium (lower noise).", slack_channel, "#dataops-alerts"),
     setting("pagerdutyRoutingKey", "string", "PagerDuty Events API v2 routing key for severity=critical. Required in prod.", _routing_key, optional=True, secret=True, example="<routing-key>"),
     setting("slackWebhookUrl", "string", "Slack incoming webhook URL for high/medium alerts. Required in prod.", SLACK_WEBHOOK, optional=True, secret=True, example="<webhook-url>"),
+    setting(
+        "deadMansSwitchUrl",
+        "string",
+        "Heartbeat URL (healthchecks.io, Cronitor, Opsgenie heartbeat ping, ...) the always-firing Watchdog alert is POSTed to every minute; the service pages when the posts stop. Required in prod unless deadMansSwitchDisabled.",
+        HEARTBEAT_URL,
+        optional=True,
+        secret=True,
+        example="<heartbeat-url>",
+    ),
+    setting("deadMansSwitchDisabled", "boolean", "Run prod without a dead-man's switch (a dead Alertmanager then pages nobody). Say why in the stack file.", parse_bool, False),
     setting(
         "runbookBaseUrl",
         "string",
@@ -48,6 +59,8 @@ class RoutingSettings:
     pagerduty_routing_key: Optional[pulumi.Output]
     slack_webhook_url: Optional[pulumi.Output]
     runbook_base_url: str = ""
+    # Secret heartbeat URL for the Watchdog (dead-man's switch); None: the heartbeat receiver stays empty.
+    dead_mans_switch_url: Optional[pulumi.Output] = None
 
 
 def read(reader: Reader) -> RoutingSettings:
@@ -62,6 +75,7 @@ def read(reader: Reader) -> RoutingSettings:
         pagerduty_routing_key=reader.secret("pagerdutyRoutingKey", prod, "prod pages the on-call through PagerDuty"),
         slack_webhook_url=reader.secret("slackWebhookUrl", prod, "prod sends high and medium alerts to Slack"),
         runbook_base_url=g("runbookBaseUrl"),
+        dead_mans_switch_url=_dead_mans_switch(reader),
     )
     # Alertmanager rounds repeat_interval up to a multiple of group_interval, and forgets a
     # notification (so repeats it early) once it is older than its data retention.
@@ -74,3 +88,20 @@ def read(reader: Reader) -> RoutingSettings:
             f"Fix: pulumi config set {PROJECT}:alertmanagerRetention {reader.text('alertRepeatInterval')}"
         )
     return routing
+
+
+def _dead_mans_switch(reader: Reader) -> Optional[pulumi.Output]:
+    """The heartbeat URL; prod must have one unless it opts out explicitly (and not both)."""
+    disabled = bool(reader.get("deadMansSwitchDisabled"))
+    if disabled and reader.raw("deadMansSwitchUrl") is not None:
+        reader.problem(
+            f"{PROJECT}:deadMansSwitchDisabled = true but {PROJECT}:deadMansSwitchUrl is set: keep one. "
+            f"Fix: pulumi config rm {PROJECT}:deadMansSwitchDisabled"
+        )
+    required = reader.is_prod and not disabled
+    return reader.secret(
+        "deadMansSwitchUrl",
+        required,
+        "prod must notice a dead Alertmanager; or opt out with pulumi config set "
+        f"{PROJECT}:deadMansSwitchDisabled true",
+    )
