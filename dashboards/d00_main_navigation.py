@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, INDEX, Board, target, Inputs, T
+from dashboards.lib import C, INDEX, Board, target, DEFAULT_INPUTS, Inputs, T
 
 NUMBER = "00"
 
@@ -25,7 +25,7 @@ def _navigation_markdown() -> str:
     return "\n".join(lines)
 
 
-def build(inputs: Inputs = Inputs()) -> dict:
+def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
     b = Board(
         NUMBER,
         "DataOps 플랫폼 전체 상태와 다른 대시보드로 가는 길 (platform health at a glance, links to every DataOps dashboard).",

@@ -10,7 +10,7 @@ window / (1 - objective); the dashed lines are the SLOErrorBudgetBurn factors.
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target, Inputs, T
+from dashboards.lib import C, Board, target, DEFAULT_INPUTS, Inputs, T
 
 NUMBER = "06"
 
@@ -36,7 +36,7 @@ def _burn_panel(policy) -> object:
     )
 
 
-def build(inputs: Inputs = Inputs()) -> dict:
+def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
     b = Board(
         NUMBER,
         "SLO 에러 버짓과 멀티 윈도우 소진 속도, GitOps부터 스토리지까지의 전 구간 상태 "

@@ -16,7 +16,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
-from dashboards import thresholds as T
+from dashboards import thresholds as T  # noqa: F401  (the dashboard modules use lib.T)
 from dashboards.annotations import change_annotations
 from dashboards.base import (  # noqa: F401  (re-exported for the dashboard modules)
     BLUE,
@@ -52,7 +52,7 @@ from dashboards.panels import (  # noqa: F401
     text_panel,
     timeseries_panel,
 )
-from dashboards.thresholds import Inputs  # noqa: F401
+from dashboards.thresholds import DEFAULT_INPUTS, Inputs  # noqa: F401
 
 # ---------------------------------------------------------------------------------------
 # Dashboard assembly

@@ -179,3 +179,6 @@ class Inputs:
     """What a stack's settings change on the dashboards; same inputs -> same JSON."""
 
     freshness_max_age_s: float = default_freshness_max_age_s()
+
+
+DEFAULT_INPUTS = Inputs()
