@@ -102,7 +102,7 @@ SparkMonitoring(
 )
 airflow = AirflowMonitoring(
     "airflow",
-    AirflowMonitoringArgs(namespace=ns, image=settings.airflow.statsd_exporter_image, operator=operator, links=links),
+    AirflowMonitoringArgs(namespace=ns, image=settings.airflow.statsd_exporter_image, operator=operator, links=links, airflow_namespaces=settings.airflow.namespaces),
     opts,
 )
 TrinoMonitoring(
@@ -166,7 +166,7 @@ if settings.iceberg.enabled:
     IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links), opts)
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
-Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos), opts)
+Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator), opts)
 
 # After PrometheusStack: Alertmanager config/credential Secrets and the SLO PrometheusRule.
 Alerting(

@@ -88,6 +88,89 @@ def restricted_security_context(user: int) -> k8s.core.v1.SecurityContextArgs:
     )
 
 
+RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def with_runtime_default_seccomp(context: Optional[k8s.core.v1.PodSecurityContextArgs]) -> k8s.core.v1.PodSecurityContextArgs:
+    """The pod security context with the RuntimeDefault seccomp profile (the container runtime's syscall filter)."""
+    context = copy.copy(context) if context is not None else k8s.core.v1.PodSecurityContextArgs()
+    if context.seccomp_profile is None:
+        context.seccomp_profile = k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+    return context
+
+
+# --------------------------------------------------------------------------------------
+# NetworkPolicies for the exporters we run: ingress only from Prometheus (and a workload's
+# own senders), egress only to DNS and the exporter's targets.
+# --------------------------------------------------------------------------------------
+
+# The operator labels every Prometheus pod app.kubernetes.io/name=prometheus.
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+def namespace_peer(namespaces: Sequence[pulumi.Input[str]], pod_labels: Optional[Mapping[str, str]] = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Pods (all, or those with ``pod_labels``) in exactly these namespaces."""
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+            match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key=NAMESPACE_NAME_LABEL, operator="In", values=list(namespaces))]
+        ),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pod_labels)) if pod_labels else None,
+    )
+
+
+def _ports(ports: Sequence[tuple[pulumi.Input[Any], str]]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol=protocol) for port, protocol in ports]
+
+
+def from_prometheus(monitoring_namespace: pulumi.Input[str], port: pulumi.Input[Any]) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    """Ingress from the Prometheus pods of the monitoring namespace to the metrics port."""
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+        from_=[namespace_peer([monitoring_namespace], PROMETHEUS_POD_LABELS)], ports=_ports([(port, "TCP")])
+    )
+
+
+def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Name lookups: the cluster DNS (k8s-app=kube-dns in kube-system) on port 53."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[namespace_peer(["kube-system"], {"k8s-app": "kube-dns"})], ports=_ports([(53, "UDP"), (53, "TCP")])
+    )
+
+
+def egress_to_ports(ports: Sequence[int]) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """Egress to these TCP ports on any address: the targets are host names (a policy cannot name hosts)."""
+    ports = sorted(set(ports))
+    return [k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=_ports([(p, "TCP") for p in ports]))] if ports else []
+
+
+def exporter_network_policy(
+    name: str,
+    namespace: pulumi.Input[str],
+    parent: pulumi.Resource,
+    *,
+    metrics_port: pulumi.Input[Any],
+    extra_ingress: Sequence[k8s.networking.v1.NetworkPolicyIngressRuleArgs] = (),
+    egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = (),
+) -> k8s.networking.v1.NetworkPolicy:
+    """NetworkPolicy for the pods of ``deployment_with_service(name, ...)``: both directions default-deny.
+
+    Ingress: Prometheus (app.kubernetes.io/name=prometheus in ``namespace``, the monitoring
+    namespace) on ``metrics_port``, plus ``extra_ingress``. Egress: exactly ``egress`` (none
+    given: the pod opens no connection at all).
+    """
+    return k8s.networking.v1.NetworkPolicy(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(name)),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": name}),
+            policy_types=["Ingress", "Egress"],
+            ingress=[from_prometheus(namespace, metrics_port), *extra_ingress],
+            egress=list(egress),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def deployment_with_service(
     name: str,
     namespace: pulumi.Input[str],
@@ -99,12 +182,15 @@ def deployment_with_service(
     volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
     pod_annotations: Optional[Mapping[str, str]] = None,
     pod_security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
+    automount_service_account_token: bool = False,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
     """A Deployment of one container and the ClusterIP Service in front of it, both named ``name``.
 
     Pods and Service share the selector ``app.kubernetes.io/name: <name>``, which is also what
-    the component's ServiceMonitor selects.
+    the component's ServiceMonitor selects. Every pod runs under the RuntimeDefault seccomp
+    profile, and without a service account token unless ``automount_service_account_token``
+    (our exporters never call the Kubernetes API).
     """
     selector = {"app.kubernetes.io/name": name}
     deployment = k8s.apps.v1.Deployment(
@@ -118,7 +204,8 @@ def deployment_with_service(
                 spec=k8s.core.v1.PodSpecArgs(
                     containers=[container],
                     volumes=list(volumes) or None,
-                    security_context=pod_security_context,
+                    security_context=with_runtime_default_seccomp(pod_security_context),
+                    automount_service_account_token=automount_service_account_token,
                 ),
             ),
         ),

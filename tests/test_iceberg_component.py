@@ -54,5 +54,6 @@ def test_credentials_travel_in_a_secret_referenced_by_env(run_stack):
 
 
 def test_exporter_can_be_disabled(run_stack):
-    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False})
+    # Without the exporter the freshness SLO has no data: settings require dropping its tables too.
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": []})
     assert not run.by_type("dataops:monitoring:IcebergExporter")

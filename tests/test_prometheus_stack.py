@@ -41,7 +41,7 @@ def test_grafana_sidecar_loads_dashboards_from_all_namespaces_into_folders(prod_
     grafana = release_values(prod_run)["grafana"]
     dashboards = grafana["sidecar"]["dashboards"]
     assert dashboards["label"] == "grafana_dashboard" and dashboards["labelValue"] == "1"
-    assert dashboards["searchNamespace"] == "ALL"
+    assert dashboards["searchNamespace"] == "monitoring"  # only where Dashboards puts its ConfigMaps
     assert dashboards["folderAnnotation"] == "grafana_folder"
     assert "adminPassword" not in grafana, "the admin password must come from the generated Secret"
     assert grafana["admin"]["existingSecret"] == "grafana-admin"

@@ -187,7 +187,7 @@ def test_committed_platform_rules_hold_the_all_layers_availability_expression():
 def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tmp_path):
     import subprocess
 
-    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:gitopsEnabled": False})
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": [], f"{PROJECT}:gitopsEnabled": False})
     groups = run.one(CR.format("PrometheusRule"), "dataops-platform").inputs["spec"]["groups"]
     expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
     assert '"iceberg"' not in expr and '"gitops"' not in expr

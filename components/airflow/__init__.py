@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from core.k8s import deployment_with_service, dump_yaml, labels, load_asset, monitor, restricted_security_context
+from core.k8s import deployment_with_service, dump_yaml, exporter_network_policy, labels, load_asset, monitor, namespace_peer, restricted_security_context
 from core.rules import Links, RuleTarget, domain_rule
 
 COMPONENT = "airflow-statsd-exporter"
@@ -27,6 +27,8 @@ class AirflowMonitoringArgs:
     operator: pulumi.Resource
     links: Links  # where alerts' runbook and dashboard links point
     replicas: int = 1
+    # The only namespaces whose pods may send statsd packets (NetworkPolicy); Airflow's.
+    airflow_namespaces: tuple[str, ...] = ("airflow",)
 
 
 class AirflowMonitoring(pulumi.ComponentResource):
@@ -88,6 +90,22 @@ class AirflowMonitoring(pulumi.ComponentResource):
             volumes=[k8s.core.v1.VolumeArgs(name="mapping", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="airflow-statsd-mapping"))],
             pod_annotations={"checksum/mapping": checksum},
             depends_on=[config_map],
+        )
+        # Prometheus scrapes :9102; Airflow's pods send statsd to :9125; the exporter opens no connection.
+        self.network_policy = exporter_network_policy(
+            COMPONENT,
+            args.namespace,
+            self,
+            metrics_port=METRICS_PORT,
+            extra_ingress=[
+                k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[namespace_peer(list(args.airflow_namespaces))],
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(port=STATSD_PORT, protocol="UDP"),
+                        k8s.networking.v1.NetworkPolicyPortArgs(port=STATSD_PORT, protocol="TCP"),
+                    ],
+                )
+            ],
         )
         # The job label is the Service name, airflow-statsd-exporter: rules/platform.rules.yaml's airflow layer.
         self.service_monitor = monitor(

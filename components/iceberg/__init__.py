@@ -9,7 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.iceberg.settings import IcebergSettings
-from core.k8s import deployment_with_service, labels, monitor, restricted_security_context
+from core.k8s import deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
+from core.settings import url_port
 from core.rules import Links, RuleTarget, domain_rule
 
 COMPONENT = "iceberg-exporter"
@@ -50,6 +51,12 @@ def _env(settings: IcebergSettings, has_credentials: bool) -> list[k8s.core.v1.E
                 )
             )
     return env
+
+
+def egress_ports(settings: IcebergSettings) -> list[int]:
+    """TCP ports the exporter connects to: the catalog's, and S3's (443 when no endpoint is set: AWS)."""
+    ports = {url_port(settings.catalog_uri), url_port(settings.s3_endpoint) if settings.s3_endpoint else 443}
+    return sorted(p for p in ports if p is not None)
 
 
 class IcebergExporter(pulumi.ComponentResource):
@@ -95,6 +102,9 @@ class IcebergExporter(pulumi.ComponentResource):
             volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
             pod_security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
             depends_on=depends_on,
+        )
+        self.network_policy = exporter_network_policy(
+            COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(egress_ports(settings))]
         )
         # /metrics serves the last completed collection, so scraping faster than the
         # collection interval is cheap; 1m keeps staleness below the interval.

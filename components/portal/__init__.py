@@ -9,7 +9,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from core.k8s import deployment_with_service, dump_yaml, labels, restricted_security_context
+from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, labels, restricted_security_context
+from core.settings import url_port
 from core.rules import Links, RuleTarget, domain_rule
 
 COMPONENT = "blackbox-exporter"
@@ -46,6 +47,8 @@ class PortalMonitoringArgs:
     image: str
     operator: pulumi.Resource
     links: Links  # where alerts' runbook and dashboard links point
+    # TCP ports of probes other than the Portal URLs' (e.g. a Thrift port probed with tcp_connect): NetworkPolicy egress.
+    probe_ports: tuple[int, ...] = ()
 
 
 class PortalMonitoring(pulumi.ComponentResource):
@@ -83,6 +86,11 @@ class PortalMonitoring(pulumi.ComponentResource):
             # Config changes roll the pod: blackbox_exporter reads the file at start.
             pod_annotations={"checksum/config": hashlib.sha256(config_text.encode()).hexdigest()[:16]},
             depends_on=[config_map],
+        )
+        # Prometheus calls /probe on :9115; the exporter connects only to DNS and its targets' ports.
+        probe_ports = [port for port in (url_port(u) for u in args.urls) if port is not None] + list(args.probe_ports)
+        self.network_policy = exporter_network_policy(
+            COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(probe_ports)]
         )
         self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
         # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.

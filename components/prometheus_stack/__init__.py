@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.prometheus_stack.settings import AlertmanagerSettings, GrafanaSettings, PrometheusSettings
-from core.k8s import labels, merge_values
+from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
 from core.rules import RULE_SELECTOR_LABELS, Links, RuleTarget, domain_rule
 
 RELEASE_NAME = "kube-prometheus-stack"
@@ -114,6 +114,9 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         "ruleSelector": {
             "matchExpressions": [{"key": key, "operator": "In", "values": [value]} for key, value in RULE_SELECTOR_LABELS.items()]
         },
+        # Merged into the chart's pod securityContext (non-root 1000/2000): the runtime's syscall filter.
+        # Prometheus keeps its service account token: Kubernetes service discovery needs it.
+        "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
     }
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE_NAME,
@@ -131,6 +134,9 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
                 "retention": args.alertmanager.retention,
                 "podAntiAffinity": "hard" if args.alertmanager.replicas > 1 else "",
                 "storage": _volume_claim(args.storage_class, args.alertmanager.storage_size),
+                "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
+                # Alertmanager and its config reloader read mounted files and never call the API.
+                "automountServiceAccountToken": False,
             }
         },
         "grafana": {
@@ -149,12 +155,17 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
                 "size": args.grafana.storage_size,
                 "storageClassName": args.storage_class,
             },
+            # Merged into the chart's pod securityContext (user 472). Grafana keeps its token: the sidecars read ConfigMaps.
+            "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
+            # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where
+            # Dashboards creates them), through a Role there instead of a ClusterRole.
+            "rbac": {"namespaced": True},
             "sidecar": {
                 "dashboards": {
                     "enabled": True,
                     "label": DASHBOARD_LABEL,
                     "labelValue": "1",
-                    "searchNamespace": "ALL",
+                    "searchNamespace": "",  # the monitoring namespace, set after merging (below)
                     "folderAnnotation": DASHBOARD_FOLDER_ANNOTATION,
                     # Dashboards are code: edits in the UI would be lost on the next rollout.
                     "provider": {"allowUiUpdates": False, "foldersFromFilesStructure": True},
@@ -199,7 +210,11 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         am_spec["configSecret"] = args.alertmanager_wiring.config_secret_name
         if args.alertmanager_wiring.credential_secret_names:
             am_spec["secrets"] = list(args.alertmanager_wiring.credential_secret_names)
-    return merge_values(values, *args.values_contributions)
+    merged = merge_values(values, *args.values_contributions)
+    # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
+    # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
+    merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = args.namespace
+    return merged
 
 
 class PrometheusStack(pulumi.ComponentResource):

@@ -189,6 +189,8 @@ def _pod_spec(component: str, container: dict[str, Any], volumes: list[dict[str,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": 120,
+        # Thanos finds its peers by DNS SRV and reads the bucket with S3 keys: no Kubernetes API token.
+        "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": volumes,
     }
@@ -297,7 +299,7 @@ class Thanos(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ThanosArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:Thanos", name, None, opts)
-        self._protect_volumes = args.protect  # not _protect: pulumi.Resource uses that name (children inherit it)
+        self._protect = args.protect
         thanos = args.thanos
         if not thanos.enabled or thanos.bucket is None:
             raise ValueError("Thanos component needs thanos.enabled and a bucket (settings validate both)")
@@ -477,4 +479,4 @@ class Thanos(pulumi.ComponentResource):
         }
         if parallel:
             spec["podManagementPolicy"] = "Parallel"
-        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=self._protect_volumes)))
+        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=self._protect)))
