@@ -532,6 +532,22 @@ def test_jenkins_annotation_selects_the_deploy_jobs_the_alert_pages_for():
     assert annotations.JENKINS_DEPLOY_JOBS in rule["expr"]
 
 
+def test_the_scrape_keeps_what_the_gitops_panels_read(models):
+    """Argo CD / Jenkins series a panel or variable reads survive the ServiceMonitors' keep lists."""
+    from components.gitops import ARGOCD_KEEP
+
+    catalog = load_catalog()
+    keep = {"argocd.yaml": ARGOCD_KEEP, "jenkins.yaml": JENKINS_KEEP}
+    problems = []
+    for number, model in models.items():
+        for where, expr in lib.panel_exprs(model) + lib.variable_queries(model):
+            for name in sorted(_reads(expr)):
+                source = catalog.get(name, {}).get("catalog_file")
+                if source in keep and not re.fullmatch(keep[source], name):
+                    problems.append(f"{number} {where}: {name} is dropped by components/gitops' keep list")
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="components/gitops JENKINS_KEEP (owned by GitOps) drops default_jenkins_builds_last_build_start_time_milliseconds "
