@@ -262,7 +262,7 @@ def test_staging_needs_no_protection(stacks):
     assert not stacks["staging"].by_policy("prod-protects-stateful-resources")
 
 
-PROD_UNPROTECTED = {
+PROD_STATEFUL = {
     "kubernetes:core/v1:Namespace::monitoring-namespace",
     "kubernetes:helm.sh/v3:Release::kube-prometheus-stack",
     "kubernetes:apps/v1:StatefulSet::thanos-compact",
@@ -277,10 +277,9 @@ def test_prod_stateful_resources_are_exactly_these(stacks):
         for r in prod.resources
         if not evaluate(replace(r, protect=False), [POLICIES["prod-protects-stateful-resources"]]) == []
     }
-    assert stateful == PROD_UNPROTECTED
+    assert stateful == PROD_STATEFUL
 
 
-@pytest.mark.xfail(strict=True, reason="advisory, prod: no protect on " + ", ".join(sorted(PROD_UNPROTECTED)))
 def test_prod_protects_its_stateful_resources(stacks):
     found = stacks["prod"].by_policy("prod-protects-stateful-resources")
     assert not found, "\n".join(f"{v.resource}: {v.message}" for v in found)

@@ -299,7 +299,7 @@ class Thanos(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ThanosArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:Thanos", name, None, opts)
-        self._protect = args.protect
+        self._protect_volumes = args.protect  # not _protect: pulumi.Resource uses that name (children inherit it)
         thanos = args.thanos
         if not thanos.enabled or thanos.bucket is None:
             raise ValueError("Thanos component needs thanos.enabled and a bucket (settings validate both)")
@@ -479,4 +479,4 @@ class Thanos(pulumi.ComponentResource):
         }
         if parallel:
             spec["podManagementPolicy"] = "Parallel"
-        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=self._protect)))
+        return k8s.apps.v1.StatefulSet(component, metadata=meta(component), spec=spec, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=self._protect_volumes)))
