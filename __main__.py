@@ -166,7 +166,7 @@ if settings.iceberg.enabled:
     IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links), opts)
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
-Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator), opts)
+Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos), opts)
 
 # After PrometheusStack: Alertmanager config/credential Secrets and the SLO PrometheusRule.
 Alerting(
