@@ -7,14 +7,19 @@ deploys nothing), export what an operator needs.
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import spark
+from components import bitbucket, spark
 from components.airflow import AirflowMonitoring, AirflowMonitoringArgs
 from components.alerting import Alerting, AlertingArgs, alertmanager_wiring
+from components.bitbucket import BitbucketMonitoring, BitbucketMonitoringArgs
+from components.ceph import CephMonitoring, CephMonitoringArgs
 from components.dashboards import Dashboards, DashboardsArgs
 from components.gitops import GitOpsMonitoring, GitOpsMonitoringArgs
+from components.hive import HiveMonitoring, HiveMonitoringArgs
 from components.iceberg import IcebergExporter, IcebergExporterArgs
+from components.oracle import OracleMonitoring, OracleMonitoringArgs
 from components.platform import PlatformMonitoring, PlatformMonitoringArgs, deployed_layers
 from components.portal import PortalMonitoring, PortalMonitoringArgs
+from components.powerscale import PowerScaleMonitoring, PowerScaleMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
 from components.storage import StorageMonitoring, StorageMonitoringArgs
@@ -66,7 +71,8 @@ stack = PrometheusStack(
         # None when Thanos is off: no sidecar, Grafana's default datasource stays Prometheus.
         thanos_sidecar=thanos_sidecar(settings.thanos, settings.namespace),
         thanos_datasource=thanos_datasource(settings.thanos, settings.namespace),
-        values_contributions=(spark.chart_values(),),
+        # Bitbucket's scrape job lives in a Secret (its token is a query parameter).
+        values_contributions=(spark.chart_values(),) + ((bitbucket.chart_values(),) if settings.bitbucket.enabled else ()),
     ),
     opts,
 )
@@ -134,12 +140,23 @@ PlatformMonitoring(
         namespace=ns,
         operator=operator,
         links=links,
-        layers=deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled),
+        layers=deployed_layers(
+            iceberg_exporter=settings.iceberg.enabled,
+            gitops=settings.gitops.enabled,
+            hive=settings.hive.enabled,
+            ceph=settings.ceph.enabled,
+            oracle=settings.oracle.enabled,
+            powerscale=settings.powerscale.enabled,
+            bitbucket=settings.bitbucket.enabled,
+        ),
     ),
     opts,
 )
-if settings.portal.urls:
-    PortalMonitoring(
+# PortalMonitoring runs the stack's blackbox_exporter: for the Portal's URLs and for the
+# Hive Metastore's Thrift probe (tcp_connect), whichever the stack has.
+portal = None
+if settings.portal.urls or settings.hive.enabled:
+    portal = PortalMonitoring(
         "portal",
         PortalMonitoringArgs(
             namespace=ns,
@@ -147,6 +164,8 @@ if settings.portal.urls:
             image=settings.portal.blackbox_exporter_image,
             operator=operator,
             links=links,
+            tcp_connect=settings.hive.enabled,
+            probe_ports=(settings.hive.thrift_port,) if settings.hive.enabled else (),
         ),
         opts,
     )
@@ -164,6 +183,56 @@ if settings.gitops.enabled:
     )
 if settings.iceberg.enabled:
     IcebergExporter("iceberg-exporter", IcebergExporterArgs(namespace=ns, exporter=settings.iceberg, operator=operator, links=links), opts)
+
+# Issue 12 layers: each is off unless its settings name a target.
+if settings.hive.enabled and portal is not None:
+    HiveMonitoring(
+        "hive",
+        HiveMonitoringArgs(
+            namespace=ns,
+            thrift_address=settings.hive.thrift_address,
+            hive_namespace=settings.hive.namespace,
+            prober_address=portal.prober_address,
+            prober=portal.service,
+            operator=operator,
+            links=links,
+        ),
+        opts,
+    )
+if settings.ceph.enabled:
+    CephMonitoring("ceph", CephMonitoringArgs(namespace=ns, ceph_namespace=settings.ceph.namespace, operator=operator, links=links), opts)
+if settings.oracle.enabled:
+    OracleMonitoring(
+        "oracle",
+        OracleMonitoringArgs(
+            namespace=ns,
+            dsn=settings.oracle.dsn,
+            image=settings.oracle.image,
+            database_name=settings.oracle.database,
+            operator=operator,
+            links=links,
+        ),
+        opts,
+    )
+if settings.powerscale.enabled:
+    PowerScaleMonitoring(
+        "powerscale",
+        PowerScaleMonitoringArgs(
+            namespace=ns,
+            url=settings.powerscale.url,
+            user=settings.powerscale.user,
+            password=settings.powerscale.password,
+            operator=operator,
+            links=links,
+        ),
+        opts,
+    )
+if settings.bitbucket.enabled:
+    BitbucketMonitoring(
+        "bitbucket",
+        BitbucketMonitoringArgs(namespace=ns, url=settings.bitbucket.url, token=settings.bitbucket.token, operator=operator, links=links),
+        opts,
+    )
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
 Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos), opts)

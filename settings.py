@@ -17,9 +17,14 @@ import pulumi
 
 from components.airflow import settings as airflow
 from components.alerting import settings as alerting
+from components.bitbucket import settings as bitbucket
+from components.ceph import settings as ceph
 from components.gitops import settings as gitops
+from components.hive import settings as hive
 from components.iceberg import settings as iceberg
+from components.oracle import settings as oracle
 from components.portal import settings as portal
+from components.powerscale import settings as powerscale
 from components.prometheus_stack import settings as prometheus_stack
 from components.slo import settings as slo
 from components.spark import settings as spark
@@ -87,6 +92,11 @@ SETTINGS_SCHEMA: tuple[Setting, ...] = (
     + gitops.SETTINGS
     + portal.SETTINGS
     + iceberg.SETTINGS
+    + hive.SETTINGS
+    + ceph.SETTINGS
+    + oracle.SETTINGS
+    + powerscale.SETTINGS
+    + bitbucket.SETTINGS
     + slo.SETTINGS
 )
 SCHEMA_BY_KEY = {s.key: s for s in SETTINGS_SCHEMA}
@@ -126,6 +136,11 @@ class StackSettings:
     gitops: gitops.GitOpsSettings
     portal: portal.PortalSettings
     iceberg: iceberg.IcebergSettings
+    hive: hive.HiveSettings
+    ceph: ceph.CephSettings
+    oracle: oracle.OracleSettings
+    powerscale: powerscale.PowerScaleSettings
+    bitbucket: bitbucket.BitbucketSettings
     slos: tuple[slo.SloSpec, ...]
 
     @property
@@ -149,7 +164,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     environment = reader.get("environment")
     if environment is None and stack in ENVIRONMENTS:
         environment = stack
-    elif environment is None and reader.raw("environment") is None:  # an invalid value is already reported
+    elif environment is None:
         reader.problem(f"{PROJECT}:environment is not set (stack {stack!r} is not named after an environment). Fix: pulumi config set {PROJECT}:environment staging")
     reader.environment = environment or ""
     if reader.environment == "dev":
@@ -173,6 +188,11 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         gitops=gitops.read(reader),
         portal=portal.read(reader),
         iceberg=iceberg.read(reader),
+        hive=hive.read(reader),
+        ceph=ceph.read(reader),
+        oracle=oracle.read(reader),
+        powerscale=powerscale.read(reader),
+        bitbucket=bitbucket.read(reader),
         slos=slo.read(reader, stack_settings.prometheus.retention),
     )
     if reader.problems:

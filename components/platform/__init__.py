@@ -23,12 +23,35 @@ PLATFORM_LAYERS: tuple[tuple[str, str], ...] = (
     ("iceberg", "(.+/)?iceberg.*"),
     ("storage", "(.+/)?minio.*"),
     ("gitops", "(.+/)?(argocd|jenkins).*"),
+    # Issue 12 layers, off unless the stack names their target (job names: the rule files).
+    ("hive", "(.+/)?hive-metastore.*"),
+    ("ceph", "(.+/)?rook-ceph-(mgr|exporter).*"),
+    ("oracle", "(.+/)?oracle.*"),
+    ("powerscale", "(.+/)?(powerscale|isilon).*"),
+    ("bitbucket", "(.+/)?bitbucket.*"),
 )
 
 
-def deployed_layers(iceberg_exporter: bool, gitops: bool) -> tuple[str, ...]:
-    """The layers a stack deploys: the optional ones follow their enable settings."""
-    optional = {"iceberg": iceberg_exporter, "gitops": gitops}
+def deployed_layers(
+    iceberg_exporter: bool,
+    gitops: bool,
+    hive: bool = False,
+    ceph: bool = False,
+    oracle: bool = False,
+    powerscale: bool = False,
+    bitbucket: bool = False,
+) -> tuple[str, ...]:
+    """The layers a stack deploys: the optional ones follow their settings (the issue 12
+    layers default to off: a layer counts only when the stack scrapes it)."""
+    optional = {
+        "iceberg": iceberg_exporter,
+        "gitops": gitops,
+        "hive": hive,
+        "ceph": ceph,
+        "oracle": oracle,
+        "powerscale": powerscale,
+        "bitbucket": bitbucket,
+    }
     return tuple(name for name, _ in PLATFORM_LAYERS if optional.get(name, True))
 
 

@@ -19,11 +19,16 @@ DASHBOARD = "dataops-00-main"
 PORT = 9115
 PROBE_JOB = "portal"
 HTTP_MODULE = "http_2xx"
+TCP_MODULE = "tcp_connect"  # TCP connect probes (the Hive Metastore Thrift port)
 
 
-def blackbox_config() -> dict[str, Any]:
-    """blackbox_exporter modules. The live test runs the real exporter with exactly this."""
-    return {
+def blackbox_config(tcp_connect: bool = False) -> dict[str, Any]:
+    """blackbox_exporter modules. The live test runs the real exporter with exactly this.
+
+    ``tcp_connect`` adds the TCP module only for stacks that probe a TCP port, so a stack
+    without one keeps its config (and pod checksum) unchanged.
+    """
+    config: dict[str, Any] = {
         "modules": {
             HTTP_MODULE: {
                 "prober": "http",
@@ -38,17 +43,22 @@ def blackbox_config() -> dict[str, Any]:
             }
         }
     }
+    if tcp_connect:
+        # Connect only: proves the port accepts connections, below the 30s probe interval.
+        config["modules"][TCP_MODULE] = {"prober": "tcp", "timeout": "5s", "tcp": {"preferred_ip_protocol": "ip4"}}
+    return config
 
 
 @dataclass(frozen=True)
 class PortalMonitoringArgs:
     namespace: pulumi.Input[str]
-    urls: tuple[str, ...]
+    urls: tuple[str, ...]  # empty: the exporter runs for other probes only (no Portal probe or rules)
     image: str
     operator: pulumi.Resource
     links: Links  # where alerts' runbook and dashboard links point
     # TCP ports of probes other than the Portal URLs' (e.g. a Thrift port probed with tcp_connect): NetworkPolicy egress.
     probe_ports: tuple[int, ...] = ()
+    tcp_connect: bool = False  # a TCP probe (Hive Metastore Thrift) goes through this exporter
 
 
 class PortalMonitoring(pulumi.ComponentResource):
@@ -57,7 +67,7 @@ class PortalMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        config_text = dump_yaml(blackbox_config())
+        config_text = dump_yaml(blackbox_config(tcp_connect=args.tcp_connect))
         config_map = k8s.core.v1.ConfigMap(
             "blackbox-exporter-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=args.namespace, labels=labels(COMPONENT)),
@@ -93,6 +103,11 @@ class PortalMonitoring(pulumi.ComponentResource):
             COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(probe_ports)]
         )
         self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
+        self.probe = None
+        self.rules = None
+        if not args.urls:
+            self.register_outputs({"proberAddress": self.prober_address, "urls": []})
+            return
         # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
         self.probe = k8s.apiextensions.CustomResource(
             "portal",

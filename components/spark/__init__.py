@@ -137,5 +137,9 @@ class SparkMonitoring(pulumi.ComponentResource):
             )
             for namespace in args.spark_namespaces
         ]
-        self.rules = domain_rule("spark", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        target = RuleTarget(args.namespace, args.operator, args.links)
+        self.rules = domain_rule("spark", target, self, COMPONENT, DASHBOARD)
+        # JVM heap/GC of every jmx_exporter 0.x JVM (Spark pods, and the Hive Metastore and
+        # Bitbucket when those layers are on): rules/jvm.rules.yaml, always with Spark.
+        self.jvm_rules = domain_rule("jvm", target, self, COMPONENT, DASHBOARD)
         self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(args.spark_namespaces)})

@@ -1,0 +1,65 @@
+"""Settings of Oracle monitoring: the database DSN (a secret), the exporter image, the database label.
+
+Off unless ``oracleDatabase`` names the database to monitor; then ``oracleDsn`` (a secret)
+is required. The switch is a plain setting, not the secret itself: an offline render gives
+every missing secret a placeholder, which must not turn a layer on. The DSN is
+``<user>/<password>@<connect string>`` (the classic oracledb_exporter form); the component
+splits it into the exporter's user, password file and connect string inside a Kubernetes
+Secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from core.settings import PROJECT, Reader, image_ref, parse_dns_label, setting
+
+SETTINGS = (
+    setting("oracleDatabase", "string", "Name of the Oracle database to monitor: the 'database' label of its series and alerts. Unset: Oracle monitoring is off. Needs oracleDsn.", parse_dns_label, optional=True, example="dwh"),
+    setting("oracleDsn", "string", "Oracle DSN <user>/<password>@<host>:<port>/<service> of a read-only monitoring user, for Oracle's exporter. Required with oracleDatabase.", optional=True, secret=True, example="<user>/<password>@db.example.com:1521/ORCLPDB1"),
+    setting("oracleExporterImage", "string", "Oracle's observability exporter image (oracle/oracle-db-appdev-monitoring), pinned.", image_ref, "container-registry.oracle.com/database/observability-exporter:2.4.2"),
+)
+
+
+def split_dsn(dsn: str) -> Optional[tuple[str, str, str]]:
+    """(user, password, connect string) of ``user/password@connect``, or None when malformed.
+
+    The connect string follows the last '@' and the user precedes the first '/', so a
+    password may contain both characters.
+    """
+    credentials, at, connect = dsn.rpartition("@") if isinstance(dsn, str) else ("", "", "")
+    user, slash, password = credentials.partition("/")
+    if not (at and slash and user and password and connect) or any(c.isspace() for c in user + connect):
+        return None
+    return user, password, connect
+
+
+@dataclass(frozen=True)
+class OracleSettings:
+    database: Optional[str]
+    dsn: Optional[pulumi.Output]  # secret
+    image: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.database is not None
+
+
+def read(reader: Reader) -> OracleSettings:
+    database = reader.get("oracleDatabase")
+    image = reader.get("oracleExporterImage")
+    on = reader.raw("oracleDatabase") is not None
+    if not on:
+        return OracleSettings(database=None, dsn=None, image=image)
+    dsn = reader.secret("oracleDsn", required=True, why=f"oracleDatabase = {reader.raw('oracleDatabase')!r}: the exporter logs in with it")
+    raw = reader.raw("oracleDsn")
+    if raw is not None and split_dsn(str(raw)) is None:
+        # Never echo the value: it holds a password.
+        reader.problem(
+            f"{PROJECT}:oracleDsn is not of the form <user>/<password>@<host>:<port>/<service> (value not shown: it is a secret). "
+            f"Fix: {reader.fix('oracleDsn')}"
+        )
+    return OracleSettings(database=database, dsn=dsn, image=image)

@@ -1,0 +1,83 @@
+"""PowerScaleMonitoring: Dell gostats (Isilon/powerscale_data_insights) for a PowerScale cluster.
+
+gostats runs next to the storage (not in this stack) and serves one /metrics port per
+PowerScale cluster, so the scrape is a ``ScrapeConfig`` (monitoring.coreos.com/v1alpha1,
+static target) with ``jobName: powerscale``, what rules/powerscale.rules.yaml selects
+(``(.+/)?(powerscale|isilon).*``; an operator older than v0.75 ignores ``jobName`` and
+names the job ``scrapeConfig/<namespace>/powerscale``, which matches too). Basic auth, when gostats enables it, comes from a
+Kubernetes Secret the ScrapeConfig references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.powerscale.settings import ScrapeUrl
+from core.k8s import keep_metrics, labels
+from core.rules import Links, RuleTarget, domain_rule
+
+COMPONENT = "powerscale-monitoring"
+# The dashboard this domain's alerts link to unless an alert names another.
+DASHBOARD = "dataops-02-resource"
+DOMAIN = "powerscale"  # rules/powerscale.rules.yaml -> PrometheusRule dataops-powerscale
+JOB = "powerscale"
+AUTH_SECRET = "powerscale-metrics-auth"
+# What the PowerScale rules and the resource dashboard read (docs/metrics/powerscale.yaml).
+POWERSCALE_KEEP = r"isilon_stat_(cluster_health|cluster_node_count_(all|down)|ifs_(percent_avail|bytes_(total|avail|used)))"
+
+
+@dataclass(frozen=True)
+class PowerScaleMonitoringArgs:
+    namespace: pulumi.Input[str]  # where the ScrapeConfig, Secret and rules live (monitoring)
+    url: ScrapeUrl
+    user: Optional[str]  # basic auth user; None when gostats has no auth
+    password: Optional[pulumi.Output]  # secret, with user
+    operator: pulumi.Resource
+    links: Links  # where alerts' runbook and dashboard links point
+
+
+def scrape_spec(url: ScrapeUrl, basic_auth: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "jobName": JOB,
+        "staticConfigs": [{"targets": [url.target]}],
+        "metricsPath": url.path,
+        "scheme": url.scheme,
+        # gostats stamps samples with the OneFS collection time; keep them (rules expect it).
+        "honorTimestamps": True,
+        "scrapeInterval": "30s",
+        "metricRelabelings": keep_metrics(POWERSCALE_KEEP),
+    }
+    if basic_auth:
+        spec["basicAuth"] = {"username": {"name": AUTH_SECRET, "key": "username"}, "password": {"name": AUTH_SECRET, "key": "password"}}
+    return spec
+
+
+class PowerScaleMonitoring(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PowerScaleMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("dataops:monitoring:PowerScaleMonitoring", name, None, opts)
+        depends_on: list[pulumi.Resource] = [args.operator]
+        self.auth_secret = None
+        basic_auth = args.user is not None and args.password is not None
+        if basic_auth:
+            self.auth_secret = k8s.core.v1.Secret(
+                AUTH_SECRET,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+                type="Opaque",
+                string_data={"username": args.user, "password": args.password},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            depends_on.append(self.auth_secret)
+        self.scrape_config = k8s.apiextensions.CustomResource(
+            JOB,
+            api_version="monitoring.coreos.com/v1alpha1",
+            kind="ScrapeConfig",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=JOB, namespace=args.namespace, labels=labels(COMPONENT)),
+            spec=scrape_spec(args.url, basic_auth),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        self.register_outputs({"target": args.url.target})
