@@ -164,7 +164,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     environment = reader.get("environment")
     if environment is None and stack in ENVIRONMENTS:
         environment = stack
-    elif environment is None:
+    elif environment is None and reader.raw("environment") is None:  # an invalid value is already reported
         reader.problem(f"{PROJECT}:environment is not set (stack {stack!r} is not named after an environment). Fix: pulumi config set {PROJECT}:environment staging")
     reader.environment = environment or ""
     if reader.environment == "dev":
