@@ -548,11 +548,6 @@ def test_the_scrape_keeps_what_the_gitops_panels_read(models):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="components/gitops JENKINS_KEEP (owned by GitOps) drops default_jenkins_builds_last_build_start_time_milliseconds "
-    "at scrape: add last_build_start_time_milliseconds to its alternation, then delete this marker",
-)
 def test_the_scrape_keeps_what_the_annotations_read():
     assert re.fullmatch(JENKINS_KEEP, JENKINS_START)
 

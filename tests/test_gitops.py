@@ -141,3 +141,20 @@ def test_bad_namespace_is_a_settings_error():
         assert any("argocdNamespace" in p and "DNS-1123" in p for p in err.problems), err.problems
     else:
         raise AssertionError("an invalid argocdNamespace was accepted")
+
+
+def test_the_scrape_keeps_every_argocd_and_jenkins_series_a_rule_reads():
+    """A keep list that drops a series a rule reads makes that rule (and its alert) silently empty."""
+    import re
+
+    from rules_util import iter_rules, promql_metric_names
+
+    # By name, not by catalog file: other domains' catalogs list Argo CD series too (bitbucket.yaml).
+    keep = {"argocd_": ARGOCD_KEEP, "default_jenkins_": JENKINS_KEEP}
+    problems = []
+    for path, _, rule in iter_rules():
+        for name in promql_metric_names(rule["expr"]):
+            pattern = next((v for prefix, v in keep.items() if name.startswith(prefix)), None)
+            if pattern is not None and not re.fullmatch(pattern, name):
+                problems.append(f"{path.name} {rule.get('alert') or rule.get('record')}: {name}")
+    assert not problems, "dropped at scrape by components/gitops' keep lists:\n" + "\n".join(problems)

@@ -51,13 +51,16 @@ JENKINS_PATH = "/prometheus"
 ARGOCD_KEEP = (
     r"argocd_app_info|argocd_app_sync_total|argocd_app_reconcile_(bucket|sum|count)"
     r"|argocd_cluster_connection_status|argocd_git_request_total"
+    # Bitbucket's git-failure SLI (rules/bitbucket.rules.yaml) reads the repo-server's failure counters.
+    r"|argocd_git_(fetch|lsremote)_fail_total"
     r"|process_(cpu_seconds_total|resident_memory_bytes)"
 )
 # The plugin also re-exports the Metrics plugin (hundreds of jenkins_* / vm_* / http_* series);
 # only the per-job build results and durations and the controller status are kept. The
 # "default_" prefix is the plugin's default namespace (PROMETHEUS_NAMESPACE).
 JENKINS_KEEP = (
-    r"default_jenkins_builds_(last_build_result_ordinal|last_build_duration_milliseconds"
+    # last_build_start_time_milliseconds: the dashboards' deploy annotations (a completed build).
+    r"default_jenkins_builds_(last_build_result_ordinal|last_build_duration_milliseconds|last_build_start_time_milliseconds"
     r"|duration_milliseconds_summary_(sum|count))"
     r"|default_jenkins_(up|executors_(available|busy|queue_length))"
 )
