@@ -41,13 +41,14 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def _alert(name: str, severity: str, summary: str) -> dict:
+    links = load_stack_settings("prod").links  # the links a prod alert carries (core.rules.Links)
     return {
         "labels": {"alertname": name, "severity": severity, "cluster": "dataops-prod", "component": "platform", "namespace": "spark-jobs"},
         "annotations": {
             "summary": summary,
             "description": "테스트 경보",
-            "runbook_url": f"https://github.com/dataops/dataops-monitoring/blob/main/docs/runbooks/{name}.md",
-            "dashboard_url": "/d/dataops-00-main",
+            "runbook_url": links.runbook(name),
+            "dashboard_url": links.dashboard("dataops-00-main"),
         },
     }
 
