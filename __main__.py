@@ -209,6 +209,7 @@ if settings.oracle.enabled:
             dsn=settings.oracle.dsn,
             image=settings.oracle.image,
             database_name=settings.oracle.database,
+            database_port=settings.oracle.port,
             operator=operator,
             links=links,
         ),

@@ -52,7 +52,7 @@ STAGING_SECRETS = ("thanosAccessKey", "thanosSecretKey")
 # Random per run: no credential-looking literal in the repository.
 ORACLE_USER = f"mon{secrets.token_hex(3)}"
 ORACLE_PASSWORD = f"pw/{secrets.token_hex(8)}@x"  # '/' and '@' inside the password must survive the split
-ORACLE_CONNECT = "dwh-db.example.com:1521/DWHPDB1"
+ORACLE_CONNECT = "dwh-db.example.com:1522/DWHPDB1"  # not the default port: the NetworkPolicy must follow it
 POWERSCALE_PASSWORD = random_secret("powerscaleExporterPassword")
 BITBUCKET_TOKEN = random_secret("bitbucketToken")
 
@@ -243,6 +243,8 @@ def test_hive_probes_thrift_through_the_blackbox_exporter_with_tcp_connect(layer
     assert config == blackbox_config(tcp_connect=True) and TCP_MODULE in config["modules"]
     assert not [r for r in layers_on.by_type(CR.format("v1:Probe")) if r.name == "portal"]
     assert "dataops-portal" not in {r.name for r in layers_on.by_type(RULE)}
+    # The exporter's NetworkPolicy lets it reach the Thrift port.
+    assert _egress_ports(layers_on.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "blackbox-exporter")) == {9083}
 
 
 def test_hive_scrapes_the_metastore_jmx_agent(layers_on):
@@ -326,6 +328,19 @@ def test_oracle_exporter_is_hardened_and_reads_its_credentials_from_the_secret(l
     assert database["passwordFile"] == f"{mounts['password']}/{volumes['password']['secret']['items'][0]['path']}"
     assert container["args"] == [f"--config.file={mounts['config']}/config.yaml"]
     assert layers_on.one(SECRET, "oracledb-exporter-credentials").urn in deployment.dependencies
+
+
+def _egress_ports(policy) -> set[int]:
+    return {p["port"] for rule in policy.inputs["spec"]["egress"] for p in rule.get("ports", []) if p["port"] != 53}
+
+
+def test_oracle_network_policy_allows_only_prometheus_in_and_the_listener_out(layers_on):
+    policy = layers_on.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "oracledb-exporter")
+    spec = policy.inputs["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "oracledb-exporter"}}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == [9161]
+    assert _egress_ports(policy) == {1522}
 
 
 def test_oracle_service_monitor_job_is_what_the_rules_select(layers_on):

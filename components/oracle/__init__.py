@@ -7,7 +7,8 @@ the user and connect string reach the exporter as environment variables expanded
 config file, the password as a file (``passwordFile``) so no character of it can break
 the YAML. The config ConfigMap holds no credential. The pod is hardened like our other
 exporters: non-root (the image's uid 1000), read-only root filesystem, no capabilities,
-seccomp RuntimeDefault, no service account token (the exporter never calls the API).
+seccomp RuntimeDefault, no service account token (the exporter never calls the API), and a
+NetworkPolicy: ingress from Prometheus only, egress to DNS and the database listener only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.oracle.settings import split_dsn
-from core.k8s import deployment_with_service, dump_yaml, keep_metrics, labels, monitor, restricted_security_context
+from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, keep_metrics, labels, monitor, restricted_security_context
 from core.rules import Links, RuleTarget, domain_rule
 
 COMPONENT = "oracledb-exporter"
@@ -65,6 +66,7 @@ class OracleMonitoringArgs:
     dsn: pulumi.Output  # secret: user/password@connect
     image: str
     database_name: str
+    database_port: int  # the listener port: the exporter's only egress besides DNS
     operator: pulumi.Resource
     links: Links  # where alerts' runbook and dashboard links point
 
@@ -147,6 +149,10 @@ class OracleMonitoring(pulumi.ComponentResource):
             ),
             automount_service_account_token=False,
             depends_on=[config_map, self.credentials],
+        )
+        # Ingress only from Prometheus on 9161; egress only to DNS and the database listener.
+        self.network_policy = exporter_network_policy(
+            NAME, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports([args.database_port])]
         )
         self.monitor = monitor(
             "ServiceMonitor",

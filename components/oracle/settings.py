@@ -10,6 +10,7 @@ Secret.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,6 +23,16 @@ SETTINGS = (
     setting("oracleDsn", "string", "Oracle DSN <user>/<password>@<host>:<port>/<service> of a read-only monitoring user, for Oracle's exporter. Required with oracleDatabase.", optional=True, secret=True, example="<user>/<password>@db.example.com:1521/ORCLPDB1"),
     setting("oracleExporterImage", "string", "Oracle's observability exporter image (oracle/oracle-db-appdev-monitoring), pinned.", image_ref, "container-registry.oracle.com/database/observability-exporter:2.4.2"),
 )
+
+
+DEFAULT_LISTENER_PORT = 1521
+
+
+def listener_port(connect: str) -> int:
+    """The TCP port of an EZConnect string (``[//]host[:port][/service]``) or descriptor (``PORT=n``);
+    1521, Oracle's default listener port, when none is written (e.g. a TNS alias)."""
+    match = re.search(r"\(\s*PORT\s*=\s*(\d+)\s*\)", connect, re.IGNORECASE) or re.match(r"^(?:[a-z]+://)?/{0,2}[^/:()]+:(\d+)", connect)
+    return int(match.group(1)) if match else DEFAULT_LISTENER_PORT
 
 
 def split_dsn(dsn: str) -> Optional[tuple[str, str, str]]:
@@ -42,6 +53,7 @@ class OracleSettings:
     database: Optional[str]
     dsn: Optional[pulumi.Output]  # secret
     image: str
+    port: int = DEFAULT_LISTENER_PORT  # the database listener's port (the exporter's only egress besides DNS)
 
     @property
     def enabled(self) -> bool:
@@ -56,10 +68,12 @@ def read(reader: Reader) -> OracleSettings:
         return OracleSettings(database=None, dsn=None, image=image)
     dsn = reader.secret("oracleDsn", required=True, why=f"oracleDatabase = {reader.raw('oracleDatabase')!r}: the exporter logs in with it")
     raw = reader.raw("oracleDsn")
-    if raw is not None and split_dsn(str(raw)) is None:
+    parts = split_dsn(str(raw)) if raw is not None else None
+    if raw is not None and parts is None:
         # Never echo the value: it holds a password.
         reader.problem(
             f"{PROJECT}:oracleDsn is not of the form <user>/<password>@<host>:<port>/<service> (value not shown: it is a secret). "
             f"Fix: {reader.fix('oracleDsn')}"
         )
-    return OracleSettings(database=database, dsn=dsn, image=image)
+    port = listener_port(parts[2]) if parts else DEFAULT_LISTENER_PORT
+    return OracleSettings(database=database, dsn=dsn, image=image, port=port)
