@@ -16,14 +16,7 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import PROJECT, Reader, image_ref, parse_dns_label, setting
-
-SETTINGS = (
-    setting("oracleDatabase", "string", "Name of the Oracle database to monitor: the 'database' label of its series and alerts. Unset: Oracle monitoring is off. Needs oracleDsn.", parse_dns_label, optional=True, example="dwh"),
-    setting("oracleDsn", "string", "Oracle DSN <user>/<password>@<host>:<port>/<service> of a read-only monitoring user, for Oracle's exporter. Required with oracleDatabase.", optional=True, secret=True, example="<user>/<password>@db.example.com:1521/ORCLPDB1"),
-    setting("oracleExporterImage", "string", "Oracle's observability exporter image (oracle/oracle-db-appdev-monitoring), pinned.", image_ref, "container-registry.oracle.com/database/observability-exporter:2.4.2"),
-)
-
+from core.settings import Reader, image_ref, parse_dns_label, setting
 
 DEFAULT_LISTENER_PORT = 1521
 
@@ -48,6 +41,20 @@ def split_dsn(dsn: str) -> Optional[tuple[str, str, str]]:
     return user, password, connect
 
 
+def dsn(value: object) -> str:
+    """The DSN's form, checked by Reader.secret (its problems never show the value)."""
+    if not isinstance(value, str) or split_dsn(value) is None:
+        raise ValueError("not of the form <user>/<password>@<host>:<port>/<service> (or @<TNS alias>)")
+    return value
+
+
+SETTINGS = (
+    setting("oracleDatabase", "string", "Name of the Oracle database to monitor: the 'database' label of its series and alerts. Unset: Oracle monitoring is off. Needs oracleDsn.", parse_dns_label, optional=True, example="dwh"),
+    setting("oracleDsn", "string", "Oracle DSN <user>/<password>@<host>:<port>/<service> of a read-only monitoring user, for Oracle's exporter. Required with oracleDatabase.", dsn, optional=True, secret=True, example="<user>/<password>@db.example.com:1521/ORCLPDB1"),
+    setting("oracleExporterImage", "string", "Oracle's observability exporter image (oracle/oracle-db-appdev-monitoring), pinned.", image_ref, "container-registry.oracle.com/database/observability-exporter:2.4.2"),
+)
+
+
 @dataclass(frozen=True)
 class OracleSettings:
     database: Optional[str]
@@ -66,14 +73,9 @@ def read(reader: Reader) -> OracleSettings:
     on = reader.raw("oracleDatabase") is not None
     if not on:
         return OracleSettings(database=None, dsn=None, image=image)
-    dsn = reader.secret("oracleDsn", required=True, why=f"oracleDatabase = {reader.raw('oracleDatabase')!r}: the exporter logs in with it")
+    secret_dsn = reader.secret("oracleDsn", required=True, why=f"oracleDatabase = {reader.raw('oracleDatabase')!r}: the exporter logs in with it")
+    # Reader.secret checked the form (dsn()); the port is not secret and shapes the NetworkPolicy.
     raw = reader.raw("oracleDsn")
-    parts = split_dsn(str(raw)) if raw is not None else None
-    if raw is not None and parts is None:
-        # Never echo the value: it holds a password.
-        reader.problem(
-            f"{PROJECT}:oracleDsn is not of the form <user>/<password>@<host>:<port>/<service> (value not shown: it is a secret). "
-            f"Fix: {reader.fix('oracleDsn')}"
-        )
+    parts = split_dsn(raw) if isinstance(raw, str) else None
     port = listener_port(parts[2]) if parts else DEFAULT_LISTENER_PORT
-    return OracleSettings(database=database, dsn=dsn, image=image, port=port)
+    return OracleSettings(database=database, dsn=secret_dsn, image=image, port=port)
