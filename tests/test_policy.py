@@ -446,6 +446,62 @@ def test_exporter_pods_run_under_runtime_default(stacks, stack):
         assert pod["automountServiceAccountToken"] is False, name
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_pod_we_define_mounts_a_service_account_token(stacks, stack):
+    """Our exporters and Thanos never call the Kubernetes API: no token in any pod we define."""
+    workloads = [r for r in stacks[stack].resources if r.type in (DEPLOYMENT, STATEFULSET)]
+    assert len(workloads) >= 5
+    for workload in workloads:
+        pod = workload.inputs["spec"]["template"]["spec"]
+        assert pod.get("automountServiceAccountToken") is False, workload.name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, workload.name
+
+
+def test_chart_pods_run_under_runtime_default_and_grafana_reads_one_namespace(stacks):
+    values = stacks["prod"].one(RELEASE, "kube-prometheus-stack").inputs["values"]
+    for path in (("prometheus", "prometheusSpec"), ("alertmanager", "alertmanagerSpec"), ("grafana",)):
+        spec = values
+        for key in path:
+            spec = spec[key]
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, path
+    assert values["alertmanager"]["alertmanagerSpec"]["automountServiceAccountToken"] is False
+    # Prometheus (service discovery) and Grafana (dashboard sidecar) keep their tokens; the
+    # sidecar reads the monitoring namespace only, through a Role.
+    assert "automountServiceAccountToken" not in values["prometheus"]["prometheusSpec"]
+    assert values["grafana"]["sidecar"]["dashboards"]["searchNamespace"] == "monitoring"
+    assert values["grafana"]["rbac"]["namespaced"] is True
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+FROM_PROMETHEUS = [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["monitoring"]}]},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+DNS = {"to": [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system"]}]},
+               "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+       "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+
+
+def test_each_exporter_has_a_network_policy_for_prometheus_and_its_targets(stacks):
+    prod = stacks["prod"]
+    assert {r.name for r in prod.resources if r.type == NETWORK_POLICY} >= set(EXPORTERS["prod"])
+    specs = {name: prod.one(NETWORK_POLICY, name).inputs["spec"] for name in EXPORTERS["prod"]}
+    for name, spec in specs.items():
+        assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": name}}
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert spec["ingress"][0]["from"] == FROM_PROMETHEUS, name
+    assert specs["airflow-statsd-exporter"]["ingress"] == [
+        {"from": FROM_PROMETHEUS, "ports": [{"port": 9102, "protocol": "TCP"}]},
+        {"from": [{"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["airflow"]}]}}],
+         "ports": [{"port": 9125, "protocol": "UDP"}, {"port": 9125, "protocol": "TCP"}]},
+    ]
+    assert specs["airflow-statsd-exporter"]["egress"] == []  # it only listens
+    assert specs["iceberg-exporter"]["ingress"][0]["ports"] == [{"port": 9123, "protocol": "TCP"}]
+    # Hive Metastore thrift://...:9083 and AWS S3 (no icebergS3Endpoint) on 443.
+    assert specs["iceberg-exporter"]["egress"] == [DNS, {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 9083, "protocol": "TCP"}]}]
+    assert specs["blackbox-exporter"]["ingress"][0]["ports"] == [{"port": 9115, "protocol": "TCP"}]
+    assert specs["blackbox-exporter"]["egress"][0] == DNS
+    assert {"port": 443, "protocol": "TCP"} in specs["blackbox-exporter"]["egress"][1]["ports"]  # https://portal.dataops.internal/healthz
+
+
 # --------------------------------------------------------------------------------------
 # Configuration (how an advisory policy is tuned or waived)
 # --------------------------------------------------------------------------------------
