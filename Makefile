@@ -18,6 +18,7 @@ help:
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
+	@echo "make gameday                    break every critical alert's inputs under real Prometheus/Alertmanager, prod timings (~9 min)"
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
@@ -52,9 +53,9 @@ tools: tools-groovy
 test: venv tools lint
 	$(PY) -m pytest -q tests
 
-# Unit and mock-engine tests: no real binary (promtool, Prometheus, groovy, exporters) runs.
+# Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
 test-fast: venv lint
-	$(PY) -m pytest -q -m "not live" tests
+	$(PY) -m pytest -q -m "not live and not tools" tests
 
 lint: venv
 	$(PY) -m ruff check .
@@ -74,6 +75,17 @@ bench-iceberg-server: venv
 
 slo-report: venv
 	$(PY) -m tools.slo_report --stack $(STACK)
+
+# Game day (docs/gameday.md): every critical alert's scenario against real Prometheus 3 and
+# Alertmanager with production timings (~9 min), plus every dashboard query; the prod stack by default.
+GAMEDAY_STACK ?= prod
+gameday: venv tools
+	$(PY) -m tools.gameday --stack $(GAMEDAY_STACK)
+
+gameday-dashboards: venv tools
+	$(PY) -m tools.gameday --stack $(GAMEDAY_STACK) --dashboards-only
+
+.PHONY: gameday gameday-dashboards
 
 # Groovy (Debian's package) evaluates the Jenkinsfile in tests/test_jenkinsfile.py. Debian's
 # groovy launcher runs /usr/lib/jvm/default-java unless JAVA_HOME is set, so the

@@ -67,3 +67,39 @@ def prod_run() -> ProgramRun:
 @pytest.fixture
 def staging_run() -> ProgramRun:
     return _cached_run("staging", ("thanosAccessKey", "thanosSecretKey"))
+
+
+# ---------------------------------------------------------------------------------------------
+# `make test-fast` leaves out every test that starts a real program (promtool, amtool, Prometheus,
+# groovy, the exporter, git worktrees): marker `tools`, set here so no test file has to remember it.
+# ---------------------------------------------------------------------------------------------
+import ast  # noqa: E402
+import functools  # noqa: E402
+
+_TOOL_MODULES = {
+    "test_rules_promtool", "test_iceberg_image", "test_jenkinsfile", "test_review_diff", "test_iceberg_exporter",
+    "test_iceberg_exporter_faults", "test_iceberg_server", "test_iceberg_hive", "test_iceberg_rest", "test_iceberg_shards",
+}
+_TOOL_WORDS = ("tool(", "subprocess", "AMTOOL", "_promtool", "Popen", "running(")
+
+
+@functools.lru_cache(maxsize=None)
+def _tool_tests(path: str) -> frozenset[str]:
+    """Test functions of a module that run a real program, directly or through a module helper."""
+    source = Path(path).read_text(encoding="utf-8")
+    functions = {n.name: ast.get_source_segment(source, n) or "" for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+
+    def runs(name: str, seen: frozenset[str]) -> bool:
+        text = functions[name]
+        if any(word in text for word in _TOOL_WORDS):
+            return True
+        return any(other + "(" in text and runs(other, seen | {other}) for other in functions if other not in seen and other != name)
+
+    return frozenset(name for name in functions if name.startswith("test_") and runs(name, frozenset({name})))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = Path(str(item.fspath))
+        if module.stem in _TOOL_MODULES or getattr(item, "originalname", item.name) in _tool_tests(str(module)):
+            item.add_marker(pytest.mark.tools)
