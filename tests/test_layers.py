@@ -518,3 +518,79 @@ def test_tcp_connect_module_with_the_real_blackbox_exporter(tmp_path):
             assert probe(f"127.0.0.1:{closed_port}") == 0.0
     finally:
         listener.close()
+
+
+class _FakeBitbucketApp:
+    """The app's servlet as PrometheusExporter.java behaves: 401 unless ?token= matches."""
+
+    def __init__(self, token: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        from components.bitbucket.settings import APP_PATH
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server API
+                parts = urlsplit(self.path)
+                if parts.path != APP_PATH or parse_qs(parts.query).get("token") != [token]:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = (
+                    "# TYPE bitbucket_total_repositories_gauge gauge\nbitbucket_total_repositories_gauge 42\n"
+                    "# TYPE jvm_memory_bytes_used gauge\njvm_memory_bytes_used{area=\"heap\"} 1.0e9\n"
+                    "# TYPE jvm_threads_current gauge\njvm_threads_current 120\n"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.live
+def test_bitbucket_scrape_job_with_real_prometheus(tmp_path):
+    """The job from the Secret, run by a real Prometheus: the token passes as ?token=, the job is
+    "bitbucket", the keep-list drops what no rule reads; a wrong token reads as up == 0."""
+    from components.bitbucket import scrape_configs
+    from components.bitbucket.settings import APP_PATH
+    from components.powerscale.settings import ScrapeUrl
+    from tests.live import prom_query, wait_until
+
+    token = secrets.token_hex(12)
+    app = _FakeBitbucketApp(token)
+    try:
+        url = ScrapeUrl(scheme="HTTP", target=app.address, path=APP_PATH)
+        [good] = scrape_configs(url, token)
+        [bad] = scrape_configs(url, token + "x")
+        bad["job_name"] = "bitbucket-wrong-token"
+        for job in (good, bad):
+            job["scrape_interval"] = "1s"
+        prom_port = free_port()
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": [good, bad]}))
+        args = [
+            tool("prometheus"),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ]
+        base = f"http://127.0.0.1:{prom_port}"
+        with running(args, tmp_path / "prometheus.log", f"{base}/-/ready"):
+            up = wait_until(lambda: len(prom_query(base, "up")) == 2 and prom_query(base, "up"), 30, "both targets scraped")
+            assert {r["metric"]["job"]: float(r["value"][1]) for r in up} == {"bitbucket": 1.0, "bitbucket-wrong-token": 0.0}
+            _assert_job_selected("bitbucket", "bitbucket")
+            kept = wait_until(lambda: prom_query(base, '{job="bitbucket", __name__!~"up|scrape_.+"}'), 30, "bitbucket series")
+            assert sorted(r["metric"]["__name__"] for r in kept) == ["bitbucket_total_repositories_gauge", "jvm_memory_bytes_used"]
+    finally:
+        app.close()
