@@ -594,3 +594,42 @@ def test_bitbucket_scrape_job_with_real_prometheus(tmp_path):
             assert sorted(r["metric"]["__name__"] for r in kept) == ["bitbucket_total_repositories_gauge", "jvm_memory_bytes_used"]
     finally:
         app.close()
+
+
+# Every series a domain's rules read from its own scrape survives the scrape's keep-list.
+KEEP_SOURCES = {
+    "hive": [(CR.format("v1:PodMonitor"), "hive-metastore", "podMetricsEndpoints")],
+    "ceph": [(CR.format("v1:ServiceMonitor"), "rook-ceph-mgr", "endpoints"), (CR.format("v1:ServiceMonitor"), "rook-ceph-exporter", "endpoints")],
+    "oracle": [(CR.format("v1:ServiceMonitor"), "oracledb-exporter", "endpoints")],
+    "powerscale": [(CR.format("v1alpha1:ScrapeConfig"), "powerscale", None)],
+}
+OWN_PREFIXES = {"hive": "hive_metastore_", "ceph": "ceph_", "oracle": "oracledb_", "powerscale": "isilon_", "bitbucket": "bitbucket_"}
+
+
+def _keep_regexes(run: ProgramRun, domain: str) -> list[str]:
+    if domain == "bitbucket":
+        return [r["regex"] for job in _bitbucket_scrape(run) for r in job["metric_relabel_configs"] if r["action"] == "keep"]
+    regexes = []
+    for kind, name, endpoints in KEEP_SOURCES[domain]:
+        spec = run.one(kind, name).inputs["spec"]
+        for endpoint in spec[endpoints] if endpoints else [spec]:
+            regexes += [r["regex"] for r in endpoint.get("metricRelabelings", []) if r["action"] == "keep"]
+    return regexes
+
+
+@pytest.mark.parametrize("domain", LAYERS)
+def test_the_series_a_layers_rules_read_survive_its_keep_list(layers_on, domain):
+    from tests.rules_util import promql_metric_names
+
+    read = {
+        name
+        for group in _rule_groups(domain) + (_rule_groups("jvm") if domain in ("hive", "bitbucket") else [])
+        for rule in group["rules"]
+        for name in promql_metric_names(rule["expr"])
+        if name.startswith(OWN_PREFIXES[domain]) or (domain in ("hive", "bitbucket") and name.startswith("jvm_"))
+    }
+    assert read, domain
+    regexes = _keep_regexes(layers_on, domain)
+    assert regexes, domain
+    dropped = sorted(n for n in read if not any(re.fullmatch(rx, n) for rx in regexes))
+    assert not dropped, f"{domain}: the scrape drops series its rules read: {dropped}"
