@@ -91,6 +91,7 @@ if settings.thanos.enabled:
             pdb=settings.is_prod,
             protect=cluster.protect,
             store_replicas=2 if settings.is_prod else 1,
+            external_labels=settings.external_labels,
         ),
         opts,
     )
@@ -152,10 +153,11 @@ PlatformMonitoring(
     ),
     opts,
 )
-# PortalMonitoring runs the stack's blackbox_exporter: for the Portal's URLs and for the
-# Hive Metastore's Thrift probe (tcp_connect), whichever the stack has.
+# PortalMonitoring runs the stack's blackbox_exporter: for the Portal's URLs, the services'
+# own health endpoints (probe*Url) and the Hive Metastore's Thrift probe (tcp_connect),
+# whichever the stack has.
 portal = None
-if settings.portal.urls or settings.hive.enabled:
+if settings.portal.urls or settings.portal.service_probes or settings.hive.enabled:
     portal = PortalMonitoring(
         "portal",
         PortalMonitoringArgs(
@@ -166,6 +168,7 @@ if settings.portal.urls or settings.hive.enabled:
             links=links,
             tcp_connect=settings.hive.enabled,
             probe_ports=(settings.hive.thrift_port,) if settings.hive.enabled else (),
+            service_probes=settings.portal.service_probes,
         ),
         opts,
     )
@@ -250,6 +253,9 @@ Alerting(
         evaluation_interval=settings.prometheus.evaluation_interval,
         operator=operator,
         links=links,
+        # With Thanos, SLO budgets longer than the retention go to the Thanos Ruler.
+        thanos_ruler=settings.thanos.enabled,
+        retention=settings.prometheus.retention,
     ),
     opts,
 )

@@ -27,6 +27,9 @@ RULES_DIR = ROOT / "rules"
 # Every PrometheusRule we create carries this label; Prometheus selects rules by it
 # (see PrometheusStack's ruleSelector) so a stray rule elsewhere is never picked up by accident.
 RULE_SELECTOR_LABELS = {"dataops.io/rules": "true"}
+# Rules that also carry this are evaluated by the Thanos Ruler (components/thanos) instead:
+# Prometheus' ruleSelector excludes them (NotIn), the ThanosRuler's selects them.
+RULER_LABELS = {"dataops.io/evaluator": "thanos-ruler"}
 
 # The annotation an alert uses to name a dashboard other than its domain's default.
 DASHBOARD_ANNOTATION = "dashboard"

@@ -382,14 +382,33 @@ def test_release_mounts_the_alerting_secrets(prod_run):
 def test_prometheus_rules_depend_on_the_release_and_match_settings(prod_run):
     release = prod_run.one("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack")
     alerting = prod_run.one("dataops:monitoring:Alerting", "alerting")
-    names = {"dataops-slo"}
+    names = {"dataops-slo", "dataops-slo-long-windows"}
     rules = {r.name: r for r in prod_run.by_type(RULE_CR) if r.name in names}
     assert set(rules) == names
     for rule in rules.values():
         assert release.urn in rule.dependencies and rule.parent == alerting.urn
+    # Prometheus evaluates dataops-slo; the Thanos Ruler the 30d budgets (prod keeps 15d).
+    for rule in rules.values():
         assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
+    assert "dataops.io/evaluator" not in rules["dataops-slo"].inputs["metadata"]["labels"]
+    assert rules["dataops-slo-long-windows"].inputs["metadata"]["labels"]["dataops.io/evaluator"] == "thanos-ruler"
     committed = yaml.safe_load(SLO_RULES_FILE.read_text(encoding="utf-8"))["groups"]
-    assert rules["dataops-slo"].inputs["spec"]["groups"] == as_deployed("slo", SLO_DASHBOARD, committed)
+    local = [g for g in committed if g["name"] != "dataops_slo_error_budget"]
+    budget = [g for g in committed if g["name"] == "dataops_slo_error_budget"]
+    assert rules["dataops-slo"].inputs["spec"]["groups"] == as_deployed("slo", SLO_DASHBOARD, local)
+    assert rules["dataops-slo-long-windows"].inputs["spec"]["groups"] == as_deployed("slo", SLO_DASHBOARD, budget)
+
+
+def test_budget_exhausted_is_a_ticket_not_a_page():
+    """Decision (docs/runbooks/SLOErrorBudgetExhausted.md): high, not the guide's critical."""
+    committed = yaml.safe_load(SLO_RULES_FILE.read_text(encoding="utf-8"))["groups"]
+    exhausted = [r for g in committed for r in g["rules"] if r.get("alert") == "SLOErrorBudgetExhausted"]
+    assert exhausted and {r["labels"]["severity"] for r in exhausted} == {"high"}
+    runbook = (RUNBOOKS / "SLOErrorBudgetExhausted.md").read_text(encoding="utf-8")
+    assert "Why high, not critical" in runbook
+    # A critical alert would have to notify within 5 minutes: this one cannot (5m group + 15m for).
+    budget_group = next(g for g in committed if g["name"] == "dataops_slo_error_budget")
+    assert budget_group["interval"] == "5m" and all(r.get("for") == "15m" for r in exhausted)
 
 
 def test_staging_without_credentials_routes_to_null(run_stack):

@@ -40,7 +40,8 @@ def test_staging_without_urls_deploys_no_prober(staging_run):
 
 def test_prod_requires_a_portal_url():
     values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "thanosEnabled": False,
-              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack")}
+              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"),
+              "deadMansSwitchUrl": random_secret("deadMansSwitchUrl")}
     with pytest.raises(SettingsError) as excinfo:
         load(values)
     assert any(f"{PROJECT}:portalUrls is empty" in p and "pulumi config set" in p for p in excinfo.value.problems)

@@ -171,6 +171,8 @@ def test_query_discovers_sidecars_and_store_gateway_by_srv(prod_run):
     assert query_endpoint_addresses(prod_run) == [
         "dnssrv+_grpc._tcp.kube-prometheus-stack-thanos-discovery.monitoring.svc.cluster.local",
         "dnssrv+_grpc._tcp.thanos-store.monitoring.svc.cluster.local",
+        # The Ruler's governing Service (operator-made, port grpc): what it records is queryable.
+        "dnssrv+_grpc._tcp.thanos-ruler-operated.monitoring.svc.cluster.local",
     ]
     store_service = prod_run.one(SERVICE, "thanos-store").inputs["spec"]
     assert store_service["clusterIP"] == "None"  # headless: one SRV target per replica
@@ -297,7 +299,8 @@ def test_pdbs_only_in_prod(prod_run, staging_run):
 
 def test_service_monitors_cover_every_component_and_wait_for_the_operator(prod_run):
     release = prod_run.one(RELEASE, "kube-prometheus-stack")
-    monitors = {r.name: r for r in prod_run.by_type(SERVICE_MONITOR) if r.name.startswith("thanos-")}
+    # The Ruler's Service is the operator's (checked in the Ruler tests below).
+    monitors = {r.name: r for r in prod_run.by_type(SERVICE_MONITOR) if r.name.startswith("thanos-") and r.name != "thanos-ruler-servicemonitor"}
     assert set(monitors) == {"thanos-query-servicemonitor", "thanos-store-servicemonitor", "thanos-compact-servicemonitor"}
     for name, monitor in monitors.items():
         component = name.removesuffix("-servicemonitor")
@@ -328,7 +331,7 @@ def test_everything_is_parented_to_the_thanos_component(run_stack):
     owned = {(r.type, r.name) for r in run.registrations if r.name.startswith("thanos") or r.name == "dataops-thanos"}
     owned.discard((COMPONENT, "thanos"))
     assert owned == children
-    assert len(children) == 16  # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule
+    assert len(children) == 18  # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule, ThanosRuler + its ServiceMonitor
     assert all(run.one(t, n).namespace == "monitoring" for t, n in children)
 
 
@@ -404,7 +407,7 @@ def test_prod_needs_two_query_replicas_and_endpoints_take_no_scheme():
     from tests.settings_util import load
 
     values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "portalUrls": ["https://portal.example/"],
-              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"),
+              "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"), "deadMansSwitchUrl": random_secret("deadMansSwitchUrl"),
               "thanosBucket": "b", "thanosEndpoint": "https://minio.example:9000/", "thanosQueryReplicas": 1,
               "thanosAccessKey": random_secret("ak"), "thanosSecretKey": random_secret("sk")}
     with pytest.raises(SettingsError) as excinfo:
@@ -413,3 +416,73 @@ def test_prod_needs_two_query_replicas_and_endpoints_take_no_scheme():
     assert len(excinfo.value.problems) == 2, joined
     assert "thanosQueryReplicas = 1" in joined
     assert "thanosEndpoint = 'https://minio.example:9000/'" in joined and "thanosEndpoint minio.example:9000" in joined
+
+
+# ---------------------------------------------------------------- Thanos Ruler (long SLO windows)
+
+THANOS_RULER = "kubernetes:monitoring.coreos.com/v1:ThanosRuler"
+
+
+def _rule_groups(run, name):
+    return run.one(PROMETHEUS_RULE, name).inputs["spec"]["groups"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_ruler_evaluates_the_budgets_longer_than_the_retention_against_query(run_stack, stack):
+    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    ruler = run.one(THANOS_RULER, "thanos-ruler")
+    spec = ruler.inputs["spec"]
+    assert spec["queryEndpoints"] == ["thanos-query.monitoring.svc:9090"]
+    assert spec["alertmanagersUrl"] == ["dnssrv+http://_http-web._tcp.alertmanager-operated.monitoring.svc.cluster.local"]
+    assert spec["ruleSelector"] == {"matchLabels": {"dataops.io/rules": "true", "dataops.io/evaluator": "thanos-ruler"}}
+    assert "storage" not in spec  # emptyDir: recorded blocks live in the bucket
+    assert "ruleNamespaceSelector" not in spec  # its own namespace only
+    assert spec["labels"] == {"cluster": f"dataops-{stack}", "environment": stack, "platform": "dataops"}
+    assert spec["objectStorageConfig"] == {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY}
+    assert spec["image"] == IMAGE and spec["replicas"] == (2 if stack == "prod" else 1)
+    release = run.one(RELEASE, "kube-prometheus-stack")
+    assert release.urn in ruler.dependencies
+    assert "--query.replica-label=thanos_ruler_replica" in args_of(run, DEPLOYMENT, "thanos-query")
+    monitor = run.one(SERVICE_MONITOR, "thanos-ruler-servicemonitor").inputs["spec"]
+    # The operator's governing Service: label operated-thanos-ruler=true, HTTP port named web.
+    assert monitor["selector"] == {"matchLabels": {"operated-thanos-ruler": "true"}} and monitor["endpoints"][0]["port"] == "web"
+
+    # 30d budgets (prod keeps 15d, staging 3d): recorded and alerted on by the Ruler only.
+    long_rule = run.one(PROMETHEUS_RULE, "dataops-slo-long-windows")
+    assert spec["ruleSelector"]["matchLabels"].items() <= long_rule.inputs["metadata"]["labels"].items()
+    # ... and Prometheus' selector excludes it, while still selecting every other rule of ours.
+    selector = values(run)["prometheus"]["prometheusSpec"]["ruleSelector"]["matchExpressions"]
+    assert {"key": "dataops.io/evaluator", "operator": "NotIn", "values": ["thanos-ruler"]} in selector
+    assert {"key": "dataops.io/rules", "operator": "In", "values": ["true"]} in selector
+    [budget] = _rule_groups(run, "dataops-slo-long-windows")
+    assert budget["name"] == "dataops_slo_error_budget"
+    assert {r.get("record") or r.get("alert") for r in budget["rules"]} == {"dataops:slo:error_budget_remaining", "SLOErrorBudgetExhausted"}
+    assert all("[30d]" in r["expr"] or "30d" in r["expr"] or r.get("alert") for r in budget["rules"])
+    # The burn-rate windows (<= 3d) stay in Prometheus, and nothing is evaluated twice.
+    local = _rule_groups(run, "dataops-slo")
+    assert "dataops_slo_error_budget" not in [g["name"] for g in local]
+    local_records = [r.get("record") for g in local for r in g["rules"]]
+    assert "dataops:slo:error_ratio:rate3d" in local_records and "dataops:slo:error_budget_remaining" not in local_records
+
+
+def test_without_thanos_the_budgets_stay_in_prometheus_and_no_ruler_runs(run_stack):
+    run = run_stack("staging", {f"{PROJECT}:thanosEnabled": False})
+    assert run.by_type(THANOS_RULER) == []
+    assert [r.name for r in run.by_type(PROMETHEUS_RULE) if r.name == "dataops-slo-long-windows"] == []
+    assert "dataops_slo_error_budget" in [g["name"] for g in _rule_groups(run, "dataops-slo")]
+
+
+def test_split_keeps_budgets_that_fit_the_retention_in_prometheus():
+    from components.slo.rules import BUDGET_GROUP, slo_rule_groups, split_long_windows
+    from components.slo.settings import SloSpec
+
+    slos = (
+        SloSpec("short", 0.99, "7d", "fits", error_ratio="1 - avg_over_time(up[${window}])"),
+        SloSpec("long", 0.99, "30d", "does not fit", error_ratio="1 - avg_over_time(up[${window}])"),
+    )
+    local, ruler = split_long_windows(slo_rule_groups(slos), slos, "15d")
+    [local_budget] = [g for g in local if g["name"] == BUDGET_GROUP]
+    assert {r["labels"]["slo"] for r in local_budget["rules"]} == {"short"}
+    assert [g["name"] for g in ruler] == [BUDGET_GROUP]
+    assert {r["labels"]["slo"] for r in ruler[0]["rules"]} == {"long"}
+    assert split_long_windows(slo_rule_groups(slos), slos, "60d")[1] == []

@@ -28,12 +28,14 @@ from components.alerting.alertmanager_config import (
 from components.prometheus_stack import AlertmanagerWiring
 from components.alerting.settings import RoutingSettings
 from components.slo.rules import DASHBOARD as SLO_DASHBOARD
-from components.slo.rules import slo_rule_groups
+from components.slo.rules import slo_rule_groups, split_long_windows
 from components.slo.settings import SloSpec
 from core.k8s import labels
-from core.rules import Links, prometheus_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, Links, prometheus_rule
 
 SLO_RULE_NAME = "dataops-slo"
+# The SLO rules whose window is longer than Prometheus keeps; the Thanos Ruler evaluates them.
+SLO_LONG_RULE_NAME = "dataops-slo-long-windows"
 
 
 def alertmanager_wiring() -> AlertmanagerWiring:
@@ -51,6 +53,10 @@ class AlertingArgs:
     evaluation_interval: str
     operator: pulumi.Resource  # PrometheusStack.operator: the chart release owning the CRDs
     links: Links  # where the SLO alerts' runbook and dashboard links point
+    # Thanos is on: the budgets of SLOs whose window exceeds ``retention`` (prometheusRetention)
+    # go to the Thanos Ruler (components/thanos) instead of Prometheus.
+    thanos_ruler: bool = False
+    retention: str = ""
 
 
 class Alerting(pulumi.ComponentResource):
@@ -93,11 +99,30 @@ class Alerting(pulumi.ComponentResource):
         )
 
         groups = slo_rule_groups(args.slos, args.evaluation_interval)
+        long_groups: list = []
+        if args.thanos_ruler and groups:
+            groups, long_groups = split_long_windows(groups, args.slos, args.retention)
         self.rules = []
+        self.rule_names = []
         if groups:
             groups = args.links.annotate(groups, SLO_DASHBOARD)
             self.rules.append(prometheus_rule(SLO_RULE_NAME, groups, args.namespace, self, args.operator, "slo"))
-        self.rule_names = [SLO_RULE_NAME] if groups else []
+            self.rule_names.append(SLO_RULE_NAME)
+        if long_groups:
+            # RULER_LABELS: the ThanosRuler's ruleSelector picks it up, Prometheus' excludes it.
+            self.rules.append(
+                k8s.apiextensions.CustomResource(
+                    SLO_LONG_RULE_NAME,
+                    api_version="monitoring.coreos.com/v1",
+                    kind="PrometheusRule",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=SLO_LONG_RULE_NAME, namespace=args.namespace, labels={**labels("slo"), **RULE_SELECTOR_LABELS, **RULER_LABELS}
+                    ),
+                    spec={"groups": args.links.annotate(long_groups, SLO_DASHBOARD)},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator]),
+                )
+            )
+            self.rule_names.append(SLO_LONG_RULE_NAME)
         self.register_outputs(
             {
                 "configSecret": self.config_secret.metadata.name,

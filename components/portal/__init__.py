@@ -1,4 +1,6 @@
-"""PortalMonitoring: the user layer. blackbox_exporter probes the Portal's URLs over HTTP."""
+"""PortalMonitoring: the stack's blackbox_exporter. It probes the Portal's URLs (user layer)
+and each service's own health endpoint (service availability SLI: Airflow, Trino, MinIO,
+Argo CD, Jenkins; one Probe CR per service, job ``service-health``, labels service/layer)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, labels, restricted_security_context
 from core.settings import url_port
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
 
 COMPONENT = "blackbox-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -20,9 +22,15 @@ PORT = 9115
 PROBE_JOB = "portal"
 HTTP_MODULE = "http_2xx"
 TCP_MODULE = "tcp_connect"  # TCP connect probes (the Hive Metastore Thrift port)
+# Service health endpoints: 2xx AND a body that does not report itself unhealthy. Airflow's
+# /health answers 200 with {"metadatabase": {"status": "unhealthy"}, ...} (its docs: do not use
+# the status code); Trino's /v1/info answers 200 with "starting": true until it can run queries.
+HEALTH_MODULE = "http_health"
+HEALTH_BODY_FAILURES = ('"status"\\s*:\\s*"unhealthy"', '"starting"\\s*:\\s*true')
+SERVICE_PROBE_JOB = "service-health"
 
 
-def blackbox_config(tcp_connect: bool = False) -> dict[str, Any]:
+def blackbox_config(tcp_connect: bool = False, service_health: bool = False) -> dict[str, Any]:
     """blackbox_exporter modules. The live test runs the real exporter with exactly this.
 
     ``tcp_connect`` adds the TCP module only for stacks that probe a TCP port, so a stack
@@ -46,7 +54,29 @@ def blackbox_config(tcp_connect: bool = False) -> dict[str, Any]:
     if tcp_connect:
         # Connect only: proves the port accepts connections, below the 30s probe interval.
         config["modules"][TCP_MODULE] = {"prober": "tcp", "timeout": "5s", "tcp": {"preferred_ip_protocol": "ip4"}}
+    if service_health:
+        config["modules"][HEALTH_MODULE] = {
+            "prober": "http",
+            "timeout": "10s",
+            "http": {
+                "method": "GET",
+                "valid_status_codes": [],  # any 2xx
+                "follow_redirects": True,
+                "preferred_ip_protocol": "ip4",
+                "fail_if_body_matches_regexp": list(HEALTH_BODY_FAILURES),
+            },
+        }
     return config
+
+
+def portal_rule_groups(portal: bool, services: bool) -> list[dict[str, Any]]:
+    """The groups of rules/portal.rules.yaml this stack probes for: the Portal's, the services'."""
+    wanted = {"dataops_portal": portal, "dataops_services": services}
+    groups = domain_rule_groups("portal")
+    unknown = {g["name"] for g in groups} - set(wanted)
+    if unknown:
+        raise ValueError(f"rules/portal.rules.yaml: groups {sorted(unknown)} belong to neither the Portal nor the services")
+    return [g for g in groups if wanted[g["name"]]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +89,8 @@ class PortalMonitoringArgs:
     # TCP ports of probes other than the Portal URLs' (e.g. a Thrift port probed with tcp_connect): NetworkPolicy egress.
     probe_ports: tuple[int, ...] = ()
     tcp_connect: bool = False  # a TCP probe (Hive Metastore Thrift) goes through this exporter
+    # (service, layer, health URL) of every service health endpoint to probe (settings' probe*Url).
+    service_probes: tuple[tuple[str, str, str], ...] = ()
 
 
 class PortalMonitoring(pulumi.ComponentResource):
@@ -67,7 +99,7 @@ class PortalMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        config_text = dump_yaml(blackbox_config(tcp_connect=args.tcp_connect))
+        config_text = dump_yaml(blackbox_config(tcp_connect=args.tcp_connect, service_health=bool(args.service_probes)))
         config_map = k8s.core.v1.ConfigMap(
             "blackbox-exporter-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=args.namespace, labels=labels(COMPONENT)),
@@ -98,30 +130,51 @@ class PortalMonitoring(pulumi.ComponentResource):
             depends_on=[config_map],
         )
         # Prometheus calls /probe on :9115; the exporter connects only to DNS and its targets' ports.
-        probe_ports = [port for port in (url_port(u) for u in args.urls) if port is not None] + list(args.probe_ports)
+        probed_urls = [*args.urls, *(u for _, _, u in args.service_probes)]
+        probe_ports = [port for port in (url_port(u) for u in probed_urls) if port is not None] + list(args.probe_ports)
         self.network_policy = exporter_network_policy(
             COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(probe_ports)]
         )
         self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
         self.probe = None
         self.rules = None
-        if not args.urls:
-            self.register_outputs({"proberAddress": self.prober_address, "urls": []})
-            return
-        # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
-        self.probe = k8s.apiextensions.CustomResource(
-            "portal",
-            api_version="monitoring.coreos.com/v1",
-            kind="Probe",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=args.namespace, labels=labels(COMPONENT)),
-            spec={
-                "jobName": PROBE_JOB,
-                "interval": "30s",
-                "module": HTTP_MODULE,
-                "prober": {"url": self.prober_address, "path": "/probe"},
-                "targets": {"staticConfig": {"static": list(args.urls), "labels": {"layer": "user"}}},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+        # One Probe per service: the service/layer labels differ per target.
+        self.service_probes = [
+            k8s.apiextensions.CustomResource(
+                f"service-health-{service}",
+                api_version="monitoring.coreos.com/v1",
+                kind="Probe",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"service-health-{service}", namespace=args.namespace, labels=labels(COMPONENT)),
+                spec={
+                    "jobName": SERVICE_PROBE_JOB,
+                    "interval": "30s",
+                    "module": HEALTH_MODULE,
+                    "prober": {"url": self.prober_address, "path": "/probe"},
+                    "targets": {"staticConfig": {"static": [health_url], "labels": {"service": service, "layer": layer}}},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+            )
+            for service, layer, health_url in args.service_probes
+        ]
+        if args.urls:
+            # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
+            self.probe = k8s.apiextensions.CustomResource(
+                "portal",
+                api_version="monitoring.coreos.com/v1",
+                kind="Probe",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=args.namespace, labels=labels(COMPONENT)),
+                spec={
+                    "jobName": PROBE_JOB,
+                    "interval": "30s",
+                    "module": HTTP_MODULE,
+                    "prober": {"url": self.prober_address, "path": "/probe"},
+                    "targets": {"staticConfig": {"static": list(args.urls), "labels": {"layer": "user"}}},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+            )
+        groups = portal_rule_groups(portal=bool(args.urls), services=bool(args.service_probes))
+        if groups:
+            self.rules = domain_rule("portal", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD, groups=groups)
+        self.register_outputs(
+            {"proberAddress": self.prober_address, "urls": list(args.urls), "services": [s for s, _, _ in args.service_probes]}
         )
-        self.rules = domain_rule("portal", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"proberAddress": self.prober_address, "urls": list(args.urls)})

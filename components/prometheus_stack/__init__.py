@@ -11,7 +11,7 @@ import pulumi_random as random
 
 from components.prometheus_stack.settings import AlertmanagerSettings, GrafanaSettings, PrometheusSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
-from core.rules import RULE_SELECTOR_LABELS, Links, RuleTarget, domain_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, Links, RuleTarget, domain_rule
 
 RELEASE_NAME = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -113,6 +113,8 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         # Rules: the chart's own default rules and ours (labelled), nothing else.
         "ruleSelector": {
             "matchExpressions": [{"key": key, "operator": "In", "values": [value]} for key, value in RULE_SELECTOR_LABELS.items()]
+            # ... except those the Thanos Ruler evaluates (windows longer than the retention).
+            + [{"key": key, "operator": "NotIn", "values": [value]} for key, value in RULER_LABELS.items()]
         },
         # Merged into the chart's pod securityContext (non-root 1000/2000): the runtime's syscall filter.
         # Prometheus keeps its service account token: Kubernetes service discovery needs it.

@@ -10,7 +10,20 @@ approach 6), for each SLO with budget ``B = 1 - objective``:
 * ticket (severity=high):    1d AND 2h  > 3 B    (10 % in 1 d);
 * ticket (severity=medium):  3d AND 6h  > 1 B    (10 % in 3 d);
 * ``dataops:slo:error_budget_remaining{slo}`` over the SLO window (1 = untouched,
-  0 = spent, negative = overspent) and ``SLOErrorBudgetExhausted`` under 10 %.
+  0 = spent, negative = overspent) and ``SLOErrorBudgetExhausted`` under 10 % for 15 min,
+  severity **high** (a ticket, not a page): the budget is a 30-day sum that moves slowly,
+  the fast burns that need a human now already page through ``SLOErrorBudgetBurn``, and
+  the answer to a spent budget is the error-budget policy (freeze risky changes), not a
+  3 a.m. wake-up. The guide's ``critical`` is deliberately not used
+  (docs/runbooks/SLOErrorBudgetExhausted.md).
+* ``dataops:sli:platform_availability``: the platform-availability SLI. Per platform
+  layer, the share of the services' own health probes that succeed
+  (``probe_success{job="service-health"}``) where the stack probes that layer, else the
+  layer's exporter-up share (``dataops:platform:availability:by_layer``); averaged over layers.
+
+Windows longer than Prometheus' retention: with Thanos, ``split_long_windows`` moves the
+budget rules of such SLOs into a group the Thanos Ruler evaluates against Thanos Query
+(long-term, deduplicated data); the burn-rate windows (at most 3d) stay in Prometheus.
 
 The long window says "enough budget is burning", the short one "and it is still
 burning", so a page clears minutes after recovery instead of an hour later. The
@@ -42,6 +55,15 @@ BUDGET_EXHAUSTED_BELOW = 0.1
 DASHBOARD = "dataops-06-e2e"
 BUDGET_GROUP = "dataops_slo_error_budget"
 BUDGET_INTERVAL = "5m"
+BUDGET_SEVERITY = "high"
+SLI_RECORD = "dataops:sli:platform_availability"
+SERVICE_PROBE_JOB = "service-health"  # components/portal: the services' health probes
+SLI_EXPR = f"""avg(
+    avg by (layer) (probe_success{{job="{SERVICE_PROBE_JOB}"}})
+  or
+    dataops:platform:availability:by_layer
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -164,7 +186,7 @@ def budget_group(slos: Sequence[SloSpec]) -> dict[str, Any]:
                 "alert": ALERT_EXHAUSTED,
                 "expr": f'dataops:slo:error_budget_remaining{{slo="{slo.name}"}} < {BUDGET_EXHAUSTED_BELOW}',
                 "for": "15m",
-                "labels": _labels(slo, "high"),
+                "labels": _labels(slo, BUDGET_SEVERITY),
                 "annotations": _annotations(
                     slo,
                     f"SLO {slo.name} 에러 버짓 소진 임박 ({{{{ $value | humanizePercentage }}}} 남음, 기간 {slo.window})",
@@ -178,10 +200,45 @@ def budget_group(slos: Sequence[SloSpec]) -> dict[str, Any]:
 
 
 def slo_rule_groups(slos: Sequence[SloSpec], interval: str = "30s") -> list[dict[str, Any]]:
-    """Rule groups for these SLOs: one per SLO (recordings + burn alerts) and one for the budgets."""
+    """Rule groups for these SLOs: one per SLO (recordings + burn alerts) and one for the budgets.
+
+    The SLI record goes first into the group of the first SLO that reads it: rules of one
+    group see each other's results of the same tick, so the SLI adds no evaluation delay.
+    """
     if not slos:
         return []
-    return [slo_group(slo, interval) for slo in slos] + [budget_group(slos)]
+    groups = [slo_group(slo, interval) for slo in slos]
+    for slo, group in zip(slos, groups):
+        if SLI_RECORD in slo.error_ratio_expr("5m"):
+            group["rules"].insert(0, {"record": SLI_RECORD, "expr": SLI_EXPR})
+            break
+    return groups + [budget_group(slos)]
+
+
+def split_long_windows(
+    groups: Sequence[dict[str, Any]], slos: Sequence[SloSpec], retention: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(groups for Prometheus, groups for the Thanos Ruler).
+
+    The budget rules (recording and alert) of every SLO whose window is longer than
+    ``retention`` go to the Ruler, in a group of the same name; everything else - the SLIs,
+    the burn-rate windows (at most 3d) - stays in Prometheus.
+    """
+    retention_s = parse_duration(retention)
+    long = {slo.name for slo in slos if parse_duration(slo.window) > retention_s}
+    local: list[dict[str, Any]] = []
+    ruler: list[dict[str, Any]] = []
+    for group in groups:
+        if group["name"] != BUDGET_GROUP:
+            local.append(group)
+            continue
+        mine = [r for r in group["rules"] if r["labels"]["slo"] not in long]
+        theirs = [r for r in group["rules"] if r["labels"]["slo"] in long]
+        if mine:
+            local.append({**group, "rules": mine})
+        if theirs:
+            ruler.append({**group, "rules": theirs})
+    return local, ruler
 
 
 def render_slo_rules_yaml(slos: Sequence[SloSpec], interval: str = "30s") -> str:

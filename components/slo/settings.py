@@ -159,8 +159,10 @@ DEFAULT_SLOS: tuple[dict, ...] = (
         "name": "platform-availability",
         "objective": 0.999,
         "window": "30d",
-        "description": "Platform scrape targets (Spark operator, Airflow, Trino, Iceberg, MinIO) are up.",
-        "errorRatio": "1 - avg_over_time(dataops:platform:availability[${window}])",
+        # Per layer: the services' own health probes where the stack has them (probe*Url),
+        # else the layer's exporters being up (components/slo/rules.py, SLI_RECORD).
+        "description": "Platform services answer their health checks (service probes where configured, else their exporters are up).",
+        "errorRatio": "1 - avg_over_time(dataops:sli:platform_availability[${window}])",
     },
     {
         "name": "pipeline-latency",
@@ -274,7 +276,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
 
 
 def read(reader: Reader, retention: str) -> tuple[SloSpec, ...]:
-    """The stack's SLOs; warns when a window is longer than what Prometheus keeps."""
+    """The stack's SLOs; warns when a window is longer than what Prometheus keeps and no Thanos Ruler evaluates it."""
     g = reader.get
     tables = reader.items("sloFreshnessTables", FRESHNESS_TABLE, "sales.orders")
     freshness_tables = [t for t in dict.fromkeys(tables) if re.match(FRESHNESS_TABLE_RE, t)]
@@ -293,12 +295,15 @@ def read(reader: Reader, retention: str) -> tuple[SloSpec, ...]:
         retention_s = parse_duration(retention)
     except ValueError:
         retention_s = None  # reported by the Prometheus settings
+    # With Thanos, budgets over longer windows are evaluated by the Thanos Ruler against
+    # Thanos Query (components/slo/rules.py: split_long_windows); without it, say what the numbers mean.
+    thanos = reader.peek("thanosEnabled") is True
     for slo in slos:
         try:
             window_s = parse_duration(slo.window)
         except ValueError:
             continue  # reported by _parse_slos
-        if retention_s is not None and window_s > retention_s:
+        if retention_s is not None and window_s > retention_s and not thanos:
             # Not an error: rules see only Prometheus' local data, so say what the numbers mean.
             pulumi.log.warn(
                 f"SLO {slo.name}: window {slo.window} is longer than {PROJECT}:prometheusRetention "

@@ -10,6 +10,10 @@ component owns what reads and maintains that bucket:
 * Store Gateway (StatefulSet): serves the blocks in the bucket;
 * Compactor (StatefulSet, exactly one replica): compaction, downsampling, retention;
 * Receive (StatefulSet, only with ``thanosReceiveEnabled``): remote-write target;
+* Thanos Ruler (the operator's ThanosRuler CR ``dataops``): evaluates the rules whose range is
+  longer than Prometheus keeps (the SLOs' 30d error budgets, PrometheusRules labelled
+  ``RULER_RULE_LABELS``) against Thanos Query, sends their alerts to the Alertmanagers and
+  uploads what it records to the bucket; Query reads it back as one more StoreAPI;
 * ServiceMonitors for each, PodDisruptionBudgets in prod, and ``rules/thanos.rules.yaml``.
 
 Grafana's default datasource is :func:`thanos_datasource` (Thanos Query) when Thanos is enabled.
@@ -28,7 +32,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from core.k8s import MANAGED_BY, labels, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, Links, RuleTarget, domain_rule
 from components.prometheus_stack import PROMETHEUS_REPLICA_LABEL, RELEASE_NAME, Datasource, ThanosSidecar
 from components.thanos.settings import BucketSettings, ThanosSettings
 
@@ -52,12 +56,30 @@ SIDECAR_SERVICE = f"{RELEASE_NAME}-thanos-discovery"
 # Receive's own external label per replica; Query deduplicates on it like on prometheus_replica.
 RECEIVE_REPLICA_LABEL = "receive_replica"
 
+# Thanos Ruler, run by the operator from a ThanosRuler CR (CRD shipped with the chart). The
+# operator names its governing headless Service "thanos-ruler-operated" (ports web 10902, grpc
+# 10901), labels it operated-thanos-ruler=true, sets the external label thanos_ruler_replica per
+# replica and drops it from alerts (prometheus-operator pkg/thanos/statefulset.go).
+RULER = "thanos-ruler"
+RULER_NAME = "dataops"
+RULER_SERVICE = "thanos-ruler-operated"
+RULER_REPLICA_LABEL = "thanos_ruler_replica"
+# PrometheusRules for the Ruler carry RULE_SELECTOR_LABELS and RULER_LABELS (core.rules);
+# Prometheus' ruleSelector excludes RULER_LABELS, so a rule is evaluated by exactly one of them.
+RULER_RULE_LABELS = {**RULE_SELECTOR_LABELS, **RULER_LABELS}
+RULER_EVALUATION_INTERVAL = "1m"
+# Local TSDB on the pod's emptyDir (the operator's default without spec.storage): recorded
+# blocks go to the bucket every 2h, so a restart loses at most the last 2h of budget samples,
+# which Query serves again from the next evaluation on. No volume: nothing to protect or migrate.
+RULER_RETENTION = "2d"
+
 # Requests and limits per component (no settings yet: sized for the guide's platform).
 RESOURCES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
     QUERY: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
     STORE: {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}},
     COMPACT: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
     RECEIVE: {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}},
+    RULER: {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
 }
 RECEIVE_STORAGE_SIZE = "50Gi"
 RECEIVE_TSDB_RETENTION = "1d"  # blocks are shipped to the bucket every 2h; local data is a buffer
@@ -139,6 +161,9 @@ class ThanosArgs:
     protect: bool = False
     # Store Gateway replicas; prod runs 2 so a drain never leaves Query without the bucket.
     store_replicas: int = 1
+    # External labels of the stack (cluster, environment, platform): the Ruler's alerts and
+    # recorded series carry them like Prometheus' do.
+    external_labels: Optional[Mapping[str, str]] = None
 
 
 def _selector(component: str) -> dict[str, str]:
@@ -218,8 +243,8 @@ _COMMON_FLAGS = ("--log.level=info", "--log.format=logfmt", f"--http-address=0.0
 
 
 def query_endpoints(namespace: str, thanos: ThanosSettings) -> list[str]:
-    """Store API endpoints of Query: sidecars, Store Gateway, Receive by SRV; then other clusters."""
-    srv = [SIDECAR_SERVICE, STORE] + ([RECEIVE] if thanos.receive_enabled else [])
+    """Store API endpoints of Query: sidecars, Store Gateway, Ruler, Receive by SRV; then other clusters."""
+    srv = [SIDECAR_SERVICE, STORE, RULER_SERVICE] + ([RECEIVE] if thanos.receive_enabled else [])
     return [f"dnssrv+_grpc._tcp.{service}.{namespace}.svc.cluster.local" for service in srv] + list(thanos.store_endpoints)
 
 
@@ -242,11 +267,40 @@ def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
     ]
     if thanos.receive_enabled:
         flags.append(f"--query.replica-label={RECEIVE_REPLICA_LABEL}")
-    # No Thanos Ruler is deployed, so no rule_replica label (add it here if one ever is).
+    # The Ruler's replicas record the same series; deduplicate them like Prometheus pairs.
+    flags.append(f"--query.replica-label={RULER_REPLICA_LABEL}")
     flags.append("--endpoint.sd-config=" + json.dumps(endpoint_config(namespace, thanos), sort_keys=True, separators=(",", ":")))
     # Long ranges read 5m/1h downsampled blocks instead of raw samples.
     flags.append("--query.auto-downsampling")
     return flags
+
+
+def ruler_spec(namespace: str, thanos: ThanosSettings, replicas: int, external_labels: Mapping[str, str]) -> dict[str, Any]:
+    """ThanosRuler spec (monitoring.coreos.com/v1, field names from prometheus-operator's thanos_types.go).
+
+    Queries go to Thanos Query (deduplicated, long-term); alerts to every Alertmanager replica
+    by SRV on the chart's governing Service (port name http-web, the chart's portName).
+    """
+    return {
+        "image": thanos.image,
+        "replicas": replicas,
+        "queryEndpoints": [f"{QUERY}.{namespace}.svc:{QUERY_SERVICE_PORT}"],
+        "alertmanagersUrl": [f"dnssrv+http://_http-web._tcp.alertmanager-operated.{namespace}.svc.cluster.local"],
+        # Only the rules meant for it, and only from this namespace (no ruleNamespaceSelector).
+        "ruleSelector": {"matchLabels": dict(RULER_RULE_LABELS)},
+        "evaluationInterval": RULER_EVALUATION_INTERVAL,
+        "labels": dict(external_labels),
+        "retention": RULER_RETENTION,
+        "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
+        "resources": {k: dict(v) for k, v in RESOURCES[RULER].items()},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
 
 
 def store_flags() -> list[str]:
@@ -420,6 +474,32 @@ class Thanos(pulumi.ComponentResource):
                     spec={"minAvailable": 1, "selector": {"matchLabels": _selector(component)}},
                     opts=child,
                 )
+
+        # ---- Ruler (operator-managed) ------------------------------------------------------------
+        ruler_replicas = 2 if args.pdb else 1
+        self.ruler = k8s.apiextensions.CustomResource(
+            RULER,
+            api_version="monitoring.coreos.com/v1",
+            kind="ThanosRuler",
+            metadata={"name": RULER_NAME, "namespace": args.namespace, "labels": labels(RULER)},
+            spec=ns.apply(lambda n: ruler_spec(n, thanos, ruler_replicas, args.external_labels or {})),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.objstore_secret]),
+        )
+        # Its /metrics: rule evaluation failures (PrometheusRuleEvaluationFailures reads the same
+        # prometheus_rule_* names) and alert delivery; job = the governing Service's name.
+        monitor(
+            "ServiceMonitor",
+            f"{RULER}-servicemonitor",
+            args.namespace,
+            {
+                "selector": {"matchLabels": {"operated-thanos-ruler": "true"}},
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "endpoints": [{"port": "web", "path": "/metrics", "interval": "30s"}],
+            },
+            self,
+            args.operator,
+            RULER,
+        )
 
         # ---- Monitoring of Thanos itself ---------------------------------------------------------
         for component in components:
