@@ -351,6 +351,7 @@ class Reader:
         self.schema = {s.key: s for s in schema}
         self.config = config or pulumi.Config(PROJECT)
         self.problems: list[str] = []
+        self._plain_reported: set[str] = set()
         self.environment = environment
         # Defaults of an environment profile (dev: small footprint) replace the schema's.
         self.profile: dict[str, Any] = {}
@@ -427,8 +428,9 @@ class Reader:
                 self.problem(f"{full} is not set ({why}): {setting.description} Fix: {fix_command(setting)}")
             return None
         if not runtime_config.is_config_secret(full):
-            # Never echo the value: it is a credential stored in plain text.
-            self.problem(f"{full} is stored in plain text. Fix: pulumi config rm {full} && {fix_command(setting)}")
+            if key not in self._plain_reported:  # check_unknown_keys may have reported it already
+                # Never echo the value: it is a credential stored in plain text.
+                self.problem(f"{full} is stored in plain text. Fix: pulumi config rm {full} && {fix_command(setting)}")
         else:
             try:
                 setting.parse(raw)
@@ -473,10 +475,21 @@ class Reader:
                 continue
             key = full.split(":", 1)[1]
             if key in known:
+                if self.schema[key].secret:
+                    self._check_secret_marker(key)
                 continue
             guess = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {PROJECT}:{guess[0]}?" if guess else ""
             self.problem(f"{full} is not a known setting.{hint} Fix: pulumi config rm {full}")
+
+    def _check_secret_marker(self, key: str) -> None:
+        """A declared secret set without --secret is a problem even where no domain reads it
+        (a feature turned off): the credential sits in the stack file in plain text either way."""
+        full = f"{PROJECT}:{key}"
+        if self.raw(key) is not None and not runtime_config.is_config_secret(full):
+            self._plain_reported.add(key)
+            # Never echo the value: it is a credential stored in plain text.
+            self.problem(f"{full} is stored in plain text. Fix: pulumi config rm {full} && {fix_command(self.schema[key])}")
 
     def _check_foreign_key(self, full: str, known: set[str]) -> None:
         """A key outside our namespace: fine for a provider we use, else a misspelt or missing project prefix.

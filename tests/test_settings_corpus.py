@@ -131,6 +131,7 @@ CASES = [
     case("freshness-table-no-db", staging("sloFreshnessTables: [orders]"), f"{P}:sloFreshnessTables[0] = 'orders': must be database.table"),
     case("spark-namespace-twice", staging("sparkNamespaces: [spark-jobs, spark-jobs]"), f"{P}:sparkNamespaces[1] = 'spark-jobs': listed twice"),
     case("airflow-namespace-bad", staging("airflowNamespaces: [Airflow_Prod]"), f"{P}:airflowNamespaces[0] = 'Airflow_Prod': must be a DNS-1123 label"),
+    case("airflow-namespaces-empty", staging("airflowNamespaces: []"), f"{P}:airflowNamespaces is empty"),
     case("secret-in-plain-text", staging("trinoPassword: hunter2-plain"), f"{P}:trinoPassword is stored in plain text"),
     case("webhook-in-plain-text", staging("slackWebhookUrl: hooks.slack.com/services/T0/B0/x"), f"{P}:slackWebhookUrl is stored in plain text"),
     # ----------------------------------------------------------------- SLOs
@@ -289,6 +290,26 @@ def test_half_an_s3_key_pair_is_rejected():
     [problem] = _problems({**BASE, "icebergS3AccessKey": random_secret("ak")})
     assert f"{P}:icebergS3AccessKey is set but {P}:icebergS3SecretKey is not" in problem
     assert f"pulumi config set --secret {P}:icebergS3SecretKey" in problem
+
+
+def test_plain_text_secret_is_reported_once_even_where_no_domain_reads_it():
+    """A feature turned off reads none of its secrets: the plain-text value is still a leak to report."""
+    from pulumi.runtime import config as runtime_config
+
+    from core.settings import Reader, setting
+
+    schema = (setting("unusedToken", "string", "A token of a feature that is off.", optional=True, secret=True, example="<token>"),
+              setting("usedToken", "string", "A token that is read.", optional=True, secret=True, example="<token>"))
+    value = random_secret("plain").value
+    runtime_config.set_all_config({f"{P}:unusedToken": value, f"{P}:usedToken": value}, [])
+    reader = Reader(schema)
+    reader.check_unknown_keys()
+    reader.secret("usedToken", False)
+    assert sorted(reader.problems) == [
+        f"{P}:unusedToken is stored in plain text. Fix: pulumi config rm {P}:unusedToken && pulumi config set --secret {P}:unusedToken '<token>'",
+        f"{P}:usedToken is stored in plain text. Fix: pulumi config rm {P}:usedToken && pulumi config set --secret {P}:usedToken '<token>'",
+    ]
+    assert value not in "\n".join(reader.problems)
 
 
 def test_valid_secrets_pass():

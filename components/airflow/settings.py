@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Reader, image_ref, parse_dns_label, parse_string_list, setting
+from core.settings import PROJECT, Reader, image_ref, parse_dns_label, parse_string_list, setting
 
 SETTINGS = (
     setting("statsdExporterImage", "string", "prometheus statsd_exporter image that receives Airflow's statsd metrics.", image_ref, "prom/statsd-exporter:v0.28.0"),
@@ -19,4 +19,8 @@ class AirflowSettings:
 
 
 def read(reader: Reader) -> AirflowSettings:
-    return AirflowSettings(statsd_exporter_image=reader.get("statsdExporterImage"), namespaces=reader.items("airflowNamespaces", parse_dns_label, "airflow"))
+    namespaces = reader.items("airflowNamespaces", parse_dns_label, "airflow")
+    if not namespaces and reader.raw("airflowNamespaces") is not None:
+        # The statsd NetworkPolicy selects these namespaces; an empty list is an invalid selector.
+        reader.problem(f"{PROJECT}:airflowNamespaces is empty: statsd_exporter would accept Airflow's metrics from nowhere. Fix: pulumi config set --path '{PROJECT}:airflowNamespaces[0]' airflow")
+    return AirflowSettings(statsd_exporter_image=reader.get("statsdExporterImage"), namespaces=namespaces)
