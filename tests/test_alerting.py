@@ -235,6 +235,64 @@ def test_watchdog_repeats_every_minute_to_the_heartbeat():
     assert next(r for r in without["receivers"] if r["name"] == "heartbeat") == {"name": "heartbeat"}
 
 
+@pytest.mark.live
+def test_a_real_alertmanager_posts_the_watchdog_to_the_heartbeat_url_from_its_file(tmp_path):
+    """The dead-man's switch end to end: our config in a real Alertmanager on 127.0.0.1 reads
+    the heartbeat URL from the mounted file and POSTs the Watchdog there, once per repeat."""
+    import json
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.live import free_port, running, wait_until, with_package_share
+
+    received: list[tuple[str, dict]] = []
+
+    class Heartbeat(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Heartbeat)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        settings = load_stack_settings("prod")
+        config = alertmanager_config(settings.routing, settings.cluster_name, "prod", secrets_dir=str(tmp_path), has_pagerduty=False, has_slack=False, has_dead_mans_switch=True)
+        token = secrets.token_hex(8)  # the secret part of a heartbeat URL
+        creds = tmp_path / CREDENTIALS_SECRET_NAME
+        creds.mkdir()
+        (creds / DEAD_MANS_SWITCH_KEY).write_text(f"http://127.0.0.1:{sink.server_port}/ping/{token}\n")
+        (tmp_path / "alertmanager.yaml").write_text(render_alertmanager_yaml(config))
+        port = free_port()
+        args = with_package_share([
+            tool("prometheus-alertmanager"),
+            f"--config.file={tmp_path / 'alertmanager.yaml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ], "prometheus-alertmanager")
+        with running(args, tmp_path / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready"):
+            watchdog = [{"labels": {"alertname": "Watchdog", "severity": "none", "cluster": "dataops-prod"}, "annotations": {"summary": "heartbeat"}}]
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v2/alerts", data=json.dumps(watchdog).encode(), headers={"Content-Type": "application/json"}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+                assert response.status == 200
+            wait_until(lambda: received, 20, "the Watchdog at the heartbeat URL (group_wait 0s)")
+        path, body = received[0]
+        assert path == f"/ping/{token}"  # the URL came from the file, trailing newline trimmed
+        assert body["receiver"] == "heartbeat" and body["status"] == "firing"
+        assert [a["labels"]["alertname"] for a in body["alerts"]] == ["Watchdog"]
+    finally:
+        sink.shutdown()
+        sink.server_close()
+
+
 def _settings_problems(values):
     from settings import SettingsError
     from tests.settings_util import load
