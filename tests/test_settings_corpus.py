@@ -397,3 +397,26 @@ def test_masking_rules():
     assert masked(Secret({"doc": "key: abc"}), secrets_) == {"doc": SECRET_MASK}  # inside a secret: the whole string
     assert masked("x a-much-longer-secret y", secrets_) == f"x {SECRET_MASK} y"
     assert leaked_secrets({"a": "user:ab@host", "b": Secret("ab"), "c": "abc"}, secrets_) == ["a"]
+
+
+# ---------------------------------------------------------------------------------------
+# Every key, present and future, with values wrong for most: never a traceback, never a
+# problem without a fix. (A wider run, 15 values per key, found the two gaps fixed in cca5cee.)
+# ---------------------------------------------------------------------------------------
+
+ODD_VALUES = ("{a: [1]}", "'" + "x" * 300 + "'", "-1")
+
+
+def test_every_key_with_odd_values_fails_cleanly(tmp_path, capsys):
+    from settings import SETTINGS_SCHEMA
+
+    failures = []
+    for setting in SETTINGS_SCHEMA:
+        if setting.key in ("environment", "clusterName", "thanosEnabled"):
+            continue  # in the base; covered by cases above
+        for value in ODD_VALUES:
+            code, output = render_file(tmp_path, "odd", staging(f"{setting.key}: {value}"), capsys)
+            lines = [line for line in output.splitlines() if line.startswith("  - ")]
+            if "Traceback" in output or code not in (0, 2) or (code == 2 and not lines) or any("Fix:" not in line for line in lines):
+                failures.append(f"{setting.key}: {value[:20]} -> exit {code}\n{output[-600:]}")
+    assert not failures, "\n\n".join(failures)
