@@ -543,3 +543,25 @@ def test_shard_and_full_refresh_flags():
     with pytest.raises(ConfigError) as err:
         load_config(["--full-refresh-interval", "soon"], env={})
     assert "--full-refresh-interval / ICEBERG_EXPORTER_FULL_REFRESH_INTERVAL" in err.value.problems[0]
+
+
+def test_age_lines_grouped_and_template_renderings_agree():
+    from exporters.iceberg.metrics import AgeLines
+
+    keys = [("db", f"t{i}") for i in range(200)] + [("we%ird", 'q"uote')]
+    prefixes = [f'iceberg_table_metrics_age_seconds{{database="{db}",table="{t}"}}' for db, t in keys]
+    prefixes[-1] = 'iceberg_table_metrics_age_seconds{database="we%ird",table="q\\"uote"}'
+    template = "".join(p.replace("%", "%%") + " %.3f\n" for p in prefixes)
+    now = 1_000_000.0
+    few = [now - 10.0 if i % 2 else now - 2.5 for i in range(len(keys))]  # 2 distinct times: grouped
+    many = [now - i * 0.5 for i in range(len(keys))]  # every time distinct: the template
+    for confirmed, grouped in ((few, True), (many, False)):
+        lines = AgeLines(prefixes, template, confirmed)
+        assert (lines._groups is not None) == grouped
+        text = lines.render(now).decode()
+        families = list(text_string_to_metric_families(text))
+        assert [f.name for f in families] == ["iceberg_table_metrics_age_seconds"]
+        got = {(s.labels["database"], s.labels["table"]): s.value for s in families[0].samples}
+        assert got == {key: pytest.approx(now - at) for key, at in zip(keys, confirmed)}
+    # A confirmation time in the future (clock step) shows 0, not a negative age.
+    assert AgeLines(prefixes[:1], template.split("\n")[0] + "\n", [now + 5]).render(now).endswith(b" 0.000\n")

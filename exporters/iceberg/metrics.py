@@ -5,8 +5,8 @@ prometheus_client's text format (a test checks the bytes against its renderer). 
 table's sample lines are kept and reused while its values do not change, so a cycle in
 which few tables changed renders only those (10,000 tables: milliseconds). A scrape
 only concatenates those bytes with two small dynamic parts: the per-table age lines
-(``now - collected_at``, one ``%`` format over a pre-built template) and the
-self-metrics registry. A scrape never touches the catalog.
+(``now - confirmed_at``, see :class:`AgeLines`) and the self-metrics registry. A scrape
+never touches the catalog.
 
 The published state is one tuple swapped by a single assignment, so a scrape sees
 either the previous or the new cycle, never a mix.
@@ -172,6 +172,45 @@ class TableRenderer:
         return self._body
 
 
+class AgeLines:
+    """The ``iceberg_table_metrics_age_seconds`` family of one publish, rendered per scrape.
+
+    Tables confirmed in the same cycle share their confirmation time, so in a steady
+    state there are few distinct times: the lines of each such group are one
+    ``str.join`` of pre-built label prefixes with the group's value as separator. With
+    many distinct times (e.g. after the first cycle, every table loaded at its own
+    moment) one ``%`` format over a pre-built template is used instead. Both give the
+    same samples; line order within the family may differ.
+    """
+
+    #: Up to this many distinct confirmation times, the grouped rendering is used.
+    GROUPED_MAX = 64
+
+    def __init__(self, prefixes: list[str], template: str, confirmed: list[float]):
+        name, help_ = AGE
+        self.count = len(prefixes)
+        self._header = f"# HELP {name} {help_}\n# TYPE {name} gauge\n" if prefixes else ""
+        self._template = template
+        self._confirmed = confirmed
+        groups: dict[float, list[str]] = {}
+        for prefix, at in zip(prefixes, confirmed):
+            groups.setdefault(at, []).append(prefix)
+        self._groups = list(groups.items()) if len(groups) <= self.GROUPED_MAX else None
+
+    def render(self, now: float) -> bytes:
+        if not self.count:
+            return b""
+        if self._groups is not None:
+            parts = [self._header]
+            for at, prefixes in self._groups:
+                sep = f" {now - at if now > at else 0.0:.3f}\n"
+                parts.append(sep.join(prefixes))
+                parts.append(sep)
+            return "".join(parts).encode()
+        values = tuple([now - at if now > at else 0.0 for at in self._confirmed])
+        return (self._header + self._template % values).encode()
+
+
 class SelfMetrics(Collector):
     """The exporter's own health, read from the collector at scrape time."""
 
@@ -273,14 +312,14 @@ class Exposition:
         self.registry.register(SelfMetrics(collector, self))
         self._lock = threading.Lock()
         self._renderer = TableRenderer()
-        # (rendered table families, age lines template with one %.3f per table, the time each
-        # table was last confirmed current), swapped atomically.
-        self._published: tuple[bytes, str, list[float]] = (b"", "", [])
-        self._age_template: tuple[list[tuple[str, str]], str] = ([], "")  # (keys, template) of the last publish
+        # (rendered table families, their age lines), swapped atomically.
+        self._published: tuple[bytes, AgeLines] = (b"", AgeLines([], "", []))
+        # (keys, label prefixes, %-template) of the last publish: rebuilt when the table set changes.
+        self._age_parts: tuple[list[tuple[str, str]], list[str], str] = ([], [], "")
 
     @property
     def table_count(self) -> int:
-        return len(self._published[2])
+        return self._published[1].count
 
     def publish(self) -> None:
         """Render the collector's current state (call after each cycle)."""
@@ -293,25 +332,18 @@ class Exposition:
             confirmed_at = [confirmed.get(k, s.collected_at) for k, s in zip(keys, stats)]
         with self._lock:  # one publisher at a time (the renderer's cache)
             body = self._renderer.render(stats, attempt_ok)
-            if self._age_template[0] != keys:  # the table set changed: a new template
-                name, help_ = AGE
-                # Label values may contain "%": escaped for the one "%" format per scrape.
-                template = "".join(
-                    f'{name}{{database="{_escape(db)}",table="{_escape(tbl)}"}}'.replace("%", "%%") + " %.3f\n"
-                    for db, tbl in keys
-                )
-                header = f"# HELP {name} {help_}\n# TYPE {name} gauge\n".replace("%", "%%") if keys else ""
-                self._age_template = (keys, header + template)
-            self._published = (body, self._age_template[1], confirmed_at)
+            if self._age_parts[0] != keys:  # the table set changed: new prefixes and template
+                name = AGE[0]
+                prefixes = [f'{name}{{database="{_escape(db)}",table="{_escape(tbl)}"}}' for db, tbl in keys]
+                # Label values may contain "%": escaped for the "%" format.
+                template = "".join(p.replace("%", "%%") + " %.3f\n" for p in prefixes)
+                self._age_parts = (keys, prefixes, template)
+            _, prefixes, template = self._age_parts
+            self._published = (body, AgeLines(prefixes, template, confirmed_at))
 
     def observe_cycle(self, seconds: float) -> None:
         self.cycle_histogram.observe(seconds)
 
     def body(self) -> bytes:
-        table_body, age_template, collected = self._published
-        now = time.time()
-        parts = [table_body]
-        if collected:
-            parts.append((age_template % tuple([now - at if now > at else 0.0 for at in collected])).encode())
-        parts.append(generate_latest(self.registry))
-        return b"".join(parts)
+        table_body, ages = self._published
+        return b"".join([table_body, ages.render(time.time()), generate_latest(self.registry)])
