@@ -23,7 +23,7 @@ from components.powerscale import PowerScaleMonitoring, PowerScaleMonitoringArgs
 from components.prometheus_stack import PrometheusStack, PrometheusStackArgs
 from components.spark import SparkMonitoring, SparkMonitoringArgs
 from components.storage import StorageMonitoring, StorageMonitoringArgs
-from components.thanos import Thanos, ThanosArgs, thanos_datasource, thanos_sidecar
+from components.thanos import Thanos, ThanosArgs, ruler_enabled, thanos_datasource, thanos_sidecar
 from components.trino import TrinoMonitoring, TrinoMonitoringArgs
 from core.k8s import labels
 from settings import load_settings
@@ -254,7 +254,7 @@ Alerting(
         operator=operator,
         links=links,
         # With Thanos, SLO budgets longer than the retention go to the Thanos Ruler.
-        thanos_ruler=settings.thanos.enabled,
+        thanos_ruler=ruler_enabled(settings.thanos),
         retention=settings.prometheus.retention,
     ),
     opts,

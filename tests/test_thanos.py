@@ -486,3 +486,15 @@ def test_split_keeps_budgets_that_fit_the_retention_in_prometheus():
     assert [g["name"] for g in ruler] == [BUDGET_GROUP]
     assert {r["labels"]["slo"] for r in ruler[0]["rules"]} == {"long"}
     assert split_long_windows(slo_rule_groups(slos), slos, "60d")[1] == []
+
+
+def test_with_other_clusters_in_query_the_budgets_stay_in_prometheus(run_stack):
+    """A global Query would add other clusters' series into the Ruler's 30d sums."""
+    extra = ["thanos-query.dataops-dr.example.internal:10901"]
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:thanosStoreEndpoints": extra})
+    assert run.by_type(THANOS_RULER) == []
+    assert [r.name for r in run.by_type(PROMETHEUS_RULE) if r.name == "dataops-slo-long-windows"] == []
+    assert "dataops_slo_error_budget" in [g["name"] for g in _rule_groups(run, "dataops-slo")]
+    args = args_of(run, DEPLOYMENT, "thanos-query")
+    assert "--query.replica-label=thanos_ruler_replica" not in args
+    assert not any("thanos-ruler-operated" in a for a in query_endpoint_addresses(run))

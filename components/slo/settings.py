@@ -297,7 +297,8 @@ def read(reader: Reader, retention: str) -> tuple[SloSpec, ...]:
         retention_s = None  # reported by the Prometheus settings
     # With Thanos, budgets over longer windows are evaluated by the Thanos Ruler against
     # Thanos Query (components/slo/rules.py: split_long_windows); without it, say what the numbers mean.
-    thanos = reader.peek("thanosEnabled") is True
+    # (components/thanos: ruler_enabled - Thanos on, and Query not global through thanosStoreEndpoints)
+    thanos = reader.peek("thanosEnabled") is True and not reader.peek("thanosStoreEndpoints")
     for slo in slos:
         try:
             window_s = parse_duration(slo.window)

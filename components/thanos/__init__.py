@@ -242,9 +242,17 @@ _OBJSTORE_FLAG = f"--objstore.config-file={OBJSTORE_MOUNT}/{OBJSTORE_KEY}"
 _COMMON_FLAGS = ("--log.level=info", "--log.format=logfmt", f"--http-address=0.0.0.0:{HTTP_PORT}")
 
 
+def ruler_enabled(thanos: ThanosSettings) -> bool:
+    """Whether this stack runs the Thanos Ruler: with Thanos, and only while Query sees this
+    cluster alone. With ``thanosStoreEndpoints`` Query is global: the Ruler's 30d sums
+    (``sum(increase(...))``) would add up every cluster's series, so the budgets stay in
+    Prometheus (over its retention) instead."""
+    return thanos.enabled and not thanos.store_endpoints
+
+
 def query_endpoints(namespace: str, thanos: ThanosSettings) -> list[str]:
     """Store API endpoints of Query: sidecars, Store Gateway, Ruler, Receive by SRV; then other clusters."""
-    srv = [SIDECAR_SERVICE, STORE, RULER_SERVICE] + ([RECEIVE] if thanos.receive_enabled else [])
+    srv = [SIDECAR_SERVICE, STORE] + ([RULER_SERVICE] if ruler_enabled(thanos) else []) + ([RECEIVE] if thanos.receive_enabled else [])
     return [f"dnssrv+_grpc._tcp.{service}.{namespace}.svc.cluster.local" for service in srv] + list(thanos.store_endpoints)
 
 
@@ -267,8 +275,9 @@ def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
     ]
     if thanos.receive_enabled:
         flags.append(f"--query.replica-label={RECEIVE_REPLICA_LABEL}")
-    # The Ruler's replicas record the same series; deduplicate them like Prometheus pairs.
-    flags.append(f"--query.replica-label={RULER_REPLICA_LABEL}")
+    if ruler_enabled(thanos):
+        # The Ruler's replicas record the same series; deduplicate them like Prometheus pairs.
+        flags.append(f"--query.replica-label={RULER_REPLICA_LABEL}")
     flags.append("--endpoint.sd-config=" + json.dumps(endpoint_config(namespace, thanos), sort_keys=True, separators=(",", ":")))
     # Long ranges read 5m/1h downsampled blocks instead of raw samples.
     flags.append("--query.auto-downsampling")
@@ -476,6 +485,34 @@ class Thanos(pulumi.ComponentResource):
                 )
 
         # ---- Ruler (operator-managed) ------------------------------------------------------------
+        self.ruler: Optional[k8s.apiextensions.CustomResource] = None
+        if ruler_enabled(thanos):
+            self._ruler(args, ns)
+
+        # ---- Monitoring of Thanos itself ---------------------------------------------------------
+        for component in components:
+            # job = Service name (thanos-query, ...): rules/thanos.rules.yaml matches on it.
+            monitor(
+                "ServiceMonitor",
+                f"{component}-servicemonitor",
+                args.namespace,
+                {
+                    "selector": {"matchLabels": _selector(component)},
+                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                },
+                self,
+                args.operator,
+                component,
+            )
+        self.rules = domain_rule("thanos", RuleTarget(args.namespace, args.operator, args.links), self, "thanos", DASHBOARD)
+
+        self.query_url = ns.apply(query_url)
+        self.register_outputs({"queryUrl": self.query_url, "objstoreSecret": self.objstore_secret.metadata.name})
+
+    def _ruler(self, args: ThanosArgs, ns: pulumi.Output) -> None:
+        """ThanosRuler CR and the ServiceMonitor of its operator-made Service."""
+        thanos = args.thanos
         ruler_replicas = 2 if args.pdb else 1
         self.ruler = k8s.apiextensions.CustomResource(
             RULER,
@@ -500,27 +537,6 @@ class Thanos(pulumi.ComponentResource):
             args.operator,
             RULER,
         )
-
-        # ---- Monitoring of Thanos itself ---------------------------------------------------------
-        for component in components:
-            # job = Service name (thanos-query, ...): rules/thanos.rules.yaml matches on it.
-            monitor(
-                "ServiceMonitor",
-                f"{component}-servicemonitor",
-                args.namespace,
-                {
-                    "selector": {"matchLabels": _selector(component)},
-                    "namespaceSelector": {"matchNames": [args.namespace]},
-                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
-                },
-                self,
-                args.operator,
-                component,
-            )
-        self.rules = domain_rule("thanos", RuleTarget(args.namespace, args.operator, args.links), self, "thanos", DASHBOARD)
-
-        self.query_url = ns.apply(query_url)
-        self.register_outputs({"queryUrl": self.query_url, "objstoreSecret": self.objstore_secret.metadata.name})
 
     def _service(self, component: str, meta, ports: list[dict[str, Any]], headless: bool) -> k8s.core.v1.Service:
         spec: dict[str, Any] = {"selector": _selector(component), "ports": ports}
