@@ -171,6 +171,8 @@ CASES = [
     case("config-list", "config:\n  - environment: staging\n", "config: must be a mapping"),
     case("config-string", "config: staging\n", "config: must be a mapping"),
     case("document-list", "- config\n", "must be a mapping with a config: section, not a list"),
+    case("config-misspelt", STAGING.replace("config:", "confg:"), "top-level key 'confg' is not a stack file section (did you mean config:?)"),
+    case("extra-section", STAGING + "settings:\n  retention: 15d\n", "top-level key 'settings' is not a stack file section"),
     case("duplicate-key", raw(f"{P}:prometheusRetention: 3d", f"{P}:prometheusRetention: 7d"), f"key '{P}:prometheusRetention' appears twice (lines 5 and 6)"),
     case("duplicate-key-and-bad-value", raw(f"{P}:clusterName: again", f"{P}:prometheusReplicas: many"), f"key '{P}:clusterName' appears twice (lines 3 and 5)", "prometheusReplicas = 'many': not an integer"),
     case("bare-key", raw("namespace: monitoring"), f"config key 'namespace' has no project prefix. Fix: edit Pulumi.bare-key.yaml: rename it to {P}:namespace"),

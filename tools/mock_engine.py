@@ -9,6 +9,7 @@ exactly what the engine would receive.
 from __future__ import annotations
 
 import hashlib
+import difflib
 import json
 import os
 import re
@@ -292,6 +293,9 @@ class _StackFileLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+STACK_FILE_SECTIONS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
+
+
 def _file_problem(path: Path, message: str, fix: str) -> str:
     return f"{path.name}: {message}. Fix: {fix}"
 
@@ -333,6 +337,15 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], list[str], bool]:
         return {}, problems, True
     if not isinstance(document, dict):
         return {}, problems + [_file_problem(path, f"must be a mapping with a config: section, not a {type(document).__name__}", f"{edit}: start it with 'config:' and one '{project}:<key>: <value>' line per setting")], False
+    # Sections of a stack file (pulumi/sdk/go/common/workspace: ProjectStack); the CLI ignores
+    # any other, so a misspelt `confg:` would drop every setting without a word.
+    for section in document:
+        if section not in STACK_FILE_SECTIONS:
+            guess = difflib.get_close_matches(str(section), STACK_FILE_SECTIONS, n=1)
+            hint = f" (did you mean {guess[0]}:?)" if guess else ""
+            problems.append(_file_problem(path, f"top-level key {section!r} is not a stack file section{hint}", f"{edit}: rename it to config: (settings) or remove it"))
+            if guess == ["config"] and "config" not in document:
+                return {}, problems, False  # every setting is under the misspelt section: nothing else to say
     config = document.get("config")
     if config is None:
         return {}, problems, True

@@ -304,8 +304,9 @@ def read(reader: Reader, retention: str) -> tuple[SloSpec, ...]:
             window_s = parse_duration(slo.window)
         except ValueError:
             continue  # reported by _parse_slos
-        if retention_s is not None and window_s > retention_s and not thanos:
-            # Not an error: rules see only Prometheus' local data, so say what the numbers mean.
+        if retention_s is not None and window_s > retention_s and not thanos and not reader.problems:
+            # Not an error: rules see only Prometheus' local data, so say what the numbers mean
+            # (not on top of a failing configuration: the problems come first).
             pulumi.log.warn(
                 f"SLO {slo.name}: window {slo.window} is longer than {PROJECT}:prometheusRetention "
                 f"{retention}; its error budget is computed over the last {retention} only."
