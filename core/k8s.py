@@ -184,15 +184,18 @@ def deployment_with_service(
     pod_security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
     automount_service_account_token: bool = False,
     depends_on: Sequence[pulumi.Resource] = (),
-) -> tuple[k8s.apps.v1.Deployment, k8s.core.v1.Service]:
+    pod_labels: Optional[Mapping[str, str]] = None,
+    with_service: bool = True,
+) -> tuple[k8s.apps.v1.Deployment, Optional[k8s.core.v1.Service]]:
     """A Deployment of one container and the ClusterIP Service in front of it, both named ``name``.
 
     Pods and Service share the selector ``app.kubernetes.io/name: <name>``, which is also what
     the component's ServiceMonitor selects. Every pod runs under the RuntimeDefault seccomp
     profile, and without a service account token unless ``automount_service_account_token``
-    (our exporters never call the Kubernetes API).
+    (our exporters never call the Kubernetes API). ``pod_labels`` replace the selector (several
+    Deployments behind one Service); ``with_service=False`` creates the Deployment only.
     """
-    selector = {"app.kubernetes.io/name": name}
+    selector = dict(pod_labels or {"app.kubernetes.io/name": name})
     deployment = k8s.apps.v1.Deployment(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(name)),
@@ -211,6 +214,8 @@ def deployment_with_service(
         ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
+    if not with_service:
+        return deployment, None
     service = k8s.core.v1.Service(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels={**labels(name), **selector}),

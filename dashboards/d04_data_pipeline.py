@@ -67,7 +67,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
         ),
         lib.stat_panel(
             "익스포터 (Exporter up)",
-            [target(f"max(iceberg_exporter_up{{{C}}})")],
+            # min: with the lake split across shards, one shard down is the exporter down.
+            [target(f"min(iceberg_exporter_up{{{C}}})")],
             "short",
             lib.steps(lib.RED, (1, lib.GREEN)),
             w=4,

@@ -57,3 +57,47 @@ def test_exporter_can_be_disabled(run_stack):
     # Without the exporter the freshness SLO has no data: settings require dropping its tables too.
     run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": []})
     assert not run.by_type("dataops:monitoring:IcebergExporter")
+
+
+def test_one_exporter_has_no_shard_flag(prod_run):
+    _, env = env_of(prod_run)
+    assert "ICEBERG_EXPORTER_SHARD" not in env
+    assert [d.name for d in prod_run.by_type(DEPLOYMENT) if d.name.startswith("iceberg-exporter")] == ["iceberg-exporter"]
+
+
+def test_shards_split_the_lake_with_one_scrape_target_each(run_stack):
+    """n Deployments, each `--shard i/n` with its own selector; one Service and one ServiceMonitor over all."""
+    from exporters.iceberg.config import shard_of
+
+    run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterShards": 3})
+    shards = sorted((d for d in run.by_type(DEPLOYMENT) if d.name.startswith("iceberg-exporter")), key=lambda d: d.name)
+    assert [d.name for d in shards] == [f"iceberg-exporter-shard-{i}" for i in range(3)]
+    service = run.one("kubernetes:core/v1:Service", "iceberg-exporter")
+    selectors = []
+    for index, deployment in enumerate(shards):
+        spec = deployment.inputs["spec"]
+        env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0]["env"]}
+        assert env["ICEBERG_EXPORTER_SHARD"] == f"{index}/3"
+        assert spec["replicas"] == 1
+        selector = spec["selector"]["matchLabels"]
+        assert spec["template"]["metadata"]["labels"].items() >= selector.items()
+        # The Service reaches every shard's pods; each Deployment owns only its own.
+        assert selector.items() >= service.inputs["spec"]["selector"].items()
+        selectors.append(tuple(sorted(selector.items())))
+    assert len(set(selectors)) == 3
+    monitor = run.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "iceberg-exporter")
+    assert monitor.inputs["spec"]["selector"]["matchLabels"] == service.inputs["spec"]["selector"]
+    # Every table belongs to exactly one of the deployed shards (the exporter's own hash).
+    tables = [("sales", f"t{i}") for i in range(200)]
+    owners = [shard_of(db, t, 3) for db, t in tables]
+    assert set(owners) == {0, 1, 2}
+
+
+def test_shard_count_is_bounded(run_stack):
+    import pytest
+
+    from settings import SettingsError
+
+    with pytest.raises(SettingsError) as err:
+        run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterShards": 0})
+    assert "icebergExporterShards" in str(err.value) and "pulumi config set dataops-monitoring:icebergExporterShards" in str(err.value)

@@ -18,6 +18,7 @@ COMPONENT = "iceberg-exporter"
 DASHBOARD = "dataops-04-data"
 CREDENTIALS_SECRET = "iceberg-exporter-credentials"
 PORT = 9123
+SHARD_LABEL = "dataops.io/shard"
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class IcebergExporterArgs:
     links: Links  # where alerts' runbook and dashboard links point
 
 
-def _env(settings: IcebergSettings, has_credentials: bool) -> list[k8s.core.v1.EnvVarArgs]:
+def _env(settings: IcebergSettings, has_credentials: bool, shard: Optional[int] = None) -> list[k8s.core.v1.EnvVarArgs]:
     plain = {
         "ICEBERG_EXPORTER_CATALOG_TYPE": settings.catalog_type,
         "ICEBERG_EXPORTER_CATALOG_URI": settings.catalog_uri,
@@ -40,6 +41,8 @@ def _env(settings: IcebergSettings, has_credentials: bool) -> list[k8s.core.v1.E
         plain["ICEBERG_EXPORTER_WAREHOUSE"] = settings.warehouse
     if settings.s3_endpoint:
         plain["ICEBERG_EXPORTER_CATALOG_PROPERTY"] = f"s3.endpoint={settings.s3_endpoint}"
+    if shard is not None:
+        plain["ICEBERG_EXPORTER_SHARD"] = f"{shard}/{settings.shards}"
     env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())]
     if has_credentials:
         # Credentials reach the process only through the Secret, never the pod spec.
@@ -76,33 +79,57 @@ class IcebergExporter(pulumi.ComponentResource):
             )
             depends_on.append(self.credentials)
         probe = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
-        container = k8s.core.v1.ContainerArgs(
-            name="exporter",
-            image=settings.image,
-            env=_env(settings, has_credentials),
-            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=PORT, protocol="TCP")],
-            # /healthz answers as soon as the server runs, even while the catalog is down
-            # (the exporter then reports iceberg_exporter_up 0): restarts would not help.
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=30, timeout_seconds=5, failure_threshold=3),
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=10, timeout_seconds=5),
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
-            ),
-            security_context=restricted_security_context(10001),
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
-        )
-        self.deployment, self.service = deployment_with_service(
-            COMPONENT,
-            args.namespace,
-            container,
-            [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")],
-            self,
-            # One collector per catalog: two would double the catalog load for the same numbers.
+
+        def container(shard: Optional[int]) -> k8s.core.v1.ContainerArgs:
+            return k8s.core.v1.ContainerArgs(
+                name="exporter",
+                image=settings.image,
+                env=_env(settings, has_credentials, shard),
+                ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=PORT, protocol="TCP")],
+                # /healthz fails when no collection cycle completed for a few intervals (a wedged
+                # exporter); a catalog outage is iceberg_exporter_up 0, which a restart would not fix.
+                liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=30, timeout_seconds=5, failure_threshold=3),
+                readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe, period_seconds=10, timeout_seconds=5),
+                resources=k8s.core.v1.ResourceRequirementsArgs(
+                    requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+                ),
+                security_context=restricted_security_context(10001),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            )
+
+        ports = [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")]
+        pod = dict(
+            # One collector per table: a second replica of a shard would double its catalog load.
             replicas=1,
             volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
             pod_security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
             depends_on=depends_on,
         )
+        if settings.shards == 1:
+            self.deployment, self.service = deployment_with_service(COMPONENT, args.namespace, container(None), ports, self, **pod)
+            self.deployments = [self.deployment]
+        else:
+            # One Deployment per shard (its own selector), all behind one Service: the
+            # ServiceMonitor then has one scrape target per shard.
+            self.deployments = [
+                deployment_with_service(
+                    f"{COMPONENT}-shard-{shard}",
+                    args.namespace,
+                    container(shard),
+                    ports,
+                    self,
+                    pod_labels={**selector, SHARD_LABEL: str(shard)},
+                    with_service=False,
+                    **pod,
+                )[0]
+                for shard in range(settings.shards)
+            ]
+            self.service = k8s.core.v1.Service(
+                COMPONENT,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
+                spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=ports),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.network_policy = exporter_network_policy(
             COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(egress_ports(settings))]
         )
@@ -122,4 +149,4 @@ class IcebergExporter(pulumi.ComponentResource):
             COMPONENT,
         )
         self.rules = domain_rule("iceberg", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"service": self.service.metadata.name})
+        self.register_outputs({"service": self.service.metadata.name, "shards": settings.shards})

@@ -22,6 +22,7 @@ SETTINGS = (
     setting("icebergCatalogUri", "string", "Iceberg catalog URI (hive: thrift://host:port, rest: http(s)://..., sql: a SQLAlchemy URL).", CATALOG_URI, "thrift://hive-metastore:9083"),
     setting("icebergWarehouse", "string", "Warehouse location (for catalogs that need it).", WAREHOUSE, optional=True, example="s3://warehouse/"),
     setting("icebergInterval", "string", "How often the exporter collects table metrics.", duration_between("30s", "1d"), "5m"),
+    setting("icebergExporterShards", "integer", "Exporter replicas that split the lake between them (--shard I/N: each table is read by exactly one); one scrape target each.", int_between(1, 64), 1),
     setting("icebergSmallFileBytes", "integer", "Data files smaller than this count as small files.", int_between(1024, 2**31, "bytes: 1 KiB .. 2 GiB"), 33554432),
     setting("icebergS3Endpoint", "string", "S3 endpoint the exporter uses to read table metadata.", url("http", "https", example="http://minio.storage.svc:9000"), optional=True, example="http://minio.storage.svc:9000"),
     setting("icebergS3AccessKey", "string", "S3 access key for the Iceberg exporter.", non_empty, optional=True, secret=True, example="<access-key>"),
@@ -41,6 +42,7 @@ class IcebergSettings:
     s3_endpoint: Optional[str]
     s3_access_key: Optional[pulumi.Output]
     s3_secret_key: Optional[pulumi.Output]
+    shards: int = 1  # --shard I/N replicas
 
 
 def read(reader: Reader) -> IcebergSettings:
@@ -53,6 +55,7 @@ def read(reader: Reader) -> IcebergSettings:
         warehouse=g("icebergWarehouse"),
         interval=g("icebergInterval"),
         small_file_bytes=g("icebergSmallFileBytes"),
+        shards=g("icebergExporterShards"),
         s3_endpoint=g("icebergS3Endpoint"),
         s3_access_key=reader.secret("icebergS3AccessKey", False),
         s3_secret_key=reader.secret("icebergS3SecretKey", False),
