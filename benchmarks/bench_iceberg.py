@@ -583,6 +583,29 @@ def part_lake(args: argparse.Namespace, root: Path) -> None:
         if exporter.errors:
             print(f"[2] exporter log errors: {exporter.errors[:5]}")
     print(f"[2] exporter exit status after SIGTERM: {code}")
+    if args.idle_phase:
+        scrape_idle(args, uri, warehouse)
+
+
+def scrape_idle(args: argparse.Namespace, uri: str, warehouse: str) -> None:
+    """The same scrapes against an exporter whose collector is idle (--interval 1h), for
+    comparison: what the scrapes cost without a cycle competing for the interpreter."""
+    exporter = ExporterProcess(
+        ["--catalog-uri", uri, "--warehouse", warehouse, "--interval", "1h", "--workers", str(args.workers),
+         "--table-timeout", "120s"]
+    )
+    try:
+        exporter.wait_cycles(1, timeout=3600)
+        per_many = max(5, args.scrapes // args.clients)
+        for clients, per_client, gzip in ((1, args.scrapes, True), (args.clients, per_many, True)):
+            times, size = scrape_with_clients(exporter.port, clients, per_client, gzip)
+            print(
+                f"[2] scrape /metrics, {clients} concurrent client(s), gzip, collector idle: p50 "
+                f"{percentile(times, 50):.1f} ms, p99 {percentile(times, 99):.1f} ms, max {max(times):.1f} ms over "
+                f"{len(times)} scrapes; exporter peak RSS so far {exporter.peak_rss_mib():.0f} MiB"
+            )
+    finally:
+        exporter.stop()
 
 
 SIZES = {
@@ -611,6 +634,12 @@ def main() -> int:
         action="store_true",
         help="part 1: build the tables with pyiceberg appends (real parquet files; ~0.1 s per commit, "
         "minutes for 50 x 100) instead of writing their metadata directly",
+    )
+    ap.add_argument(
+        "--no-idle-phase",
+        dest="idle_phase",
+        action="store_false",
+        help="part 2: skip the scrapes against a second exporter whose collector is idle (saves a first cycle)",
     )
     ap.add_argument("--dir", help="work dir (default: a new tmp dir, removed at the end)")
     args = ap.parse_args()
