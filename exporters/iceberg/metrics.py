@@ -76,7 +76,8 @@ TABLE_OK = (
 )
 AGE = (
     "iceberg_table_metrics_age_seconds",
-    "Seconds since this table's values were last collected successfully (computed at scrape time).",
+    "Seconds since this table's values were last collected successfully or confirmed unchanged "
+    "(same metadata location or REST ETag), computed at scrape time.",
 )
 
 
