@@ -498,3 +498,21 @@ def test_with_other_clusters_in_query_the_budgets_stay_in_prometheus(run_stack):
     args = args_of(run, DEPLOYMENT, "thanos-query")
     assert "--query.replica-label=thanos_ruler_replica" not in args
     assert not any("thanos-ruler-operated" in a for a in query_endpoint_addresses(run))
+
+
+def test_retention_warning_only_where_no_ruler_covers_the_window(caplog):
+    import logging
+
+    base = {"environment": "staging", "clusterName": "dataops-staging", "prometheusRetention": "3d"}
+    with_thanos = {**base, "thanosBucket": "b", "thanosEndpoint": "minio.storage.svc:9000", "thanosAccessKey": random_secret("ak"), "thanosSecretKey": random_secret("sk")}
+    cases = {
+        "no thanos": ({**base, "thanosEnabled": False}, True),
+        "thanos": (with_thanos, False),
+        "global query": ({**with_thanos, "thanosStoreEndpoints": ["thanos-query.dr.example.internal:10901"]}, True),
+    }
+    for name, (values, warned) in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            load(values)
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        assert ("SLO platform-availability: window 30d is longer than" in text) == warned, (name, text)
