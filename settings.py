@@ -32,19 +32,8 @@ from components.storage import settings as storage
 from components.thanos import settings as thanos
 from components.trino import settings as trino
 from core.rules import Links
-from core.settings import (
-    PROJECT,
-    Reader,
-    Setting,
-    SettingsError,
-    one_of,
-    parse_bool,
-    parse_dns_label,
-    parse_duration,
-    parse_quantity,
-    setting,
-    text,
-)
+from core.parsers import one_of, parse_bool, parse_dns_label, parse_duration, parse_quantity, text
+from core.settings import PROJECT, Reader, Setting, SettingsError, setting
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 

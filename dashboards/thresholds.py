@@ -24,7 +24,7 @@ import yaml
 
 from components.slo import rules as slo_rules
 from components.slo import settings as slo_settings
-from core.settings import parse_duration
+from core.parsers import parse_duration
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 

@@ -52,7 +52,7 @@ class MttdRow:
 
 
 def _seconds(text: Optional[str]) -> float:
-    from core.settings import parse_duration
+    from core.parsers import parse_duration
 
     return parse_duration(text) if text else 0.0
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import PROJECT, Reader, image_ref, parse_dns_label, parse_string_list, setting
+from core.parsers import image_ref, parse_dns_label, parse_string_list
+
+from core.settings import PROJECT, Reader, setting
 
 SETTINGS = (
     setting("statsdExporterImage", "string", "prometheus statsd_exporter image that receives Airflow's statsd metrics.", image_ref, "prom/statsd-exporter:v0.28.0"),

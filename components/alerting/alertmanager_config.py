@@ -35,7 +35,7 @@ from typing import Any, Optional
 import yaml
 
 from components.alerting.settings import RoutingSettings
-from core.settings import parse_duration
+from core.parsers import parse_duration
 
 CONFIG_SECRET_NAME = "alertmanager-dataops"
 CONFIG_SECRET_KEY = "alertmanager.yaml"

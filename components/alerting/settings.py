@@ -7,7 +7,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import PROJECT, Reader, duration_between, http_url, parse_bool, setting, slack_channel, text, url
+from core.parsers import duration_between, http_url, parse_bool, slack_channel, url
+
+from core.settings import PROJECT, Reader, setting
 
 # Alertmanager posts to the webhook; anything but an https URL fails only when an alert fires.
 SLACK_WEBHOOK = url("https", example="https://hooks.slack.com/services/...")

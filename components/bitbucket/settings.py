@@ -13,7 +13,8 @@ from typing import Any, Optional
 import pulumi
 
 from components.powerscale.settings import ScrapeUrl, scrape_url
-from core.settings import Reader, setting, text
+from core.parsers import text
+from core.settings import Reader, setting
 
 APP_PATH = "/plugins/servlet/prometheus/metrics"
 

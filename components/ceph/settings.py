@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from core.settings import Reader, parse_dns_label, setting
+from core.parsers import parse_dns_label
+
+from core.settings import Reader, setting
 
 SETTINGS = (
     setting("cephNamespace", "string", "Namespace of the Rook Ceph cluster (rook-ceph-mgr :9283 and rook-ceph-exporter :9926 are scraped there). Unset: Ceph monitoring is off.", parse_dns_label, optional=True, example="rook-ceph"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Reader, parse_bool, parse_dns_label, setting
+from core.parsers import parse_bool, parse_dns_label
+
+from core.settings import Reader, setting
 
 SETTINGS = (
     setting("gitopsEnabled", "boolean", "Scrape Argo CD and Jenkins and load the GitOps recording rules and alerts.", parse_bool, True),

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from core.settings import PROJECT, Reader, parse_dns_label, setting
+from core.parsers import parse_dns_label
+
+from core.settings import PROJECT, Reader, setting
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\]):(?P<port>[0-9]{1,5})$")
 

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.iceberg.settings import IcebergSettings
 from core.k8s import deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
-from core.settings import url_port
+from core.parsers import url_port
 from core.rules import Links, RuleTarget, domain_rule
 
 COMPONENT = "iceberg-exporter"

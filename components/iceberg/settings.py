@@ -7,7 +7,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import PROJECT, Reader, duration_between, image_ref, int_between, non_empty, one_of, parse_bool, pattern, setting, url, url_port
+from core.parsers import duration_between, image_ref, int_between, non_empty, one_of, parse_bool, pattern, url, url_port
+
+from core.settings import PROJECT, Reader, setting
 
 # scheme://rest: a catalog URI is never empty and never a bare host (the exporter would fail at start).
 CATALOG_URI = pattern(r"^[a-z][a-z0-9+.-]*://\S+$", "must be a URI with a scheme (hive: thrift://hive-metastore:9083, rest: https://catalog.example.com, sql: postgresql://host:5432/db)")

@@ -16,7 +16,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, image_ref, parse_dns_label, setting
+from core.parsers import image_ref, parse_dns_label
+
+from core.settings import Reader, setting
 
 DEFAULT_LISTENER_PORT = 1521
 

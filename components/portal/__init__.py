@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, labels, restricted_security_context
-from core.settings import url_port
+from core.parsers import url_port
 from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
 
 COMPONENT = "blackbox-exporter"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import PROJECT, Reader, image_ref, parse_string_list, setting, url
+from core.parsers import image_ref, parse_string_list, url
+
+from core.settings import PROJECT, Reader, setting
 
 # blackbox_exporter's http prober takes http(s) URLs only; anything else is a probe that always fails.
 PORTAL_URL = url("http", "https", example="https://portal.dataops.internal/healthz")

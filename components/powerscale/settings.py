@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from core.settings import PROJECT, Reader, setting, text
+from core.parsers import text
+
+from core.settings import PROJECT, Reader, setting
 
 
 @dataclass(frozen=True)

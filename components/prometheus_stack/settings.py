@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import (
-    PROJECT,
-    Reader,
-    byte_quantity_between,
-    duration_between,
-    exact_semver,
-    http_url,
-    int_between,
-    one_of,
-    parse_quantity,
-    quantity_between,
-    setting,
-    url,
-    user_name,
-)
+from core.parsers import byte_quantity_between, duration_between, exact_semver, http_url, int_between, one_of, parse_quantity, quantity_between, url, user_name
+
+from core.settings import PROJECT, Reader, setting
 
 SETTINGS = (
     setting("kubePrometheusStackVersion", "string", "Exact kube-prometheus-stack chart version (55 or newer).", exact_semver(55), "88.5.3"),

@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import yaml
 
 from components.slo.settings import SloSpec
-from core.settings import parse_duration
+from core.parsers import parse_duration
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ALERT_BURN = "SLOErrorBudgetBurn"

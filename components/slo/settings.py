@@ -12,7 +12,9 @@ from typing import Any, Optional
 
 import pulumi
 
-from core.settings import DNS_LABEL_RE, PROJECT, Reader, duration_between, parse_duration, parse_ratio, parse_string_list, pattern, setting
+from core.parsers import DNS_LABEL_RE, duration_between, parse_duration, parse_ratio, parse_string_list, pattern
+
+from core.settings import PROJECT, Reader, setting
 
 FRESHNESS_TABLE_RE = r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$"
 FRESHNESS_TABLE = pattern(FRESHNESS_TABLE_RE, "must be database.table (the Iceberg namespace and table name)")

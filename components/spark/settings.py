@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Reader, parse_dns_label, parse_string_list, setting
+from core.parsers import parse_dns_label, parse_string_list
+
+from core.settings import Reader, setting
 
 SETTINGS = (
     setting("sparkNamespaces", "array", "Namespaces where Spark drivers and executors run.", parse_string_list, ("spark-jobs", "data-processing"), example='["spark-jobs","data-processing"]'),

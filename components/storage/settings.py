@@ -7,7 +7,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, non_empty, parse_dns_label, setting
+from core.parsers import non_empty, parse_dns_label
+
+from core.settings import Reader, setting
 
 SETTINGS = (
     setting("minioNamespace", "string", "Namespace of the MinIO tenant serving S3 (cluster metrics v2 are scraped there).", parse_dns_label, "minio"),

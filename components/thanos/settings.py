@@ -8,21 +8,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import (
-    PROJECT,
-    Reader,
-    byte_quantity_between,
-    duration_between,
-    host_port,
-    image_ref,
-    int_between,
-    parse_bool,
-    parse_string_list,
-    s3_bucket,
-    s3_region,
-    setting,
-    text,
-)
+from core.parsers import byte_quantity_between, duration_between, host_port, image_ref, int_between, parse_bool, parse_string_list, s3_bucket, s3_region, text
+
+from core.settings import PROJECT, Reader, setting
 
 def _endpoint(value: str) -> str:
     if isinstance(value, str) and "://" in value:

@@ -7,7 +7,9 @@ from typing import Optional
 
 import pulumi
 
-from core.settings import Reader, non_empty, parse_dns_label, setting, user_name
+from core.parsers import non_empty, parse_dns_label, user_name
+
+from core.settings import Reader, setting
 
 SETTINGS = (
     setting("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
