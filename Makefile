@@ -55,7 +55,7 @@ test: venv tools lint
 
 # Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
 test-fast: venv lint
-	$(PY) -m pytest -q -m "not live and not tools" tests
+	$(PY) -m pytest -q -n 2 -m "not live and not tools" tests
 
 lint: venv
 	$(PY) -m ruff check .
