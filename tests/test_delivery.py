@@ -160,3 +160,13 @@ def test_every_fix_hint_is_a_command_the_cli_accepts(setting):
             assert "--path" in words and re.search(r"\[\d+\]$", words[-2]), command
         if setting.secret:
             assert "--secret" in words
+
+
+def test_prod_names_the_exporter_image_it_pushed(run_stack):
+    with pytest.raises(SettingsError) as err:
+        run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None})
+    assert f"{PROJECT}:icebergExporterImage is not set" in str(err.value)
+    assert f"pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag>" in str(err.value)
+    # Off, or outside prod, the default stands.
+    run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None, f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": None})
+    run_stack("staging", with_secrets(STAGING_SECRETS))

@@ -15,7 +15,7 @@ def env_of(run):
 
 def test_deployment_is_hardened_and_configured_from_settings(prod_run):
     container, env = env_of(prod_run)
-    assert container["image"] == "dataops/iceberg-exporter:0.1.0"
+    assert container["image"] == "registry.dataops.internal/dataops/iceberg-exporter:0.1.0"  # Pulumi.prod.yaml
     assert env["ICEBERG_EXPORTER_CATALOG_TYPE"]["value"] == "hive"
     assert env["ICEBERG_EXPORTER_CATALOG_URI"]["value"] == "thrift://hive-metastore:9083"
     assert env["ICEBERG_EXPORTER_SMALL_FILE_BYTES"]["value"] == "33554432"

@@ -39,7 +39,7 @@ def test_staging_without_urls_deploys_no_prober(staging_run):
 
 
 def test_prod_requires_a_portal_url():
-    values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "thanosEnabled": False,
+    values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "icebergExporterImage": "registry.example/iceberg-exporter:1.0.0", "thanosEnabled": False,
               "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"),
               "deadMansSwitchUrl": random_secret("deadMansSwitchUrl")}
     with pytest.raises(SettingsError) as excinfo:

@@ -159,7 +159,7 @@ CASES = [
     case("thanos-without-bucket", staging().replace("thanosEnabled: false", "thanosEnabled: true"), "thanosBucket is not set (Thanos is enabled)", "thanosEndpoint is not set (Thanos is enabled)"),
     case("freshness-without-exporter", staging("sloFreshnessTables: [sales.orders]", "icebergExporterEnabled: false"), "sloFreshnessTables = ['sales.orders'] needs the Iceberg exporter"),
     case("freshness-faster-than-collection", staging("sloFreshnessTables: [sales.orders]", "sloFreshnessMaxAge: 10m", "icebergInterval: 30m"), "sloFreshnessMaxAge = '10m' (shorter than dataops-monitoring:icebergInterval = '30m')"),
-    case("prod-single-replicas", STAGING.replace("environment: staging", "environment: prod") + f"  {P}:kubeContext: prod\n  {P}:portalUrls: [https://portal.example.com]\n  {P}:prometheusReplicas: 1\n  {P}:alertmanagerReplicas: 1\n",
+    case("prod-single-replicas", STAGING.replace("environment: staging", "environment: prod") + f"  {P}:kubeContext: prod\n  {P}:icebergExporterImage: registry.example/iceberg-exporter:1.0.0\n  {P}:portalUrls: [https://portal.example.com]\n  {P}:prometheusReplicas: 1\n  {P}:alertmanagerReplicas: 1\n",
          "prometheusReplicas = 1: prod needs at least 2", "alertmanagerReplicas = 1: prod needs 3"),
     # ----------------------------------------------------------------- file-level damage
     case("yaml-unclosed-bracket", f"config:\n  {P}:environment: staging\n  {P}:sparkNamespaces: [a, b\n", "is not valid YAML"),

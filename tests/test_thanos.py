@@ -406,7 +406,7 @@ def test_prod_needs_two_query_replicas_and_endpoints_take_no_scheme():
     from settings import SettingsError
     from tests.settings_util import load
 
-    values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "portalUrls": ["https://portal.example/"],
+    values = {"environment": "prod", "clusterName": "dataops-prod", "kubeContext": "dataops-prod", "icebergExporterImage": "registry.example/iceberg-exporter:1.0.0", "portalUrls": ["https://portal.example/"],
               "pagerdutyRoutingKey": random_secret("pd"), "slackWebhookUrl": random_secret("slack"), "deadMansSwitchUrl": random_secret("deadMansSwitchUrl"),
               "thanosBucket": "b", "thanosEndpoint": "https://minio.example:9000/", "thanosQueryReplicas": 1,
               "thanosAccessKey": random_secret("ak"), "thanosSecretKey": random_secret("sk")}

@@ -78,4 +78,11 @@ def read(reader: Reader) -> IcebergSettings:
     for present, missing in (("icebergS3AccessKey", "icebergS3SecretKey"), ("icebergS3SecretKey", "icebergS3AccessKey")):
         if reader.raw(present) is not None and reader.raw(missing) is None:
             reader.problem(f"{PROJECT}:{present} is set but {PROJECT}:{missing} is not: the exporter needs both. Fix: {reader.fix(missing)} (or pulumi config rm {PROJECT}:{present})")
+    if reader.is_prod and settings.enabled and reader.raw("icebergExporterImage") is None:
+        # The default names no registry the team controls: nothing builds or pushes it there.
+        reader.problem(
+            f"{PROJECT}:icebergExporterImage is not set: prod must name the exporter image it pushed "
+            f"(make image push-image REGISTRY=<registry>; Jenkins sets it to the commit's tag). "
+            f"Fix: pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag>"
+        )
     return settings
