@@ -44,13 +44,12 @@ import logging
 import resource
 import selectors
 import socket
-import struct
 import threading
 import time
-import zlib
 from email.utils import formatdate
 from typing import Callable
 
+from exporters.iceberg.http_protocol import GzipSplicer, _Request, accepts_gzip, parse_request_head  # noqa: F401 - accepts_gzip: tests
 from exporters.iceberg.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,6 @@ IDLE_TIMEOUT = 120.0  # > the usual 30-60 s scrape interval, so Prometheus keeps
 REQUEST_TIMEOUT = 10.0
 WRITE_TIMEOUT = 30.0
 MAX_REQUEST_HEAD = 16 * 1024
-GZIP_LEVEL = 1  # Prometheus text compresses ~10x even at level 1; higher levels cost CPU per scrape
 RECV_SIZE = 65536
 FD_RESERVE = 64  # descriptors kept free for the catalog client, files, logging
 LINGER_SECONDS = 2.0  # after a Connection: close response, read and discard for this long
@@ -84,135 +82,6 @@ _REASONS = {
 }
 
 HealthFn = Callable[[], "tuple[bool, str]"]
-
-
-def accepts_gzip(value: str | None) -> bool:
-    """True if an ``Accept-Encoding`` header value allows gzip (``gzip``, ``*``; not ``q=0``)."""
-    if not value:
-        return False
-    star = None
-    for item in value.split(","):
-        coding, _, params = item.strip().partition(";")
-        coding = coding.strip().lower()
-        q = 1.0
-        for param in params.split(";"):
-            key, _, val = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(val)
-                except ValueError:
-                    q = 0.0
-        if coding in ("gzip", "x-gzip"):
-            return q > 0
-        if coding == "*":
-            star = q > 0
-    return bool(star)
-
-
-class GzipSplicer:
-    """gzip of successive bodies that share a long, unchanging head.
-
-    The head is compressed once as raw deflate ending in a sync flush (byte-aligned,
-    not final); each body's tail is compressed by a fresh compressor that finishes the
-    stream, and the CRC-32 of the head is continued over the tail. Header + head +
-    tail + trailer is one ordinary gzip member (what pigz does to compress in
-    parallel). The head is the common prefix of the last two bodies, found again
-    whenever the body no longer starts with it (a new cycle was published).
-    """
-
-    MIN_HEAD = 16 * 1024  # shorter common prefixes are not worth keeping
-    _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, unknown OS
-    _STEP = 4096
-    _CRC_CHUNK = 4096  # zlib.crc32 releases the GIL for buffers over 5 KiB
-
-    def __init__(self, level: int = GZIP_LEVEL):
-        self.level = level
-        self._head = b""
-        self._head_deflate = b""
-        self._head_crc = 0
-        self._previous = b""
-        self.head_hits = 0
-
-    def _deflate(self, data: bytes, mode: int) -> bytes:
-        c = zlib.compressobj(self.level, zlib.DEFLATED, -15)
-        return c.compress(data) + c.flush(mode)
-
-    def _common_prefix(self, a: bytes, b: bytes) -> int:
-        n = min(len(a), len(b))
-        lo = 0
-        while lo + self._STEP <= n and a[lo : lo + self._STEP] == b[lo : lo + self._STEP]:
-            lo += self._STEP
-        while lo < n and a[lo] == b[lo]:
-            lo += 1
-        return lo
-
-    def compress(self, body: bytes) -> bytes:
-        head = self._head
-        if not (head and body.startswith(head)):
-            common = self._common_prefix(self._previous, body)
-            self._previous = body
-            if common < self.MIN_HEAD:
-                self._head = b""
-                return self._HEADER + self._deflate(body, zlib.Z_FINISH) + struct.pack(
-                    "<II", zlib.crc32(body), len(body) & 0xFFFFFFFF
-                )
-            head = self._head = body[:common]
-            self._head_deflate = self._deflate(head, zlib.Z_SYNC_FLUSH)
-            self._head_crc = zlib.crc32(head)
-        else:
-            self.head_hits += 1
-        tail = body[len(head) :]
-        crc = self._head_crc
-        for i in range(0, len(tail), self._CRC_CHUNK):  # small chunks: crc32 keeps the GIL (see below)
-            crc = zlib.crc32(tail[i : i + self._CRC_CHUNK], crc)
-        trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
-        # One zlib call: each call releases the GIL, and while collection threads are busy
-        # getting it back costs up to a switch interval (5 ms) per call.
-        tail_deflate = zlib.compress(tail, self.level, -15)
-        return b"".join((self._HEADER, self._head_deflate, tail_deflate, trailer))
-
-
-class _Request:
-    __slots__ = ("method", "path", "keep_alive", "gzip", "error")
-
-    def __init__(self, method: str, path: str, keep_alive: bool, gzip_ok: bool, error: int = 0):
-        self.method = method
-        self.path = path
-        self.keep_alive = keep_alive
-        self.gzip = gzip_ok
-        self.error = error
-
-
-def parse_request_head(head: bytes) -> _Request:
-    """Parse a request line and headers (without the final blank line)."""
-    try:
-        text = head.decode("latin-1")
-        lines = text.split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        return _Request("", "", False, False, 400)
-    if not version.startswith("HTTP/1."):
-        return _Request(method, "", False, False, 505 if version.startswith("HTTP/") else 400)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return _Request(method, "", False, False, 400)
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    connection = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
-    request = _Request(method, target.split("?", 1)[0], keep_alive, accepts_gzip(headers.get("accept-encoding")))
-    if "transfer-encoding" in headers:
-        request.error, request.keep_alive = 400, False  # no request bodies here
-    else:
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            length = -1
-        if length != 0:
-            request.error, request.keep_alive = (413 if length > 0 else 400), False
-    return request
 
 
 class _Conn:
