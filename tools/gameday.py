@@ -117,12 +117,29 @@ class Rendered:
     scrape_interval: str
     evaluation_interval: str
     external_labels: dict[str, str]
+    # PrometheusRule name -> who evaluates it in the cluster (prometheus / thanos-ruler / nobody)
+    evaluators: dict[str, str] = field(default_factory=dict)
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
             for group in groups:
                 for rule in group.get("rules") or []:
                     yield cr, group, rule
+
+
+def selects(selector: Optional[dict], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions) against labels; None selects nothing."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}[op]
+        if not ok:
+            return False
+    return True
 
 
 def render(stack: str = "prod") -> Rendered:
@@ -133,7 +150,8 @@ def render(stack: str = "prod") -> Rendered:
     overrides = {f"{PROJECT}:{k}": random_secret(k) for k in PROD_SECRETS}
     config, secret_keys = stack_config(stack, placeholder_secrets=False, overrides=overrides)
     run = run_program(stack, config, secret_keys)
-    rule_groups = {r.name: _unwrap(r.inputs["spec"]["groups"]) for r in run.by_type(RULE_CR)}
+    rule_crs = run.by_type(RULE_CR)
+    rule_groups = {r.name: _unwrap(r.inputs["spec"]["groups"]) for r in rule_crs}
     am_secret = run.one("kubernetes:core/v1:Secret", "alertmanager-dataops")
     am_yaml = _unwrap(am_secret.inputs["stringData"])["alertmanager.yaml"]
     monitors = {}
@@ -142,6 +160,16 @@ def render(stack: str = "prod") -> Rendered:
             monitors[r.name] = (kind, _unwrap(r.inputs["spec"]))
     release = next(r for r in run.by_type("kubernetes:helm.sh/v3:Release"))
     spec = _unwrap(release.inputs["values"])["prometheus"]["prometheusSpec"]
+    rulers = [_unwrap(r.inputs.get("spec") or {}) for r in run.registrations if r.type.endswith(":ThanosRuler")]
+    evaluators = {}
+    for r in rule_crs:
+        labels = _unwrap(r.inputs.get("metadata") or {}).get("labels") or {}
+        if selects(spec.get("ruleSelector"), labels):
+            evaluators[r.name] = "prometheus"
+        elif any(selects(ruler.get("ruleSelector"), labels) for ruler in rulers):
+            evaluators[r.name] = "thanos-ruler"
+        else:
+            evaluators[r.name] = "nobody"
     return Rendered(
         stack=stack,
         rule_groups=rule_groups,
@@ -150,6 +178,7 @@ def render(stack: str = "prod") -> Rendered:
         scrape_interval=spec.get("scrapeInterval") or "30s",
         evaluation_interval=spec.get("evaluationInterval") or "30s",
         external_labels=dict(spec.get("externalLabels") or {}),
+        evaluators=evaluators,
     )
 
 
@@ -714,18 +743,45 @@ def backfill(rendered: Rendered, targets: list[Target], data_dir: Path, work: Pa
             work / "prometheus-backfill.log",
             f"http://127.0.0.1:{port}/-/ready",
         )
-        out = work / f"backfill-blocks-{index}"
         try:
-            run_tool([promtool, "tsdb", "create-blocks-from", "rules", f"--start={int(start)}", f"--end={int(end)}",
-                      f"--url=http://127.0.0.1:{port}", f"--output-dir={out}", f"--eval-interval={evaluation_interval}",
-                      *map(str, files)], timeout=600)
+            # One promtool run per rule file, each into its own directory; a logged error fails.
+            for n, file in enumerate(files):
+                out = work / f"backfill-blocks-{index}-{n}"
+                proc_out = subprocess.run([promtool, "tsdb", "create-blocks-from", "rules", f"--start={int(start)}", f"--end={int(end)}",
+                                           f"--url=http://127.0.0.1:{port}", f"--output-dir={out}", f"--eval-interval={evaluation_interval}",
+                                           str(file)], capture_output=True, text=True, timeout=600)
+                text = proc_out.stdout + proc_out.stderr
+                if proc_out.returncode != 0 or "level=ERROR" in text or "level=error" in text:
+                    raise RuntimeError(f"promtool rules backfill of {file.name} failed:\n{text[-3000:]}")
+                blocks = [b for b in out.iterdir() if b.is_dir()] if out.exists() else []
+                if not blocks:
+                    raise RuntimeError(f"promtool rules backfill of {file.name} wrote no block:\n{text[-3000:]}")
+                for block in blocks:
+                    shutil.move(str(block), str(data_dir / block.name))
         finally:
             procs.stop(proc)
-        for block in out.iterdir():
-            if block.is_dir():
-                shutil.move(str(block), str(data_dir / block.name))
         timings[f"rules level {index}"] = time.monotonic() - t
     return timings
+
+
+def range_read_recordings(rendered: Rendered) -> set[str]:
+    """Recorded names some rule reads over a range (``name[1h]``, ``name{...}[5m]``): they need history."""
+    recorded = {r["record"] for _, _, r in rendered.rules() if "record" in r}
+    out = set()
+    for _, _, rule in rendered.rules():
+        for name in re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+)\s*(?:\{[^}]*\})?\s*\[", rule["expr"]):
+            if name in recorded:
+                out.add(name)
+    return out
+
+
+def history_gaps(prom_url: str, names: set[str], at: float) -> list[str]:
+    """Names with no sample in the hour before ``at`` - 10 min (i.e. in the backfilled part)."""
+    if not names:
+        return []
+    regex = "|".join(re.escape(n) for n in sorted(names))
+    data = prom_api(prom_url, "/api/v1/query", {"query": f'{{__name__=~"{regex}"}}[1h]', "time": at - 600})
+    return sorted(names - {r["metric"].get("__name__") for r in data["result"] if len(r.get("values") or []) >= 2})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1033,6 +1089,7 @@ class Expect:
     alertname: str
     labels: dict[str, str] = field(default_factory=dict)
     by_design: Optional[str] = None  # why it cannot fire within the budget, when that is the design
+    resolve_note: Optional[str] = None  # why the resolve may take longer than the run, when that is the design
 
     @property
     def key(self) -> str:
@@ -1076,7 +1133,9 @@ def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float) -> lis
         design = None
         if fastest is not None and fastest > BUDGET_S:
             design = f"a 100% outage crosses the 1h threshold after {fmt(fastest)}"
-        return Expect("SLOErrorBudgetBurn", {"slo": slo}, by_design=design)
+        shorts = [w for w in re.findall(r"error_ratio:rate(\d+[mhd])\{", alert.expr) if seconds(w) < 3600]
+        note = f"by design: a burn-rate page clears when the outage has left its short windows (up to {max(shorts, key=seconds)})" if shorts else None
+        return Expect("SLOErrorBudgetBurn", {"slo": slo}, by_design=design, resolve_note=note)
 
     if "SparkJobFailureSpike" in names:
         op = T["spark-operator"]
@@ -1307,13 +1366,21 @@ def format_table(results: list[Result], missing: list[CriticalAlert]) -> str:
         elif r.scenario.t_restore is None:
             resolve = "not restored"
         else:
-            resolve = f"none in {fmt(r.resolve_window)}"
-        verdict = r.verdict + (f": {r.expect.by_design}" if r.expect.by_design and r.detected is None else "")
+            resolve = f"none in {fmt(r.resolve_window)}" + (" (by design)" if r.expect.resolve_note else "")
+        verdict = r.verdict
         rows.append((r.expect.key, fmt(BUDGET_S), detection, resolve, ", ".join(sorted(r.receivers)) or "-", verdict, r.scenario.name))
     for a in missing:
         rows.append((a.key, fmt(BUDGET_S), "-", "-", "-", "NO SCENARIO", "-"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    notes = {}
+    for r in results:
+        if r.expect.by_design and r.detected is None:
+            notes[f"{r.expect.key} not fired"] = r.expect.by_design
+        if r.expect.resolve_note and r.detected is not None and r.resolved is None:
+            notes[f"{r.expect.key} resolve"] = r.expect.resolve_note
+    lines += [f"  * {k}: {v}" for k, v in notes.items()]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1445,7 +1512,26 @@ def dashboard_checks(base: str, external: dict[str, str]) -> tuple[list[PanelChe
 FAILURE_ONLY = re.compile(r"\bempty\b|비어|비면", re.I)
 
 
-def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelCheck]) -> str:
+def why_empty(expr: str, recorded: set[str], served: set[str], jobs: set[str] = frozenset()) -> str:
+    """What an empty query reads that this stack cannot have: names no rendered rule records, raw names no target serves."""
+    from tests.rules_util import promql_metric_names
+
+    names = promql_metric_names(re.sub(r"\$\{?\w+\}?", "x", expr))
+    missing_rules = sorted(n for n in names if ":" in n and n not in recorded)
+    missing_raw = sorted(n for n in names if ":" not in n and n not in served and n not in ("up", "ALERTS"))
+    parts = []
+    if missing_rules:
+        parts.append("no rendered rule records " + ", ".join(missing_rules))
+    if missing_raw:
+        parts.append("no emulated target serves " + ", ".join(missing_raw))
+    for regex in re.findall(r'up\{[^}]*job=~"([^"]+)"', expr):
+        if jobs and not any(re.fullmatch(regex, j) for j in jobs):
+            parts.append(f"no scrape job matches job=~{regex!r} (not in this stack's emulated targets)")
+    return "; ".join(parts) or "its inputs exist: the query selects nothing while healthy"
+
+
+def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelCheck], recorded: set[str] = frozenset(),
+                      served: set[str] = frozenset(), jobs: set[str] = frozenset(), later: Optional[list[PanelCheck]] = None) -> str:
     lines = []
     vars_ok = sum(1 for c in var_checks if c.series and not c.error)
     lines.append(f"Template variables with values: {vars_ok}/{len(var_checks)}")
@@ -1460,8 +1546,11 @@ def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelChec
         says = bool(FAILURE_ONLY.search(c.description))
         kind = "empty (failure-only panel, says so)" if says and not c.error else ("ERROR" if c.error else "EMPTY (defect unless failure-only)")
         lines.append(f"  {kind}  {c.dashboard} / {c.panel}: {' '.join(c.expr.split())[:160]}" + (f" -- {c.error}" if c.error else ""))
-        if c.description and not c.error:
-            lines.append(f"      description: {' '.join(c.description.split())[:200]}")
+        if not c.error:
+            lines.append(f"      why: {why_empty(c.expr, set(recorded), set(served), set(jobs))}")
+        again = next((x for x in later or [] if (x.dashboard, x.panel, x.expr) == (c.dashboard, c.panel, c.expr)), None)
+        if again is not None:
+            lines.append("      after the scenarios: " + (f"data ({again.series} series: incident still in its window, or a 5m group evaluated since)" if again.series else "still empty"))
     return "\n".join(lines)
 
 
@@ -1590,7 +1679,8 @@ def run_scenarios(stack: Stack, scenarios: list[Scenario], max_end: float, detec
                 s.t_restore = now
                 s.restore(now)
                 log(f"{s.name}: " + ", ".join(f"{r.expect.key} {fmt(r.detected) if r.detected is not None else 'not notified'}" for r in mine) + "; restored")
-        waiting = [r for r in results if r.detected is not None and r.resolved is None and now < r.scenario.t_restore + resolve_window]
+        waiting = [r for r in results if r.detected is not None and r.resolved is None
+                   and (r.scenario.t_restore is None or now < r.scenario.t_restore + resolve_window)]
         if all(s.t_restore is not None for s in scenarios) and not waiting:
             break
         if now >= max_end:
@@ -1606,8 +1696,9 @@ def run_scenarios(stack: Stack, scenarios: list[Scenario], max_end: float, detec
     return results
 
 
-def wait_rule_groups(prom_url: str, since: float, timeout: float) -> list[str]:
-    """Wait until every rule group has evaluated at least once after ``since``; returns the ones that have not."""
+def wait_rule_groups(prom_url: str, since: float, timeout: float, max_interval: float = math.inf) -> list[str]:
+    """Wait until every rule group (with an interval up to ``max_interval`` s) has evaluated at least
+    once after ``since``; returns the ones that have not."""
     deadline = time.monotonic() + timeout
     pending: list[str] = []
     while True:
@@ -1615,6 +1706,8 @@ def wait_rule_groups(prom_url: str, since: float, timeout: float) -> list[str]:
             groups = prom_api(prom_url, "/api/v1/rules", {})["groups"]
             pending = []
             for g in groups:
+                if float(g.get("interval") or 0) > max_interval:
+                    continue
                 last = g.get("lastEvaluation", "")
                 stamp = calendar.timegm(time.strptime(last[:19], "%Y-%m-%dT%H:%M:%S")) if last[:4] > "2000" else 0
                 if stamp < since - 1:
@@ -1628,9 +1721,17 @@ def wait_rule_groups(prom_url: str, since: float, timeout: float) -> list[str]:
         time.sleep(2)
 
 
-def check_dashboards(stack: Stack, rendered: Rendered) -> tuple[str, bool]:
+def check_dashboards(stack: Stack, rendered: Rendered, first: Optional[tuple[list, list]] = None) -> tuple[str, bool]:
+    """Run every dashboard query; with ``first`` (an earlier healthy run), report that one and what changed since."""
     var_checks, panel_checks = dashboard_checks(stack.prom_url, rendered.external_labels)
-    return format_dashboards(var_checks, panel_checks), dashboards_ok(var_checks, panel_checks)
+    later = None
+    if first is not None:
+        later = panel_checks
+        var_checks, panel_checks = first
+    recorded = {r["record"] for _, _, r in rendered.rules() if "record" in r}
+    served = {s.name for t in stack.world.targets.values() for s in t.series} | {"prometheus_rule_evaluation_failures_total", "prometheus_rule_group_iterations_missed_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total", "alertmanager_notifications_failed_total"}
+    jobs = {t.job for t in stack.world.targets.values()}
+    return format_dashboards(var_checks, panel_checks, recorded, served, jobs, later), dashboards_ok(var_checks, panel_checks)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -1658,9 +1759,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         alerts = critical_alerts(rendered)
         log(f"{len(alerts)} critical alerts in {len(rendered.rule_groups)} PrometheusRules; scrape {rendered.scrape_interval}, "
             f"evaluation {rendered.evaluation_interval}, external labels {rendered.external_labels}")
-        stack, t0 = start_stack(rendered, work, procs, servers, t0_delay=80.0 if not args.dashboards_only else 3600.0)
+        others = {k: v for k, v in rendered.evaluators.items() if v != "prometheus"}
+        if others:
+            log("evaluated outside Prometheus in the cluster, here by the same Prometheus as a stand-in: "
+                + ", ".join(f"{k} ({v})" for k, v in sorted(others.items())))
+        stack, t0 = start_stack(rendered, work, procs, servers, t0_delay=110.0 if not args.dashboards_only else 3600.0)
         prom_started = time.time()
         log("history backfilled, servers up: " + ", ".join(f"{k} {v:.0f}" + ("" if "samples" in k else "s") for k, v in stack.timings.items()))
+        gaps = history_gaps(stack.prom_url, range_read_recordings(rendered), prom_started)
+        if gaps:
+            raise RuntimeError(f"backfilled history missing for recorded series that rules read over windows: {gaps}")
         if args.dashboards_only:
             pending = wait_rule_groups(stack.prom_url, prom_started, timeout=330)
             text, ok = check_dashboards(stack, rendered)
@@ -1669,15 +1777,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         scenarios = build_scenarios(stack.world, alerts, t0)
         covered = {e.key for s in scenarios for e in s.expects}
         missing = [a for a in alerts if a.key not in covered]
+        first = None
+        if not args.skip_dashboards:
+            # Healthy, before t0: every group of 1m or less has evaluated live (5m groups still
+            # show their backfilled history); the empty ones are run again after the scenarios.
+            pending = wait_rule_groups(stack.prom_url, prom_started, timeout=max(5.0, t0 - time.time() - 25), max_interval=60)
+            # A restarted Prometheus writes ALERTS about a minute after start; the chart's
+            # always-firing Watchdog is there in a running cluster, so wait for it too.
+            while time.time() < t0 - 20 and not prom_api(stack.prom_url, "/api/v1/query", {"query": 'ALERTS{alertname="Watchdog"}'})["result"]:
+                time.sleep(2)
+            log("dashboards: every panel and template-variable query, targets healthy" + (f" (not yet evaluated: {pending})" if pending else ""))
+            first = dashboard_checks(stack.prom_url, rendered.external_labels)
+            if time.time() > t0:
+                log("warning: the healthy dashboard check ran past t0")
         results = run_scenarios(stack, scenarios, t0 + args.max_minutes * 60, args.detect_window, args.resolve_window)
         dash_text, dash_ok = "", True
-        if not args.skip_dashboards:
-            # Every target restored (healthy again) and every rule group evaluated live by now.
-            pending = wait_rule_groups(stack.prom_url, prom_started, timeout=30)
-            log("dashboards: every panel and template-variable query, targets healthy again")
-            dash_text, dash_ok = check_dashboards(stack, rendered)
-            if pending:
-                dash_text += f"\n(rule groups not yet evaluated live: {pending})"
+        if first is not None:
+            wait_rule_groups(stack.prom_url, prom_started, timeout=30)
+            dash_text, dash_ok = check_dashboards(stack, rendered, first)
         deadman = stack.receivers["deadman"].snapshot()
         watchdog = [n for n in deadman if "Watchdog" in json.dumps(n.body)]
         print()
