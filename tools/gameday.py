@@ -316,7 +316,7 @@ class Target:
         merged["__name__"] = s.name
         for rule in self.metric_relabel:
             action = rule.get("action", "replace")
-            source = ";".join(merged.get(l, "") for l in rule.get("source_labels") or [])
+            source = ";".join(merged.get(name, "") for name in rule.get("source_labels") or [])
             matched = re.fullmatch(rule.get("regex", "(.*)"), source) is not None
             if action == "keep" and not matched:
                 return None
@@ -492,7 +492,7 @@ class Processes:
                     break
                 except (OSError, urllib.error.URLError):
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} not ready at {ready_url} after {timeout}s")
+                        raise RuntimeError(f"{name} not ready at {ready_url} after {timeout}s") from None
                     time.sleep(0.2)
         return proc
 
@@ -1015,7 +1015,7 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
     ksm.gauge("kube_statefulset_replicas", {"namespace": "minio", "statefulset": "minio"}, 4)
 
     # node-exporter (one per node) and the kubelet (volume stats, cAdvisor).
-    for i, node in enumerate(NODES):
+    for i in range(len(NODES)):
         ne = w(Target(f"node-exporter-{i}", "node-exporter", None, {
             "instance": f"10.0.0.{11 + i}:9100", "namespace": "monitoring", "pod": f"prometheus-stack-prometheus-node-exporter-{i}",
             "container": "node-exporter", "service": "prometheus-stack-prometheus-node-exporter", "endpoint": "http-metrics"}))
@@ -1408,7 +1408,7 @@ def strip_external_matchers(expr: str, external: dict[str, str], values: dict[st
     for label, value in external.items():
         pattern = re.compile(r'(,\s*)?(?<![A-Za-z0-9_])' + re.escape(label) + r'\s*(=~|=|!=|!~)\s*"((?:[^"\\]|\\.)*)"(\s*,)?')
 
-        def repl(m: re.Match) -> str:
+        def repl(m: re.Match, label: str = label, value: str = value) -> str:
             op, raw = m.group(2), m.group(3)
             for name, v in values.items():
                 raw = raw.replace(f"${{{name}}}", v).replace(f"${name}", v)
