@@ -1748,7 +1748,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     def on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # Explicitly for SIGINT too: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     started = time.monotonic()
     procs = Processes()
     servers: list = []
