@@ -154,6 +154,7 @@ def test_thanos_query_down_pages_pagerduty_and_resolves_SHORTENED_TIMINGS(render
         assert [s.name for s in scenarios] == ["thanos-query-down"]
         results = gd.run_scenarios(stack, scenarios, max_end=t0 + 45, detect_window=35, resolve_window=20)
         before = [n for n in stack.receivers["pagerduty"].snapshot() if n.t < t0]
+        healthy_alerts = stack.healthy_alerts
         deadman = stack.receivers["deadman"].snapshot()
     finally:
         procs.stop_all()
@@ -161,7 +162,7 @@ def test_thanos_query_down_pages_pagerduty_and_resolves_SHORTENED_TIMINGS(render
             server.stop()
     for _, proc in procs.procs:
         assert proc.poll() is not None
-    assert before == [], "a healthy target paged"
+    assert before == [] and healthy_alerts == [], ("the healthy state alerted", healthy_alerts)
     (result,) = results
     assert result.detected is not None, "no PagerDuty trigger for ThanosQueryIsDown"
     assert result.detected >= 5, "paged before the rule's (shortened) for: 5s could have elapsed after the break"

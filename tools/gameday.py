@@ -1579,6 +1579,7 @@ class Stack:
     world: World
     credentials: dict[str, str]
     timings: dict[str, float]
+    healthy_alerts: list[str] = field(default_factory=list)  # critical alerts active / pages sent before t0
 
 
 def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list, t0_delay: float,
@@ -1666,6 +1667,14 @@ def run_scenarios(stack: Stack, scenarios: list[Scenario], max_end: float, detec
     t0 = min(s.t0 for s in scenarios)
     while time.time() < t0:
         time.sleep(min(0.5, max(0.0, t0 - time.time())))
+    # The healthy state must not page: a critical alert pending/firing or a page before t0
+    # would make the measurement meaningless (and is a finding of its own).
+    try:
+        active = prom_api(stack.prom_url, "/api/v1/query", {"query": 'ALERTS{severity="critical"}'})["result"]
+    except (OSError, ValueError):
+        active = []
+    stack.healthy_alerts = sorted({f"{a['metric'].get('alertname')} ({a['metric'].get('alertstate')})" for a in active}
+                                  | {f"page: {n.body.get('payload', {}).get('summary', '')[:80]}" for n in stack.receivers["pagerduty"].snapshot()})
     for s in scenarios:
         s.deadline = min(s.t0 + detect_window, max_end)
         s.brk(s.t0)
@@ -1808,12 +1817,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         for s in scenarios:
             print(f"  {s.name}: {s.note}")
         print(f"Dead-man's switch stand-in: {len(watchdog)} Watchdog heartbeats" + ("" if watchdog else " (none: the heartbeat receiver reaches nothing)"))
+        print("Healthy state before t0: " + ("no critical alert pending or firing, no page" if not stack.healthy_alerts
+                                             else "ALREADY ALERTING: " + "; ".join(stack.healthy_alerts)))
         if dash_text:
             print()
             print(dash_text)
         print(f"Whole run: {fmt(time.monotonic() - started)}")
         # "NOT FIRED (by design)" fails the run too: a page that cannot come within 5 minutes is a finding.
-        return 0 if all(r.ok for r in results) and not missing else 1
+        return 0 if all(r.ok for r in results) and not missing and not stack.healthy_alerts else 1
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         return 130
