@@ -521,3 +521,23 @@ def test_critical_alerts_joining_a_paged_group_are_not_held_for_minutes():
     config = alertmanager_config(settings.routing, settings.cluster_name, "prod", has_pagerduty=True, has_slack=True)
     critical = next(r for r in config["route"]["routes"] if r["matchers"] == ['severity="critical"'])
     assert critical["group_interval"] == "30s"
+
+
+def test_lagging_slis_do_not_page_and_no_two_burn_alerts_share_labels():
+    """A late DAG run counts only when it ends, a stale table only after the freshness limit: their
+    fast burn cannot meet the 5-minute MTTD (make gameday), so it goes out as high, not critical.
+    Two alerts with one name must never carry the same static labels (ALERTS would collide)."""
+    settings = load_stack_settings("prod")
+    groups = slo_rule_groups(settings.slos)
+    seen = set()
+    fast = {}
+    for group in groups:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            key = (rule["alert"], tuple(sorted(rule["labels"].items())))
+            assert key not in seen, key
+            seen.add(key)
+            if rule["alert"] == "SLOErrorBudgetBurn" and "rate5m{" in rule["expr"]:
+                fast[rule["labels"]["slo"]] = rule["labels"]["severity"]
+    assert fast == {"platform-availability": "critical", "pipeline-latency": "high", "data-freshness": "high"}

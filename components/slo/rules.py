@@ -138,7 +138,8 @@ def slo_group(slo: SloSpec, interval: str) -> dict[str, Any]:
         {
             "alert": ALERT_BURN,
             "expr": page_expr + "\n",
-            "labels": _labels(slo, "critical"),
+            # Not paging, it shares its severity with the 1d ticket: `burn` keeps the two alerts apart.
+            "labels": _labels(slo, PAGE[0].severity) if slo.page else {**_labels(slo, TICKETS[0].severity), "burn": "fast"},
             "annotations": _annotations(
                 slo,
                 f"SLO {slo.name} 에러 버짓 급속 소진 (오류율 {{{{ $value | humanizePercentage }}}}, 페이지 기준 "
@@ -271,7 +272,7 @@ def burn_thresholds(slo: SloSpec) -> list[dict[str, Any]]:
         fastest = t * parse_duration(policy.long_window) if t < 1 else None
         rows.append(
             {
-                "severity": policy.severity,
+                "severity": policy.severity if slo.page or policy not in PAGE else TICKETS[0].severity,
                 "long": policy.long_window,
                 "short": policy.short_window,
                 "factor": policy.factor,

@@ -26,7 +26,7 @@ MIN_WINDOW_S, MAX_WINDOW_S = 3 * 86400, 90 * 86400
 SETTINGS = (
     setting("sloFreshnessTables", "array", "Iceberg tables (database.table) with a data-freshness SLO.", parse_string_list, (), example='["sales.orders"]'),
     setting("sloFreshnessMaxAge", "string", "A table is fresh while its last snapshot is younger than this.", duration_between("5m", "30d"), "6h"),
-    setting("slos", "object", "SLO list (name, objective, window, and errorRatio or good/total PromQL with ${window}). Defaults to availability 99.9%, pipeline latency and data freshness.", lambda v: v, None, optional=True, example='[{"name":"availability","objective":0.999,...}]'),
+    setting("slos", "object", "SLO list (name, objective, window, errorRatio or good/total PromQL with ${window}, and page: false for an SLI that lags, whose fast burn then goes out as high instead of paging). Defaults to availability 99.9%, pipeline latency and data freshness.", lambda v: v, None, optional=True, example='[{"name":"availability","objective":0.999,...}]'),
 )
 
 
@@ -139,6 +139,10 @@ class SloSpec:
     error_ratio: Optional[str] = None
     good: Optional[str] = None
     total: Optional[str] = None
+    # The fast burn pages (severity critical) only when the SLI sees a failure within minutes.
+    # A lagging SLI (a DAG run is late only once it ends; a table is stale only after the
+    # freshness limit) cannot meet the 5-minute MTTD: its fast burn goes out as severity high.
+    page: bool = True
 
     def error_ratio_expr(self, window: str) -> str:
         """PromQL for the ratio of bad events over ``window``; ``${step}`` becomes ``subquery_step(window)``."""
@@ -170,6 +174,7 @@ DEFAULT_SLOS: tuple[dict, ...] = (
         "name": "pipeline-latency",
         "objective": 0.95,
         "window": "30d",
+        "page": False,  # lagging SLI: a late run counts only when it finishes (make gameday: 43 min at 100 %)
         "description": "DAG runs finish within one hour (P95 DAG run duration under 1h).",
         # Successful runs only, on both sides (a run that fails fast is not "on time"; failures
         # belong to a success-rate SLO). 3600 must be a bucket of the statsd mapping. Prometheus 3
@@ -205,6 +210,7 @@ def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
         "name": "data-freshness",
         "objective": 0.99,
         "window": "30d",
+        "page": False,  # lagging SLI: a table turns stale only after sloFreshnessMaxAge
         "description": "Listed Iceberg tables received a snapshot within the freshness limit.",
         "errorRatio": f"1 - avg(avg_over_time(({fresh} or {missing})[${{window}}:${{step}}]))",
     }
@@ -228,7 +234,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
         if not isinstance(item, dict):
             reader.problem(f"{where} = {item!r}: must be an object. Fix: pulumi config set --path '{PROJECT}:slos[{index}].name' <name>")
             continue
-        unknown = set(item) - {"name", "objective", "window", "description", "errorRatio", "good", "total"}
+        unknown = set(item) - {"name", "objective", "window", "description", "errorRatio", "good", "total", "page"}
         for extra in sorted(unknown):
             reader.problem(f"{where}.{extra} is not a known SLO field. Fix: pulumi config rm --path '{PROJECT}:slos[{index}].{extra}'")
         name = item.get("name", "")
@@ -270,9 +276,17 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
                 error_ratio=item.get("errorRatio"),
                 good=item.get("good"),
                 total=item.get("total"),
+                page=_page(reader, where, index, item.get("page", True)),
             )
         )
     return tuple(slos)
+
+
+def _page(reader: Reader, where: str, index: int, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    reader.problem(f"{where}.page = {value!r}: must be true or false. Fix: pulumi config set --path '{PROJECT}:slos[{index}].page' true")
+    return True
 
 
 
