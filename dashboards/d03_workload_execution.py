@@ -191,6 +191,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             "태스크 실패 (Task failures per second)",
             [target(f"topk(10, dataops:airflow:task_failures:rate5m{{{C}}} > 0)", "{{dag_id}}")],
             "ops",
+            None,
+            "Failing Airflow tasks per second, ten DAGs with most failures. Empty = no task failed (healthy).",
             w=12,
         ),
     )
