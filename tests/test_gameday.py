@@ -1,4 +1,4 @@
-"""tools/gameday.py: the pieces, and one scenario end to end with SHORTENED timings.
+"""tools/gameday/: the pieces, and one scenario end to end with SHORTENED timings.
 
 `make gameday` runs every critical alert's scenario with production timings (about 9 minutes).
 Here one of them (ThanosQueryIsDown: the Thanos Query target stops answering) runs through
