@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from iceberg_fixtures import LocalCatalog, free_port  # noqa: I001
+from iceberg_fixtures import LocalCatalog, RestCatalogServer  # noqa: I001
 
 NAMESPACE_SEPARATOR = "\x1f"  # the spec's separator of nested namespace levels in a path
 
@@ -30,16 +30,14 @@ def etag_of(metadata_location: str) -> str:
     return '"' + hashlib.sha1(metadata_location.encode()).hexdigest() + '"'
 
 
-class FakeRestCatalog:
+class FakeRestCatalog(RestCatalogServer):
+    """RestCatalogServer's loopback server with ETags on loadTable (and a log of statuses)."""
+
     def __init__(self, backing: LocalCatalog, port: int | None = None, etags: bool = True):
-        self.backing = backing
-        self.port = port or free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
+        super().__init__(backing, port)
         self.etags = etags
         self.requests: list[tuple[str, int]] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def load_statuses(self) -> list[int]:
         """Statuses of the loadTable requests so far."""
@@ -112,24 +110,6 @@ class FakeRestCatalog:
                 return self._send(200, {"metadata-location": location, "metadata": metadata}, headers)
 
         return Handler
-
-    def start(self) -> None:
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self._httpd = Server(("127.0.0.1", self.port), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
 
     def __enter__(self) -> "FakeRestCatalog":
         self.start()

@@ -28,6 +28,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import pyarrow as pa  # noqa: E402
+import pytest  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from pyiceberg.catalog.sql import SqlCatalog  # noqa: E402
 
 from exporters.iceberg.config import Config  # noqa: E402
@@ -183,3 +185,48 @@ class RestCatalogServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+
+# ---- shared by the hive and rest protocol tests
+
+
+def samples_of(exposition) -> dict:
+    """Every sample an Exposition serves, by (name, sorted labels)."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(exposition.body().decode())
+        for s in f.samples
+    }
+
+
+def tv(samples, name, db, tbl):
+    """One table's value of a metric."""
+    return samples.get((name, (("database", db), ("table", tbl))))
+
+
+def assert_state(samples, db, tbl, table, small_file_bytes: int):
+    """The exporter's values for db.tbl equal the table's real state."""
+    exp = expected_state(table, small_file_bytes)
+    got = {
+        "size_bytes": tv(samples, "iceberg_table_size_bytes", db, tbl),
+        "data_files": tv(samples, "iceberg_table_files_count", db, tbl),
+        "records": tv(samples, "iceberg_table_records_count", db, tbl),
+        "delete_files": tv(samples, "iceberg_table_delete_files_count", db, tbl),
+        "small_files": tv(samples, "iceberg_table_small_files_count", db, tbl),
+        "snapshots_count": tv(samples, "iceberg_table_snapshots_count", db, tbl),
+        "last_update_seconds": tv(samples, "iceberg_table_last_update_timestamp", db, tbl),
+    }
+    want = {k: (float(v) if v is not None else None) for k, v in vars(exp).items()}
+    assert got == pytest.approx(want), f"{db}.{tbl}"
+
+
+def build_tables(local: LocalCatalog) -> None:
+    """Three tables: appends, an empty one, overwrite + delete (the shapes the hive/rest tests read)."""
+    orders = local.create("sales.orders")
+    orders.append(rows(0, 10))
+    orders.append(rows(10, 2000, payload_bytes=100))
+    local.create("sales.empty")
+    events = local.create("ops.events")
+    events.append(rows(0, 50))
+    events.overwrite(rows(0, 30))
+    events.delete("id < 10")

@@ -16,9 +16,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures, also if tests/ becomes a package
 
 from fake_hive_metastore import FakeHiveMetastore  # noqa: I001
-from iceberg_fixtures import LocalCatalog, expected_state, rows
+from iceberg_fixtures import LocalCatalog, assert_state, build_tables, rows, samples_of, tv
 
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.iceberg.collector import IcebergCollector
 from exporters.iceberg.config import Config
@@ -56,44 +55,6 @@ def hive_collector(metastore: FakeHiveMetastore, collectors: list, **overrides) 
     return collector
 
 
-def samples_of(exposition: Exposition) -> dict:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(exposition.body().decode())
-        for s in f.samples
-    }
-
-
-def tv(samples, name, db, tbl):
-    return samples.get((name, (("database", db), ("table", tbl))))
-
-
-def assert_state(samples, db, tbl, table):
-    exp = expected_state(table, SMALL)
-    got = {
-        "size_bytes": tv(samples, "iceberg_table_size_bytes", db, tbl),
-        "data_files": tv(samples, "iceberg_table_files_count", db, tbl),
-        "records": tv(samples, "iceberg_table_records_count", db, tbl),
-        "delete_files": tv(samples, "iceberg_table_delete_files_count", db, tbl),
-        "small_files": tv(samples, "iceberg_table_small_files_count", db, tbl),
-        "snapshots_count": tv(samples, "iceberg_table_snapshots_count", db, tbl),
-        "last_update_seconds": tv(samples, "iceberg_table_last_update_timestamp", db, tbl),
-    }
-    want = {k: (float(v) if v is not None else None) for k, v in vars(exp).items()}
-    assert got == pytest.approx(want), f"{db}.{tbl}"
-
-
-def build_tables(local: LocalCatalog) -> None:
-    orders = local.create("sales.orders")
-    orders.append(rows(0, 10))
-    orders.append(rows(10, 2000, payload_bytes=100))
-    local.create("sales.empty")
-    events = local.create("ops.events")
-    events.append(rows(0, 50))
-    events.overwrite(rows(0, 30))
-    events.delete("id < 10")
-
-
 def test_pyiceberg_hive_catalog_reads_the_fake_metastore(local, metastore):
     """The server speaks the protocol pyiceberg's HiveCatalog expects."""
     from pyiceberg.catalog.hive import HiveCatalog
@@ -117,9 +78,9 @@ def test_values_over_hive_equal_real_state_and_listing_is_batched(local, metasto
     assert result.ok and result.tables_seen == 3 and result.tables_failed == 0, result
     exposition.publish()
     samples = samples_of(exposition)
-    assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"))
-    assert_state(samples, "sales", "empty", local.catalog.load_table("sales.empty"))
-    assert_state(samples, "ops", "events", local.catalog.load_table("ops.events"))
+    assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"), SMALL)
+    assert_state(samples, "sales", "empty", local.catalog.load_table("sales.empty"), SMALL)
+    assert_state(samples, "ops", "events", local.catalog.load_table("ops.events"), SMALL)
     assert tv(samples, "iceberg_table_files_count", "sales", "legacy_csv") is None
     assert samples[("iceberg_exporter_up", ())] == 1
 
@@ -143,7 +104,7 @@ def test_values_over_hive_equal_real_state_and_listing_is_batched(local, metasto
     assert collector.metadata_reads == reads + 1 and collector.tables_unchanged == 2
     exposition.publish()
     samples = samples_of(exposition)
-    assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"))
+    assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"), SMALL)
     assert tv(samples, "iceberg_table_records_count", "sales", "orders") == 2017
 
 
@@ -182,7 +143,7 @@ def test_metastore_goes_away_and_comes_back(local, metastore, collectors):
     assert collector.stats[("db", "t")].records == 10
     exposition.publish()
     samples = samples_of(exposition)
-    assert_state(samples, "db", "t", local.catalog.load_table("db.t"))
+    assert_state(samples, "db", "t", local.catalog.load_table("db.t"), SMALL)
     assert tv(samples, "iceberg_table_collection_ok", "db", "t") == 1
 
 

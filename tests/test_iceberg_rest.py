@@ -15,9 +15,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures, also if tests/ becomes a package
 
 from fake_rest_catalog import FakeRestCatalog  # noqa: I001
-from iceberg_fixtures import LocalCatalog, expected_state, rows
+from iceberg_fixtures import LocalCatalog, assert_state, build_tables, rows, samples_of, tv
 
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.iceberg.collector import IcebergCollector
 from exporters.iceberg.config import Config
@@ -46,44 +45,6 @@ def rest_collector(server: FakeRestCatalog, collectors: list, **overrides) -> Ic
     return collector
 
 
-def samples_of(exposition: Exposition) -> dict:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(exposition.body().decode())
-        for s in f.samples
-    }
-
-
-def tv(samples, name, db, tbl):
-    return samples.get((name, (("database", db), ("table", tbl))))
-
-
-def assert_state(samples, db, tbl, table):
-    exp = expected_state(table, SMALL)
-    got = {
-        "size_bytes": tv(samples, "iceberg_table_size_bytes", db, tbl),
-        "data_files": tv(samples, "iceberg_table_files_count", db, tbl),
-        "records": tv(samples, "iceberg_table_records_count", db, tbl),
-        "delete_files": tv(samples, "iceberg_table_delete_files_count", db, tbl),
-        "small_files": tv(samples, "iceberg_table_small_files_count", db, tbl),
-        "snapshots_count": tv(samples, "iceberg_table_snapshots_count", db, tbl),
-        "last_update_seconds": tv(samples, "iceberg_table_last_update_timestamp", db, tbl),
-    }
-    want = {k: (float(v) if v is not None else None) for k, v in vars(exp).items()}
-    assert got == pytest.approx(want), f"{db}.{tbl}"
-
-
-def build_tables(local: LocalCatalog) -> None:
-    orders = local.create("sales.orders")
-    orders.append(rows(0, 10))
-    orders.append(rows(10, 2000, payload_bytes=100))
-    local.create("sales.empty")
-    events = local.create("ops.events")
-    events.append(rows(0, 50))
-    events.overwrite(rows(0, 30))
-    events.delete("id < 10")
-
-
 def test_conditional_loads_with_etag(local, collectors):
     build_tables(local)
     with FakeRestCatalog(local) as server:
@@ -95,7 +56,7 @@ def test_conditional_loads_with_etag(local, collectors):
         exposition.publish()
         samples = samples_of(exposition)
         for db, tbl in (("sales", "orders"), ("sales", "empty"), ("ops", "events")):
-            assert_state(samples, db, tbl, local.catalog.load_table(f"{db}.{tbl}"))
+            assert_state(samples, db, tbl, local.catalog.load_table(f"{db}.{tbl}"), SMALL)
         assert collector.metadata_reads == 3
 
         # Unchanged: every load is answered 304, nothing is parsed, values confirmed.
@@ -120,7 +81,7 @@ def test_conditional_loads_with_etag(local, collectors):
         assert collector.metadata_reads == 4 and collector.tables_unchanged == 2
         exposition.publish()
         samples = samples_of(exposition)
-        assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"))
+        assert_state(samples, "sales", "orders", local.catalog.load_table("sales.orders"), SMALL)
         assert tv(samples, "iceberg_table_records_count", "sales", "orders") == 2017
 
 
