@@ -154,28 +154,8 @@ class RenderedStack:
         return [v for v in self.violations if v.policy == policy]
 
 
-class _ProtectRecordingMonitor(mock_engine.RecordingMonitor):
-    """The mock engine's RecordingMonitor does not keep ``protect``; read it from the same raw request."""
-
-    last: Optional["_ProtectRecordingMonitor"] = None
-
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        self.protect: dict[str, bool] = {}
-        _ProtectRecordingMonitor.last = self
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        self.protect[response.urn] = bool(request.protect)
-        return response
-
-
 def render_stack(stack: str, out_dir: Path) -> RenderedStack:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mock_engine, "RecordingMonitor", _ProtectRecordingMonitor)
-        _, run = render.render(stack, out_dir)
-    monitor = _ProtectRecordingMonitor.last
-    protect = monitor.protect if monitor is not None else {}
+    _, run = render.render(stack, out_dir)  # the mock engine records protect per registration
     resources = [
         Resource(
             type=reg.type,
@@ -183,7 +163,7 @@ def render_stack(stack: str, out_dir: Path) -> RenderedStack:
             urn=reg.urn,
             parent=reg.parent,
             inputs=reg.inputs,
-            protect=getattr(reg, "protect", protect.get(reg.urn)),
+            protect=reg.protect,
             additional_secret_outputs=tuple(reg.additional_secret_outputs),
         )
         for reg in run.registrations
