@@ -271,7 +271,9 @@ def test_at_the_bound_with_every_connection_busy_a_new_one_gets_503_at_once(serv
             s = connect(server.port)
             s.sendall(b"GET /metrics HTTP/1.1\r\n")  # a request in progress
             busy.append(s)
-        wait_for(lambda: server.connections == 5)
+        # Accepted is not enough: until the server has read its bytes, a connection is idle
+        # (and evictable), so the extra one would take its place instead of getting 503.
+        wait_for(lambda: server.busy_connections == 5)
         with connect(server.port) as extra:
             code, headers, body = read_response(extra)
             assert code == 503 and headers["connection"] == "close" and body == b"too many connections\n"

@@ -168,6 +168,11 @@ class MetricsServer:
     def connections(self) -> int:
         return len(self._conns)
 
+    @property
+    def busy_connections(self) -> int:
+        """Open connections with a request or a response in progress (not evictable)."""
+        return sum(1 for conn in list(self._conns.values()) if not conn.idle)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="metrics-http", daemon=True)
         self._thread.start()
