@@ -60,6 +60,7 @@ import pyarrow as pa  # noqa: E402
 
 from exporters.iceberg.collector import IcebergCollector  # noqa: E402
 from exporters.iceberg.config import Config  # noqa: E402
+from proc_tree import tree_total  # noqa: E402  (benchmarks/, the script's own directory)
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("payload", pa.string())])
 NAMESPACE = "bench"
@@ -397,11 +398,9 @@ class ExporterProcess:
                 self._cond.wait(min(left, 1.0))
 
     def peak_rss_mib(self, field: str = "VmHWM") -> float:
-        """VmHWM: the peak resident set so far; VmRSS: the current one."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """VmHWM: the peak resident set so far; VmRSS: the current one. Summed over the
+        exporter process and its serving process (for VmHWM an upper bound, see proc_tree)."""
+        return tree_total(self.proc.pid, field) / 1024
 
     def stop(self) -> int:
         if self.proc.poll() is None:

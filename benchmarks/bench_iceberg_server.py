@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from iceberg_fixtures import LocalCatalog, free_port, rows  # noqa: E402
+from proc_tree import describe_rss, tree_total  # noqa: E402
 
 REQUEST_TIMEOUT = 10.0
 
@@ -215,10 +216,8 @@ def concurrent(port: int, clients: int, total: int) -> tuple[list[float], int, f
 
 
 def proc_status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
+    """``field`` summed over the exporter and its serving process."""
+    return tree_total(pid, field)
 
 
 def fmt_ms(values: list[float]) -> str:
@@ -383,7 +382,7 @@ def main() -> int:
                 f"({c1 - c0:.0f} cycles ran): {fmt_ms(lat_idle)}, errors {e3}; {still}/{len(idle)} idle "
                 f"connections still served afterwards"
             )
-        print(f"exporter peak RSS {proc_status(proc.pid, 'VmHWM') / 1024:.0f} MiB")
+        print(f"exporter peak RSS (VmHWM, summed) {describe_rss(proc.pid)}")
         print(
             f"machine: {os.cpu_count()} CPUs, load average {load_start[0]:.2f} at the start of the "
             f"measurements, {os.getloadavg()[0]:.2f} at the end (latency includes waiting for a CPU)"

@@ -115,7 +115,7 @@ def test_each_response_is_one_write_on_a_nodelay_socket(servers, monkeypatch):
     TCP_NODELAY: the second write waited for the client's delayed ACK (~40 ms)."""
     writes: list[tuple[bytes, int]] = []
     lock = threading.Lock()
-    real_send, real_sendall = socket.socket.send, socket.socket.sendall
+    real_send, real_sendall, real_sendmsg = socket.socket.send, socket.socket.sendall, socket.socket.sendmsg
 
     def record(sock, data):
         nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
@@ -132,10 +132,18 @@ def test_each_response_is_one_write_on_a_nodelay_socket(servers, monkeypatch):
         record(sock, data)
         return real_sendall(sock, data, *args)
 
+    def sendmsg(sock, buffers, *args):  # a gather write is one write
+        data = b"".join(bytes(b) for b in buffers)
+        record(sock, data)
+        n = real_sendmsg(sock, buffers, *args)
+        assert n == len(data), "partial send of a small response"
+        return n
+
     body = BODY[:8000]  # fits the socket buffer: one send() unless the server splits it
     server = servers(body=lambda: body)
     monkeypatch.setattr(socket.socket, "send", send)
     monkeypatch.setattr(socket.socket, "sendall", sendall)
+    monkeypatch.setattr(socket.socket, "sendmsg", sendmsg)
     with connect(server.port) as client:
         client_port = client.getsockname()[1]
         for path in ("/metrics", "/healthz", "/metrics"):

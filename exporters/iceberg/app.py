@@ -18,6 +18,7 @@ from exporters.iceberg.collector import CycleResult, IcebergCollector
 from exporters.iceberg.config import Config, ConfigError, load_config
 from exporters.iceberg.metrics import Exposition
 from exporters.iceberg.server import MetricsServer
+from exporters.iceberg.serving import HEARTBEAT_SECONDS, Feed, Snapshot, fork_serving_process, reap, stop_serving_process
 
 log = logging.getLogger("exporters.iceberg")
 
@@ -52,6 +53,7 @@ class Exporter:
         self.started_at = time.monotonic()
         self.last_cycle_end: float | None = None  # monotonic end of the last completed cycle, ok or not
         self.freeze_gc_after_first_cycle = False  # main() sets it (a process-wide choice)
+        self.after_cycle: Callable[[], None] | None = None  # main(): feed the serving process
 
     def run_once(self) -> CycleResult:
         result = self.collector.run_cycle(self.stop_event)
@@ -64,6 +66,8 @@ class Exporter:
             self.consecutive_failures = 0
         else:
             self.consecutive_failures += 1
+        if self.after_cycle is not None:
+            self.after_cycle()
         with self.cycle_done:
             self.cycles_attempted += 1
             self.last_cycle_end = time.monotonic()
@@ -216,10 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("no catalog URI set: using the embedded local SQL catalog %s", config.catalog_uri)
 
     exporter = Exporter(config)
+    snapshot = Snapshot()
     try:
-        exporter.server = MetricsServer(
-            config.listen_address, config.port, exporter.exposition.body, health=exporter.health
-        )
+        server = MetricsServer(config.listen_address, config.port, snapshot.body, health=snapshot.health)
     except OSError as exc:
         print(
             f"iceberg-exporter: configuration error: --listen-address/--port "
@@ -244,11 +247,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # scans only what later cycles allocate (measured: ~120 ms -> ~1 ms pauses).
     gc.freeze()
     exporter.freeze_gc_after_first_cycle = True
-    exporter.server.start()
+    port = server.port
+    # Before any thread starts: the serving process gets only this one (see serving.py).
+    serving_pid, feed_socket = fork_serving_process(server, snapshot)
+    feed = Feed(exporter.exposition, feed_socket, exporter.health)
+    exporter.after_cycle = feed.send
     log.info(
-        "listening on http://%s:%d/metrics; catalog %s %s; interval %gs; small files < %d bytes; shard %d/%d",
+        "listening on http://%s:%d/metrics (serving process %d); catalog %s %s; interval %gs; "
+        "small files < %d bytes; shard %d/%d",
         config.listen_address,
-        exporter.server.port,
+        port,
+        serving_pid,
         config.catalog_type,
         config.redacted_uri(),
         config.interval,
@@ -256,10 +265,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.shard_index,
         config.shard_count,
     )
-    exporter.start(serve=False)  # the server is already running
-    while not stop.wait(1.0):
-        pass
+    exporter.start(serve=False)  # the serving process serves
+    code = 0
+    while not stop.wait(HEARTBEAT_SECONDS):
+        feed.send()  # self-metrics and health, also during a long cycle
+        status = reap(serving_pid)
+        if status is not None:
+            log.error("the serving process exited (status %s): stopping, so that the pod is restarted", status)
+            code = 1
+            break
     exporter.stop()
+    feed.close()  # EOF: the serving process exits
+    stop_serving_process(serving_pid)
     log.info("stopped")
     logging.shutdown()
-    return 0
+    return code

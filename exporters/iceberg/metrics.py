@@ -198,6 +198,11 @@ class AgeLines:
             groups.setdefault(at, []).append(prefix)
         self._groups = list(groups.items()) if len(groups) <= self.GROUPED_MAX else None
 
+    @property
+    def confirmed(self) -> list[float]:
+        """The confirmation times, in the order of the prefixes (to rebuild it elsewhere)."""
+        return self._confirmed
+
     def render(self, now: float) -> bytes:
         if not self.count:
             return b""
@@ -342,9 +347,21 @@ class Exposition:
             _, prefixes, template = self._age_parts
             self._published = (body, AgeLines(prefixes, template, confirmed_at))
 
+    def published(self) -> tuple[bytes, AgeLines, list[str], str]:
+        """(table families, age lines, their label prefixes, their %-template) of the last
+        publish, read together (for the serving process, see serving.py)."""
+        with self._lock:
+            table_body, ages = self._published
+            _, prefixes, template = self._age_parts
+            return table_body, ages, prefixes, template
+
+    def self_metrics(self) -> bytes:
+        """The exporter's own series (up, errors, cycles, ...), rendered now."""
+        return generate_latest(self.registry)
+
     def observe_cycle(self, seconds: float) -> None:
         self.cycle_histogram.observe(seconds)
 
     def body(self) -> bytes:
         table_body, ages = self._published
-        return b"".join([table_body, ages.render(time.time()), generate_latest(self.registry)])
+        return b"".join([table_body, ages.render(time.time()), self.self_metrics()])

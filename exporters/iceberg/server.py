@@ -5,9 +5,10 @@ responses without blocking (``selectors``: epoll on Linux), so idle keep-alive
 connections cost a file descriptor and a few hundred bytes, never a thread: 1,000
 idle clients are 1,000 sockets and the same single thread.
 
-- **One write per response.** Status line, headers and body are one buffer sent
-  with one ``send`` (``TCP_NODELAY`` set), so a keep-alive scrape does not wait
-  for Nagle/delayed-ACK (~40 ms) between a header write and a body write.
+- **One write per response.** Status line and headers, and the body, go out in one
+  ``sendmsg`` (a gather write; ``TCP_NODELAY`` set), so a keep-alive scrape does not
+  wait for Nagle/delayed-ACK (~40 ms) between a header write and a body write. The
+  body is not copied per connection: 20 clients of a 6 MiB body share one buffer.
 - **One render per batch.** All requests that are complete when the loop wakes
   up are parsed first; ``/metrics`` is then rendered once for all of them (and
   gzip-compressed once if any asked for it). Every response is rendered after its
@@ -34,12 +35,16 @@ idle clients are 1,000 sockets and the same single thread.
 
 ``body()`` and ``health()`` run on the loop thread: they must be quick and must
 not block (the exposition serves pre-rendered bytes and never touches the catalog).
+The exporter runs this loop in a process of its own (``serving.py``) so that it
+never waits for the collector's threads; ``add_reader`` lets that process feed
+new snapshots through the same loop.
 """
 
 from __future__ import annotations
 
 import collections
 import errno
+import itertools
 import logging
 import resource
 import selectors
@@ -62,6 +67,7 @@ WRITE_TIMEOUT = 30.0
 MAX_REQUEST_HEAD = 16 * 1024
 RECV_SIZE = 65536
 FD_RESERVE = 64  # descriptors kept free for the catalog client, files, logging
+IOV_BATCH = 64  # buffers per sendmsg (well under IOV_MAX)
 LINGER_SECONDS = 2.0  # after a Connection: close response, read and discard for this long
 
 _TEXT = "text/plain; charset=utf-8"
@@ -84,6 +90,15 @@ _REASONS = {
 HealthFn = Callable[[], "tuple[bool, str]"]
 
 
+class _Reader:
+    """Another socket served by the loop: ``callback()`` runs when it is readable."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], None]):
+        self.callback = callback
+
+
 class _Conn:
     __slots__ = (
         "sock", "fd", "inbuf", "out", "sent", "last", "head_started", "close_after", "draining", "requests", "mask",
@@ -93,7 +108,7 @@ class _Conn:
         self.sock = sock
         self.fd = sock.fileno()
         self.inbuf = bytearray()
-        self.out = collections.deque()  # response buffers, in request order
+        self.out = collections.deque()  # response buffers (head, body, head, ...), in request order
         self.sent = 0  # bytes of out[0] already written
         self.last = now  # last read or write progress
         self.head_started = 0.0  # when the first byte of an incomplete request arrived
@@ -177,6 +192,30 @@ class MetricsServer:
         self._thread = threading.Thread(target=self._run, name="metrics-http", daemon=True)
         self._thread.start()
 
+    def serve_forever(self) -> None:
+        """Run the loop in the calling thread until ``stop()``."""
+        self._run()
+
+    def stop(self) -> None:
+        """End ``serve_forever`` (callable from the loop itself, e.g. a reader callback)."""
+        self._stopping.set()
+        self._wake()
+
+    def release(self) -> None:
+        """Close this process's copies of the server's descriptors, for the process that
+        forked the serving one. Unlike ``close`` it unregisters nothing: the epoll
+        instance is shared with the child, and unregistering would stop the child's loop
+        from seeing its listener."""
+        self._closed = True
+        for sock in (self._listener, self._wake_r, self._wake_w):
+            sock.close()
+        self._selector.close()  # closes this process's epoll descriptor only
+
+    def add_reader(self, sock: socket.socket, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the loop whenever ``sock`` is readable."""
+        sock.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ, _Reader(callback))
+
     def close(self) -> None:
         if self._closed:
             return
@@ -226,6 +265,8 @@ class MetricsServer:
                     self._wake_r.recv(4096)
                 except OSError:
                     pass
+            elif isinstance(key.data, _Reader):
+                key.data.callback()
             else:
                 conn = key.data
                 if mask & selectors.EVENT_READ and conn.fd in self._conns:
@@ -280,7 +321,7 @@ class MetricsServer:
         head = self._head(503, _TEXT, len(payload), False, False)
         try:
             sock.setblocking(False)
-            sock.send(head + payload)
+            sock.sendmsg([head, payload])
         except OSError:
             pass
         sock.close()
@@ -375,7 +416,9 @@ class MetricsServer:
                 code, ctype, payload = 404, _TEXT, b"not found\n"
             keep = req.keep_alive and not conn.close_after
             head = self._head(code, ctype, len(payload), keep, encoding, req.path == "/metrics")
-            conn.out.append(head if head_only else head + payload)  # one buffer, one send
+            conn.out.append(head)
+            if not head_only and payload:
+                conn.out.append(payload)  # shared, not copied: _flush sends both in one sendmsg
             touched.append(conn)
         for conn in touched:
             if conn.fd in self._conns and conn.out:
@@ -412,10 +455,14 @@ class MetricsServer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _flush(self, conn: _Conn, now: float) -> None:
-        while conn.out:
-            buf = conn.out[0]
+        out = conn.out
+        while out:
+            first = out[0]
+            bufs = [memoryview(first)[conn.sent :] if conn.sent else first]
+            bufs.extend(itertools.islice(out, 1, IOV_BATCH))
+            wanted = sum(len(b) for b in bufs)
             try:
-                n = conn.sock.send(memoryview(buf)[conn.sent :] if conn.sent else buf)
+                n = conn.sock.sendmsg(bufs)  # a gather write: head and body in one call
             except (BlockingIOError, InterruptedError):
                 n = 0
             except OSError:
@@ -423,12 +470,18 @@ class MetricsServer:
                 return
             if n:
                 self._touch(conn, now)
-            conn.sent += n
-            if conn.sent < len(buf):
+            done = n
+            while done and out:
+                left = len(out[0]) - conn.sent
+                if done < left:
+                    conn.sent += done
+                    break
+                done -= left
+                out.popleft()
+                conn.sent = 0
+            if n < wanted:  # the socket buffer is full: wait until it is writable
                 self._watch(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
                 return
-            conn.out.popleft()
-            conn.sent = 0
         if conn.close_after:
             self._linger(conn, now)
         else:
@@ -481,7 +534,7 @@ class MetricsServer:
             payload = b"request timeout\n"
             conn.inbuf.clear()
             conn.close_after = True
-            conn.out.append(self._head(code, _TEXT, len(payload), False, False) + payload)
+            conn.out.extend((self._head(code, _TEXT, len(payload), False, False), payload))
             self._flush(conn, now)
 
     def _drop(self, conn: _Conn) -> None:
