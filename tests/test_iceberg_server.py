@@ -26,7 +26,7 @@ from iceberg_fixtures import LocalCatalog, rows  # noqa: E402,I001
 
 from exporters.iceberg.app import Exporter  # noqa: E402
 from exporters.iceberg.config import load_config  # noqa: E402
-from exporters.iceberg.server import MetricsServer  # noqa: E402
+from exporters.iceberg.server import GzipSplicer, MetricsServer  # noqa: E402
 
 BODY = b"".join(b'iceberg_table_files_count{database="db",table="t%04d"} %d\n' % (i, i) for i in range(2000))
 
@@ -513,6 +513,27 @@ def test_gzip_splicer_output_is_one_standard_member_equal_to_the_body():
         assert d.decompress(out) == body and d.eof and d.unused_data == b""
         assert gzip.decompress(out) == body
     assert splicer.head_hits >= 3  # the head was reused, not recompressed each time
+
+
+def test_split_bodies_gzip_to_one_member_with_or_without_a_prepared_head():
+    """SplitBody: the head compressed ahead of time (by the collecting process) or once
+    per head object here; each tail compressed per scrape; one standard gzip member."""
+    import zlib
+
+    from exporters.iceberg.http_protocol import SplitBody
+
+    head = b"".join(b"iceberg_table_size_bytes{table=\"t%05d\"} %d\n" % (i, i * 7) for i in range(3000))
+    splicer = GzipSplicer()
+    prepared = GzipSplicer().prepare(head)
+    for n, ready in ((1, None), (2, None), (3, prepared), (4, None)):
+        split = SplitBody(head, b"iceberg_table_metrics_age_seconds{} %d.%03d\n" % (n, n) * 50, ready)
+        out = splicer.compress_split(split)
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        assert d.decompress(out) == split.join() and d.eof and d.unused_data == b""
+        if ready is not None:
+            assert out[10:].startswith(prepared.deflate)  # the prepared head, as it was given
+    empty = SplitBody(b"", b"tail only\n")
+    assert gzip.decompress(splicer.compress_split(empty)) == b"tail only\n"
 
 
 def test_ipv6_any_address_also_accepts_ipv4():

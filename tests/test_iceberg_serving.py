@@ -10,6 +10,7 @@ stopped by PID.
 
 from __future__ import annotations
 
+import gzip
 import os
 import pickle
 import signal
@@ -30,6 +31,7 @@ from iceberg_fixtures import REPO_ROOT, LocalCatalog, free_port, rows  # noqa: E
 
 from exporters.iceberg import serving  # noqa: E402
 from exporters.iceberg.app import Exporter  # noqa: E402
+from exporters.iceberg.server import MetricsServer  # noqa: E402
 from exporters.iceberg.serving import FRAME, Feed, FrameReader, Snapshot  # noqa: E402
 
 
@@ -92,7 +94,7 @@ def test_the_served_body_equals_the_in_process_exposition(local):
     try:
         assert exporter.run_once().ok
         pipe.send_and_read()
-        served, direct = samples(pipe.snapshot.body()), samples(exporter.exposition.body())
+        served, direct = samples(pipe.snapshot.body().join()), samples(exporter.exposition.body())
         assert without_ages(served) == without_ages(direct)
         assert served[("iceberg_table_records_count", (("database", "db"), ("table", "t2")))] == 5
         ages = [v for k, v in served.items() if k[0] == "iceberg_table_metrics_age_seconds"]
@@ -110,7 +112,7 @@ def test_unchanged_parts_are_not_sent_again_and_changes_are(local):
     try:
         assert exporter.run_once().ok
         first = pipe.send_and_read()
-        assert {"table_body", "age_parts", "confirmed", "self_metrics", "health"} <= set(first)
+        assert {"table_body", "table_gzip", "age_parts", "confirmed", "self_metrics", "health"} <= set(first)
         assert exporter.run_once().ok  # nothing changed: same rendered families
         second = pipe.send_and_read()
         assert "table_body" not in second and "age_parts" not in second
@@ -119,8 +121,38 @@ def test_unchanged_parts_are_not_sent_again_and_changes_are(local):
         assert exporter.run_once().ok
         third = pipe.send_and_read()
         assert "table_body" in third and "age_parts" not in third  # same tables, new values
-        assert samples(pipe.snapshot.body())[("iceberg_table_records_count", (("database", "db"), ("table", "t")))] == 7
+        assert samples(pipe.snapshot.body().join())[("iceberg_table_records_count", (("database", "db"), ("table", "t")))] == 7
     finally:
+        pipe.close()
+        exporter.stop()
+
+
+def test_gzip_and_identity_responses_of_the_split_body(local):
+    """The serving process sends head and tail without joining them, and gzips only the
+    tail behind the head compressed by the collecting process: both decode to the body."""
+    for i in range(40):
+        local.create(f"db.t{i:02d}").append(rows(i, 2))
+    exporter = Exporter(local.config())
+    pipe = Pipe(exporter)
+    server = MetricsServer("127.0.0.1", 0, pipe.snapshot.body, health=pipe.snapshot.health)
+    server.start()
+    try:
+        assert exporter.run_once().ok
+        pipe.send_and_read()
+        split = pipe.snapshot.body()
+        assert split.prepared is not None and len(split.head) > 16 * 1024
+        for gzip_ok in (True, False):
+            headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
+            req = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers=headers)
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                raw, encoding = resp.read(), resp.headers.get("Content-Encoding")
+            assert encoding == ("gzip" if gzip_ok else None)
+            body = gzip.decompress(raw) if gzip_ok else raw
+            assert body.startswith(split.head)
+            assert without_ages(samples(body)) == without_ages(samples(exporter.exposition.body()))
+        assert server._gzip.head_hits >= 1  # the prepared head was used, not compressed again
+    finally:
+        server.close()
         pipe.close()
         exporter.stop()
 
@@ -281,3 +313,22 @@ def test_sigterm_stops_both_processes(exporter_process):
     assert _wait(lambda: not _alive(serving_pid), 5)
     with pytest.raises((urllib.error.URLError, OSError)):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_forking_is_refused_once_another_thread_runs():
+    """Only the forking thread exists in the child: a lock another thread held (logging,
+    the catalog pool) would stay held there forever."""
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    snapshot = Snapshot()
+    server = MetricsServer("127.0.0.1", 0, snapshot.body, health=snapshot.health)
+    try:
+        with pytest.raises(RuntimeError, match="before any other thread"):
+            serving.fork_serving_process(server, snapshot)
+    finally:
+        release.set()
+        other.join(5)
+        server.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
+from typing import NamedTuple
 
 GZIP_LEVEL = 1  # Prometheus text compresses ~10x even at level 1; higher levels cost CPU per scrape
 
@@ -32,6 +34,31 @@ def accepts_gzip(value: str | None) -> bool:
     return bool(star)
 
 
+class PreparedHead(NamedTuple):
+    """A body head compressed ahead of time: raw deflate ending in a sync flush, and its CRC-32."""
+
+    deflate: bytes
+    crc: int
+
+
+@dataclass(frozen=True, slots=True)
+class SplitBody:
+    """A response body in two parts: ``head`` changes once per collection cycle, ``tail``
+    per scrape. Served without joining them (one gather write), and gzipped from
+    ``prepared`` (the head compressed once, by whoever made the head) plus the tail."""
+
+    head: bytes
+    tail: bytes
+    prepared: PreparedHead | None = None
+
+    @property
+    def size(self) -> int:  # the Content-Length
+        return len(self.head) + len(self.tail)
+
+    def join(self) -> bytes:
+        return self.head + self.tail
+
+
 class GzipSplicer:
     """gzip of successive bodies that share a long, unchanging head.
 
@@ -54,6 +81,8 @@ class GzipSplicer:
         self._head_deflate = b""
         self._head_crc = 0
         self._previous = b""
+        self._split_head: bytes | None = None
+        self._split_prepared = PreparedHead(b"", 0)
         self.head_hits = 0
 
     def _deflate(self, data: bytes, mode: int) -> bytes:
@@ -68,6 +97,32 @@ class GzipSplicer:
         while lo < n and a[lo] == b[lo]:
             lo += 1
         return lo
+
+    def prepare(self, head: bytes) -> PreparedHead:
+        """Compress ``head`` so that any tail can follow it (see :meth:`compress_split`)."""
+        return PreparedHead(self._deflate(head, zlib.Z_SYNC_FLUSH), zlib.crc32(head))
+
+    def compress_split(self, body: SplitBody) -> bytes:
+        """gzip of ``body.head + body.tail``, compressing only the tail; the head's
+        compressed form is ``body.prepared``, or made here once per head object."""
+        prepared = body.prepared
+        if prepared is None:
+            if body.head is not self._split_head:
+                self._split_head, self._split_prepared = body.head, self.prepare(body.head)
+            prepared = self._split_prepared
+        else:
+            self.head_hits += 1
+        return self._finish(prepared, body.tail, body.size)
+
+    def _finish(self, prepared: PreparedHead, tail: bytes, total: int) -> bytes:
+        crc = prepared.crc
+        for i in range(0, len(tail), self._CRC_CHUNK):  # small chunks: crc32 keeps the GIL (see below)
+            crc = zlib.crc32(tail[i : i + self._CRC_CHUNK], crc)
+        trailer = struct.pack("<II", crc, total & 0xFFFFFFFF)
+        # One zlib call: each call releases the GIL, and while collection threads are busy
+        # getting it back costs up to a switch interval (5 ms) per call.
+        tail_deflate = zlib.compress(tail, self.level, -15)
+        return b"".join((self._HEADER, prepared.deflate, tail_deflate, trailer))
 
     def compress(self, body: bytes) -> bytes:
         head = self._head
@@ -84,15 +139,7 @@ class GzipSplicer:
             self._head_crc = zlib.crc32(head)
         else:
             self.head_hits += 1
-        tail = body[len(head) :]
-        crc = self._head_crc
-        for i in range(0, len(tail), self._CRC_CHUNK):  # small chunks: crc32 keeps the GIL (see below)
-            crc = zlib.crc32(tail[i : i + self._CRC_CHUNK], crc)
-        trailer = struct.pack("<II", crc, len(body) & 0xFFFFFFFF)
-        # One zlib call: each call releases the GIL, and while collection threads are busy
-        # getting it back costs up to a switch interval (5 ms) per call.
-        tail_deflate = zlib.compress(tail, self.level, -15)
-        return b"".join((self._HEADER, self._head_deflate, tail_deflate, trailer))
+        return self._finish(PreparedHead(self._head_deflate, self._head_crc), body[len(head) :], len(body))
 
 
 class _Request:

@@ -54,7 +54,13 @@ import time
 from email.utils import formatdate
 from typing import Callable
 
-from exporters.iceberg.http_protocol import GzipSplicer, _Request, accepts_gzip, parse_request_head  # noqa: F401 - accepts_gzip: tests
+from exporters.iceberg.http_protocol import (  # noqa: F401 - accepts_gzip: tests
+    GzipSplicer,
+    SplitBody,
+    _Request,
+    accepts_gzip,
+    parse_request_head,
+)
 from exporters.iceberg.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -127,7 +133,7 @@ class MetricsServer:
         self,
         address: str,
         port: int,
-        body: Callable[[], bytes],
+        body: Callable[[], "bytes | SplitBody"],
         health: HealthFn | None = None,
         *,
         max_connections: int = MAX_CONNECTIONS,
@@ -373,7 +379,7 @@ class MetricsServer:
             conn.head_started = now
 
     def _respond(self, pending: list[tuple[_Conn, _Request]], now: float) -> None:
-        rendered: bytes | None = None
+        rendered: bytes | SplitBody | None = None
         compressed: bytes | None = None
         render_failed = False
         health: tuple[bool, str] | None = None
@@ -401,7 +407,10 @@ class MetricsServer:
                     code, ctype, payload = 500, _TEXT, b"internal error\n"
                 elif req.gzip:
                     if compressed is None:
-                        compressed = self._gzip.compress(rendered)
+                        if isinstance(rendered, SplitBody):
+                            compressed = self._gzip.compress_split(rendered)
+                        else:
+                            compressed = self._gzip.compress(rendered)
                     code, ctype, payload, encoding = 200, CONTENT_TYPE, compressed, True
                 else:
                     code, ctype, payload = 200, CONTENT_TYPE, rendered
@@ -415,10 +424,13 @@ class MetricsServer:
             else:
                 code, ctype, payload = 404, _TEXT, b"not found\n"
             keep = req.keep_alive and not conn.close_after
-            head = self._head(code, ctype, len(payload), keep, encoding, req.path == "/metrics")
+            size = payload.size if isinstance(payload, SplitBody) else len(payload)
+            head = self._head(code, ctype, size, keep, encoding, req.path == "/metrics")
             conn.out.append(head)
-            if not head_only and payload:
-                conn.out.append(payload)  # shared, not copied: _flush sends both in one sendmsg
+            if not head_only:
+                # Shared, not copied: _flush sends head and body parts in one sendmsg.
+                parts = (payload.head, payload.tail) if isinstance(payload, SplitBody) else (payload,)
+                conn.out.extend(part for part in parts if part)
             touched.append(conn)
         for conn in touched:
             if conn.fd in self._conns and conn.out:

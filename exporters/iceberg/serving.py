@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from exporters.iceberg.http_protocol import GzipSplicer, PreparedHead, SplitBody
 from exporters.iceberg.metrics import AgeLines, Exposition
 from exporters.iceberg.server import MetricsServer
 
@@ -51,6 +52,7 @@ class Snapshot:
 
     def __init__(self) -> None:
         self.table_body = b""
+        self.table_gzip: PreparedHead | None = None
         self.prefixes: list[str] = []
         self.template = ""
         self.ages = AgeLines([], "", [])
@@ -61,7 +63,7 @@ class Snapshot:
 
     def apply(self, update: dict[str, Any]) -> None:
         if "table_body" in update:
-            self.table_body = update["table_body"]
+            self.table_body, self.table_gzip = update["table_body"], update["table_gzip"]
         if "age_parts" in update:
             self.prefixes, self.template = update["age_parts"]
         if "confirmed" in update:
@@ -73,8 +75,11 @@ class Snapshot:
         self.heard_at = time.monotonic()
         self.updates += 1
 
-    def body(self) -> bytes:
-        return b"".join([self.table_body, self.ages.render(time.time()), self.self_metrics])
+    def body(self) -> SplitBody:
+        """The table families as they came (never copied here, already compressed), then
+        the parts that change per scrape."""
+        tail = self.ages.render(time.time()) + self.self_metrics
+        return SplitBody(self.table_body, tail, self.table_gzip)
 
     def health(self) -> tuple[bool, str]:
         silent = time.monotonic() - self.heard_at
@@ -134,6 +139,7 @@ class Feed:
         self._sock = sock
         self._health = health
         self._lock = threading.Lock()
+        self._splicer = GzipSplicer()
         self._sent: tuple[Any, Any, Any] = (None, None, None)  # table body, prefixes, ages last sent
         self.broken = False
 
@@ -143,7 +149,8 @@ class Feed:
         with self._lock:
             sent_body, sent_prefixes, sent_ages = self._sent
             if table_body is not sent_body:
-                update["table_body"] = table_body
+                # Compressed here, once per change, so the serving process only compresses tails.
+                update["table_body"], update["table_gzip"] = table_body, self._splicer.prepare(table_body)
             if prefixes is not sent_prefixes:
                 update["age_parts"] = (prefixes, template)
             if ages is not sent_ages or "age_parts" in update:
@@ -169,6 +176,8 @@ def fork_serving_process(server: MetricsServer, snapshot: Snapshot) -> tuple[int
     ``snapshot.health``) and applies the updates sent to ``snapshot``; return its PID
     and the socket to feed it. Call before starting any thread: only the calling
     thread exists in the child."""
+    if threading.active_count() > 1:  # a lock held by another thread would stay held in the child
+        raise RuntimeError("fork_serving_process must run before any other thread starts")
     parent_end, child_end = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # the serving process
