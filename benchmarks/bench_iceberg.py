@@ -56,13 +56,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # proc_tree
 
 import pyarrow as pa  # noqa: E402
 
 from exporters.iceberg.collector import IcebergCollector  # noqa: E402
 from exporters.iceberg.config import Config  # noqa: E402
 import scrape_clients  # noqa: E402  (benchmarks/, the script's own directory)
-from proc_tree import tree_total  # noqa: E402
+from proc_tree import tree_total  # noqa: E402  (tests/)
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("payload", pa.string())])
 NAMESPACE = "bench"

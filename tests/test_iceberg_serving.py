@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures
 
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, free_port, rows  # noqa: E402,I001
+from proc_tree import children  # noqa: E402
 
 from exporters.iceberg import serving  # noqa: E402
 from exporters.iceberg.app import Exporter  # noqa: E402
@@ -212,16 +213,6 @@ def test_a_big_frame_is_read_in_bounded_steps_and_eof_is_seen(monkeypatch):
 # -- the real processes ------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -266,7 +257,7 @@ def exporter_process(local):
                 return False
 
         assert _wait(ready, 30), "the exporter did not serve the table"
-        serving_pids[:] = _children(proc.pid)
+        serving_pids[:] = children(proc.pid)
         assert len(serving_pids) == 1, serving_pids
         yield proc, port, serving_pids[0]
     finally:

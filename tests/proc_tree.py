@@ -1,4 +1,5 @@
-"""/proc figures of a process and its children (the exporter forks a serving process)."""
+"""/proc figures of a process and its children (the exporter forks a serving process).
+Used by the exporter tests and benchmarks."""
 
 from __future__ import annotations
 
