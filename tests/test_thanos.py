@@ -516,3 +516,23 @@ def test_retention_warning_only_where_no_ruler_covers_the_window(caplog):
             load(values)
         text = "\n".join(r.getMessage() for r in caplog.records)
         assert ("SLO platform-availability: window 30d is longer than" in text) == warned, (name, text)
+
+
+def _alerts(run, rule_name):
+    return {r["alert"] for g in _rule_groups(run, rule_name) for r in g["rules"] if "alert" in r}
+
+
+def test_the_ruler_is_watched_by_prometheus_exactly_where_it_runs(run_stack):
+    """Without a Ruler the 30d budgets and SLOErrorBudgetExhausted stop silently; the alert
+    on it is evaluated by Prometheus (dataops-thanos), and only exists where a Ruler runs
+    (an absent() alert without a Ruler would fire forever)."""
+    with_ruler = run_stack("prod", with_secrets())
+    assert with_ruler.by_type(THANOS_RULER)
+    assert "ThanosRulerIsDown" in _alerts(with_ruler, "dataops-thanos")
+    labels = with_ruler.one(PROMETHEUS_RULE, "dataops-thanos").inputs["metadata"]["labels"]
+    assert "dataops.io/evaluator" not in labels  # Prometheus evaluates it, not the Ruler itself
+    extra = ["thanos-query.dataops-dr.example.internal:10901"]
+    without = run_stack("prod", {**with_secrets(), f"{PROJECT}:thanosStoreEndpoints": extra})
+    assert without.by_type(THANOS_RULER) == []
+    alerts = _alerts(without, "dataops-thanos")
+    assert "ThanosRulerIsDown" not in alerts and "ThanosQueryIsDown" in alerts

@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from core.k8s import labels, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
 from components.prometheus_stack import Datasource, ThanosSidecar
 from components.thanos.settings import BucketSettings, ThanosSettings
 from components.thanos.workloads import (  # noqa: F401 - OBJSTORE_*, SIDECAR_SERVICE are part of the package's API
@@ -120,6 +120,15 @@ def objstore_config(bucket: BucketSettings, access_key: str, secret_key: str) ->
 
 def render_objstore(bucket: BucketSettings, access_key: str, secret_key: str) -> str:
     return yaml.safe_dump(objstore_config(bucket, access_key, secret_key), sort_keys=True)
+
+
+#: The group of rules/thanos.rules.yaml that watches the Ruler: deployed only with a Ruler
+#: (its absent() alert would fire forever without one).
+RULER_RULE_GROUP = "thanos-ruler"
+
+
+def thanos_rule_groups(with_ruler: bool) -> list[dict[str, Any]]:
+    return [g for g in domain_rule_groups("thanos") if with_ruler or g["name"] != RULER_RULE_GROUP]
 
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +307,14 @@ class Thanos(pulumi.ComponentResource):
                 args.operator,
                 component,
             )
-        self.rules = domain_rule("thanos", RuleTarget(args.namespace, args.operator, args.links), self, "thanos", DASHBOARD)
+        self.rules = domain_rule(
+            "thanos",
+            RuleTarget(args.namespace, args.operator, args.links),
+            self,
+            "thanos",
+            DASHBOARD,
+            groups=thanos_rule_groups(with_ruler=ruler_enabled(args.thanos)),
+        )
 
         self.query_url = ns.apply(query_url)
         self.register_outputs({"queryUrl": self.query_url, "objstoreSecret": self.objstore_secret.metadata.name})

@@ -207,6 +207,11 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
     tc_.gauge("thanos_compact_halted", {}, 0)
     tc_.counter("thanos_objstore_bucket_operations_total", {"bucket": "dataops-thanos", "operation": "upload"}, 0.01)
     tc_.counter("thanos_objstore_bucket_operation_failures_total", {"bucket": "dataops-thanos", "operation": "upload"}, 0.0)
+    for i in range(2):  # the Ruler's pods behind the operator's governing Service (job thanos-ruler-operated)
+        tr = w(Target(f"thanos-ruler-{i}", "thanos-ruler-operated", "thanos-ruler-servicemonitor", {
+            "instance": f"{_pod_ip(107 + i)}:10902", "namespace": "monitoring", "pod": f"thanos-ruler-dataops-{i}",
+            "container": "thanos-ruler", "service": "thanos-ruler-operated", "endpoint": "web"}))
+        tr.gauge("process_start_time_seconds", {}, origin)
     for i in range(2):
         sc = w(Target(f"thanos-sidecar-{i}", "prometheus-stack-kube-prom-thanos-discovery", None, {
             "instance": f"{_pod_ip(105 + i)}:10902", "namespace": "monitoring",
