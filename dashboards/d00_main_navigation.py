@@ -90,6 +90,21 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             rename={"Value": "series"},
         ),
     )
+    b.add(
+        lib.bargauge_panel(
+            "서비스 헬스 체크 (Service health checks)",
+            [target(f"dataops:service:availability{{{C}}}", "{{service}} ({{layer}})")],
+            "percentunit",
+            lib.low_is_bad(T.platform_availability_min(), 0.99),
+            "Share of each service's own health-endpoint probes that succeed (the probe*Url settings; "
+            "ServiceHealthCheckFailing pages on a probe failing for 5m). Where a layer has such probes, the "
+            "platform availability above reads them instead of exporter targets. Empty = no service probes "
+            "configured in this stack.",
+            w=24,
+            h=5,
+            max_val=1,
+        ),
+    )
 
     b.row("SLO 에러 버짓 & 용량 (Error budget and capacity)")
     b.add(

@@ -667,3 +667,13 @@ def test_workload_dashboard_shows_spark_driver_and_executor_heap_and_gc(models):
     for panel in lines:
         assert limit in _threshold_values(panel)
         assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+
+
+def test_main_navigation_shows_each_service_health_check(models):
+    """dataops:service:availability (portal.rules.yaml, from the probe*Url settings) had no panel."""
+    flat = [inner for panel in models["00"]["panels"] for inner in [panel, *panel.get("panels", [])]]
+    panels = [p for p in flat if "dataops:service:availability" in json.dumps(p.get("targets", []))]
+    assert len(panels) == 1
+    [panel] = panels
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert panel["targets"][0]["legendFormat"] == "{{service}} ({{layer}})"
