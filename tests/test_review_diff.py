@@ -254,3 +254,35 @@ def test_make_diff_passes_stack_base_out_and_fail_flag():
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "-m tools.review_diff prod --base origin/main --out build/review.md --fail-on-change" in proc.stdout
+
+
+def test_a_rotated_secret_shows_as_a_changed_encrypted_value(tmp_path):
+    """The offline render cannot decrypt, so a rotated secret renders the same; its
+    ciphertext in the stack file changes, and the report says so without showing it."""
+    from tools.render import render
+
+    original = (ROOT / "Pulumi.prod.yaml").read_text()
+    ciphertexts = {name: "v1:" + secrets.token_urlsafe(24) for name in ("base-slack", "head-slack", "pd")}
+
+    def stack_file(name: str, slack: str, with_pagerduty: bool) -> object:
+        lines = [f"  dataops-monitoring:slackWebhookUrl:\n    secure: {ciphertexts[slack]}\n"]
+        if with_pagerduty:
+            lines.append(f"  dataops-monitoring:pagerdutyRoutingKey:\n    secure: {ciphertexts['pd']}\n")
+        path = tmp_path / name
+        path.write_text(original.rstrip("\n") + "\n" + "".join(lines))
+        return path
+
+    base_path, _ = render("prod", tmp_path / "base", stack_file("Pulumi.base.yaml", "base-slack", False))
+    head_path, _ = render("prod", tmp_path / "head", stack_file("Pulumi.head.yaml", "head-slack", True))
+    base, head = json.loads(base_path.read_text()), json.loads(head_path.read_text())
+    assert base["resources"] == head["resources"], "the masked renders are the same: the digest is all that shows"
+    text, changed = _report(base, head)
+    assert changed
+    secrets_text = _section(text, "Secrets")
+    assert "config secret `dataops-monitoring:slackWebhookUrl`: its encrypted value in the stack file changed" in secrets_text
+    assert "config secret `dataops-monitoring:pagerdutyRoutingKey`: encrypted value added to the stack file" in secrets_text
+    for value in [*ciphertexts.values(), *base["secureValueDigests"].values(), *head["secureValueDigests"].values()]:
+        assert value not in text
+    # The same stack file twice: no change.
+    again, _ = render("prod", tmp_path / "again", stack_file("Pulumi.again.yaml", "base-slack", False))
+    assert _report(base, json.loads(again.read_text())) [1] is False

@@ -8,8 +8,8 @@ exactly what the engine would receive.
 
 from __future__ import annotations
 
-import hashlib
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -449,6 +449,24 @@ def stack_config(
                 config[full] = _placeholder(setting)
                 secret_keys.append(full)
     return config, sorted(secret_keys)
+
+
+def secure_value_digests(path: Path) -> dict[str, str]:
+    """``key -> sha256(ciphertext)[:16]`` of each encrypted (``secure:``) value in a stack file.
+
+    The offline preview cannot decrypt, so a rotated secret renders the same; its
+    ciphertext changes (``pulumi config set --secret`` encrypts with a fresh nonce), which
+    is how a review can still see it. The ciphertext is committed already: its digest
+    tells nothing about the value.
+    """
+    if not path.exists():
+        return {}
+    document_config, _, _ = read_stack_file(path)
+    return {
+        key: hashlib.sha256(str(value["secure"]).encode()).hexdigest()[:16]
+        for key, value in sorted(document_config.items())
+        if isinstance(value, dict) and set(value) == {"secure"}
+    }
 
 
 def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] = (), preview: bool = True) -> ProgramRun:

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.mock_engine import ROOT, ProgramRun, masked, run_program, stack_config
+from tools.mock_engine import ROOT, ProgramRun, masked, run_program, secure_value_digests, stack_config
 
 
 def _short(urn: str) -> str:
@@ -62,6 +62,9 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[P
         "resources": render_document(run),
         "outputs": masked(run.stack_outputs, run.secret_values),
     }
+    digests = secure_value_digests(stack_file or ROOT / f"Pulumi.{stack}.yaml")
+    if digests:  # absent when none: renders of stack files without secure values stay as they were
+        document["secureValueDigests"] = digests
     path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path, run
 

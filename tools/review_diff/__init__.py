@@ -18,7 +18,8 @@ queries), secrets (changed/unchanged only), other resource fields and stack outp
 Secret values are never printed: Secret resources are reported as changed/unchanged,
 the Alertmanager config (itself in a Secret) is read for names, matchers and timings
 only, and every value found under a secret input is scrubbed from the text. The render
-masks secret values, so rotating a secret does not show in the report.
+masks secret values (and cannot decrypt the stack file's); a rotation shows as a changed
+encrypted value in the stack file (a digest of its ciphertext, never printed).
 
 Exit status: 0, or 1 with ``--fail-on-change`` when anything differs; 2 on errors
 (unreadable ref, failed render, unreadable file).

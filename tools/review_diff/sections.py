@@ -221,12 +221,23 @@ def secrets_section(base: Render, head: Render) -> Optional[Section]:
         else:
             unchanged.append(name)
     pa, pb = set(base.document.get("placeholderSecrets") or []), set(head.document.get("placeholderSecrets") or [])
+    da, db = base.document.get("secureValueDigests") or {}, head.document.get("secureValueDigests") or {}
     lines: list[str] = []
     if rows:
         lines += _table(("Secret", "status"), rows) + [""]
         if unchanged:
             lines += ["Unchanged: " + ", ".join(code(n) for n in unchanged) + ".", ""]
-        lines.append("Values are never shown; the render masks them, so a rotated value alone does not show here.")
+        lines.append("Values are never shown (the render masks them); a rotation shows below as a changed encrypted value.")
+    # The offline render cannot decrypt: a rotated secret renders the same, but its ciphertext
+    # in the stack file changes (tools.mock_engine.secure_value_digests).
+    for key in sorted(set(da) & set(db)):
+        if da[key] != db[key]:
+            lines.append(f"- config secret {code(key)}: its encrypted value in the stack file changed "
+                         "(set again: a rotated value, or the same value re-encrypted)")
+    for key in sorted(set(db) - set(da)):
+        lines.append(f"- config secret {code(key)}: encrypted value added to the stack file")
+    for key in sorted(set(da) - set(db)):
+        lines.append(f"- config secret {code(key)}: encrypted value removed from the stack file")
     for key in sorted(pb - pa):
         lines.append(f"- config secret {code(key)} now has no value in the stack file (placeholder in the render)")
     for key in sorted(pa - pb):
