@@ -151,7 +151,7 @@ def test_gzip_and_identity_responses_of_the_split_body(local):
             body = gzip.decompress(raw) if gzip_ok else raw
             assert body.startswith(split.head)
             assert without_ages(samples(body)) == without_ages(samples(exporter.exposition.body()))
-        assert server._gzip.head_hits >= 1  # the prepared head was used, not compressed again
+        assert server.responder.gzip.head_hits >= 1  # the prepared head was used, not compressed again
     finally:
         server.close()
         pipe.close()

@@ -10,14 +10,16 @@ idle clients are 1,000 sockets and the same single thread.
   wait for Nagle/delayed-ACK (~40 ms) between a header write and a body write. The
   body is not copied per connection: 20 clients of a 6 MiB body share one buffer.
 - **One render per batch.** All requests that are complete when the loop wakes
-  up are parsed first; ``/metrics`` is then rendered once for all of them (and
-  gzip-compressed once if any asked for it). Every response is rendered after its
-  request arrived, and 20 concurrent scrapes cost one render, not twenty.
+  up are parsed first, then answered as one batch (``responses.py``, which decides
+  every answer): ``/metrics`` is rendered once for all of them (and gzip-compressed
+  once if any asked for it). Every response is rendered after its request arrived,
+  and 20 concurrent scrapes cost one render, not twenty.
 - **gzip** when the request's ``Accept-Encoding`` allows it (Prometheus sends
   ``gzip``); ``Vary: Accept-Encoding``. Between two collection cycles the body's
   long head (the table families) does not change, only its tail (ages,
-  self-metrics): :class:`GzipSplicer` keeps the head compressed and compresses
-  only the tail per scrape, into one standard gzip member.
+  self-metrics): the head stays compressed (``GzipSplicer``; compressed by the
+  collecting process when the body comes as a ``SplitBody``) and only the tail is
+  compressed per scrape, into one standard gzip member.
 - **Listen backlog** ``BACKLOG`` (1024; the kernel caps it at ``net.core.somaxconn``).
 - **Timeouts.** A keep-alive connection idle for ``idle_timeout`` seconds is closed;
   a request whose headers are not complete within ``request_timeout`` seconds of
@@ -51,17 +53,10 @@ import selectors
 import socket
 import threading
 import time
-from email.utils import formatdate
 from typing import Callable
 
-from exporters.iceberg.http_protocol import (  # noqa: F401 - accepts_gzip: tests
-    GzipSplicer,
-    SplitBody,
-    _Request,
-    accepts_gzip,
-    parse_request_head,
-)
-from exporters.iceberg.metrics import CONTENT_TYPE
+from exporters.iceberg.http_protocol import GzipSplicer, _Request, accepts_gzip, parse_request_head  # noqa: F401 - GzipSplicer, accepts_gzip: tests
+from exporters.iceberg.responses import BodyFn, HealthFn, Responder
 
 log = logging.getLogger(__name__)
 
@@ -75,26 +70,6 @@ RECV_SIZE = 65536
 FD_RESERVE = 64  # descriptors kept free for the catalog client, files, logging
 IOV_BATCH = 64  # buffers per sendmsg (well under IOV_MAX)
 LINGER_SECONDS = 2.0  # after a Connection: close response, read and discard for this long
-
-_TEXT = "text/plain; charset=utf-8"
-_INDEX = b"""<html><head><title>Iceberg exporter</title></head>
-<body><h1>Iceberg table metrics exporter</h1><p><a href="/metrics">/metrics</a></p></body></html>
-"""
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
-
-HealthFn = Callable[[], "tuple[bool, str]"]
-
 
 class _Reader:
     """Another socket served by the loop: ``callback()`` runs when it is readable."""
@@ -133,7 +108,7 @@ class MetricsServer:
         self,
         address: str,
         port: int,
-        body: Callable[[], "bytes | SplitBody"],
+        body: BodyFn,
         health: HealthFn | None = None,
         *,
         max_connections: int = MAX_CONNECTIONS,
@@ -142,8 +117,7 @@ class MetricsServer:
         write_timeout: float = WRITE_TIMEOUT,
         backlog: int = BACKLOG,
     ):
-        self._body = body
-        self._health = health
+        self.responder = Responder(body, health, idle_timeout)
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
         self.write_timeout = write_timeout
@@ -170,14 +144,11 @@ class MetricsServer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
-        self._date = ("", 0)
-        self._gzip = GzipSplicer()
         # Counters, for tests and the benchmark.
         self.accepted = 0
         self.evicted = 0
         self.refused = 0
         self.timed_out = 0
-        self.renders = 0
         self.peak_connections = 0
 
     # -- public ------------------------------------------------------------------
@@ -188,6 +159,10 @@ class MetricsServer:
     @property
     def connections(self) -> int:
         return len(self._conns)
+
+    @property
+    def renders(self) -> int:
+        return self.responder.renders
 
     @property
     def busy_connections(self) -> int:
@@ -323,11 +298,9 @@ class MetricsServer:
         return False
 
     def _refuse(self, sock: socket.socket) -> None:
-        payload = b"too many connections\n"
-        head = self._head(503, _TEXT, len(payload), False, False)
         try:
             sock.setblocking(False)
-            sock.sendmsg([head, payload])
+            sock.sendmsg(self.responder.simple(503, b"too many connections\n"))
         except OSError:
             pass
         sock.close()
@@ -379,92 +352,16 @@ class MetricsServer:
             conn.head_started = now
 
     def _respond(self, pending: list[tuple[_Conn, _Request]], now: float) -> None:
-        rendered: bytes | SplitBody | None = None
-        compressed: bytes | None = None
-        render_failed = False
-        health: tuple[bool, str] | None = None
+        batch = self.responder.batch()
         touched: list[_Conn] = []
         for conn, req in pending:
             if conn.fd not in self._conns:
                 continue
-            head_only = req.method == "HEAD"
-            encoding = False
-            if req.error:
-                code, ctype, payload = req.error, _TEXT, f"{_REASONS[req.error].lower()}\n".encode()
-                head_only = False
-            elif req.method not in ("GET", "HEAD"):
-                code, ctype, payload = 405, _TEXT, b"method not allowed\n"
-                head_only = False
-            elif req.path == "/metrics":
-                if rendered is None and not render_failed:
-                    try:
-                        rendered = self._body()
-                        self.renders += 1
-                    except Exception:  # noqa: BLE001 - a scrape must get an answer
-                        log.exception("rendering /metrics failed")
-                        render_failed = True
-                if render_failed or rendered is None:
-                    code, ctype, payload = 500, _TEXT, b"internal error\n"
-                elif req.gzip:
-                    if compressed is None:
-                        if isinstance(rendered, SplitBody):
-                            compressed = self._gzip.compress_split(rendered)
-                        else:
-                            compressed = self._gzip.compress(rendered)
-                    code, ctype, payload, encoding = 200, CONTENT_TYPE, compressed, True
-                else:
-                    code, ctype, payload = 200, CONTENT_TYPE, rendered
-            elif req.path == "/healthz":
-                if health is None:
-                    health = self._check_health()
-                ok, reason = health
-                code, ctype, payload = (200 if ok else 503), _TEXT, f"{reason}\n".encode()
-            elif req.path == "/":
-                code, ctype, payload = 200, "text/html; charset=utf-8", _INDEX
-            else:
-                code, ctype, payload = 404, _TEXT, b"not found\n"
-            keep = req.keep_alive and not conn.close_after
-            size = payload.size if isinstance(payload, SplitBody) else len(payload)
-            head = self._head(code, ctype, size, keep, encoding, req.path == "/metrics")
-            conn.out.append(head)
-            if not head_only:
-                # Shared, not copied: _flush sends head and body parts in one sendmsg.
-                parts = (payload.head, payload.tail) if isinstance(payload, SplitBody) else (payload,)
-                conn.out.extend(part for part in parts if part)
+            conn.out.extend(batch.response(req, keep=req.keep_alive and not conn.close_after))
             touched.append(conn)
         for conn in touched:
             if conn.fd in self._conns and conn.out:
                 self._flush(conn, now)
-
-    def _check_health(self) -> tuple[bool, str]:
-        if self._health is None:
-            return True, "ok"
-        try:
-            return self._health()
-        except Exception as exc:  # noqa: BLE001
-            log.exception("health check failed")
-            return False, f"health check failed: {type(exc).__name__}"
-
-    def _head(self, code: int, ctype: str, length: int, keep: bool, gzipped: bool, vary: bool = False) -> bytes:
-        now = int(time.time())
-        if self._date[1] != now:
-            self._date = (formatdate(now, usegmt=True), now)
-        lines = [
-            f"HTTP/1.1 {code} {_REASONS[code]}",
-            "Server: iceberg-exporter",
-            f"Date: {self._date[0]}",
-            f"Content-Type: {ctype}",
-            f"Content-Length: {length}",
-        ]
-        if gzipped:
-            lines.append("Content-Encoding: gzip")
-        if vary:
-            lines.append("Vary: Accept-Encoding")
-        if keep:
-            lines.append(f"Keep-Alive: timeout={int(self.idle_timeout)}")
-        else:
-            lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _flush(self, conn: _Conn, now: float) -> None:
         out = conn.out
@@ -543,10 +440,9 @@ class MetricsServer:
             if code is None:
                 self._drop(conn)
                 continue
-            payload = b"request timeout\n"
             conn.inbuf.clear()
             conn.close_after = True
-            conn.out.extend((self._head(code, _TEXT, len(payload), False, False), payload))
+            conn.out.extend(self.responder.simple(code, b"request timeout\n"))
             self._flush(conn, now)
 
     def _drop(self, conn: _Conn) -> None:
