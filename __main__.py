@@ -239,7 +239,20 @@ if settings.bitbucket.enabled:
     )
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
-Dashboards("dashboards", DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos), opts)
+# Rows of optional layers the stack does not deploy are left out rather than shown empty.
+dashboard_parts = {
+    "bitbucket": settings.bitbucket.enabled,
+    "ceph": settings.ceph.enabled,
+    "oracle": settings.oracle.enabled,
+    "powerscale": settings.powerscale.enabled,
+    "hive": settings.hive.enabled,
+    "service_probes": bool(settings.portal.service_probes),
+}
+Dashboards(
+    "dashboards",
+    DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos, parts=frozenset(k for k, on in dashboard_parts.items() if on)),
+    opts,
+)
 
 # After PrometheusStack: Alertmanager config/credential Secrets and the SLO PrometheusRule.
 Alerting(

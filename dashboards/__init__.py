@@ -8,7 +8,7 @@ order, and the number still leads the name. The ConfigMap file names keep the gu
 
 Every module has ``build(inputs: Inputs = DEFAULT_INPUTS) -> dict`` (the Grafana dashboard JSON
 model, made with grafana-foundation-sdk builders and its JSON encoder). ``Inputs`` holds what a
-stack's settings change (the freshness limit); alert thresholds are read from the rule files
+stack's settings change (the freshness limit, the optional parts it deploys); alert thresholds are read from the rule files
 (``dashboards.thresholds``). ``DASHBOARDS`` is the ordered registry; ``rendered(inputs)``
 gives ``(file_name, json_text)`` pairs with deterministic text: same inputs, same bytes.
 """

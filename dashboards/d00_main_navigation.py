@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import bargauge
+
 from dashboards import lib
 from dashboards.lib import C, INDEX, Board, target, DEFAULT_INPUTS, Inputs, T
 
@@ -90,21 +92,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             rename={"Value": "series"},
         ),
     )
-    b.add(
-        lib.bargauge_panel(
-            "서비스 헬스 체크 (Service health checks)",
-            [target(f"dataops:service:availability{{{C}}}", "{{service}} ({{layer}})")],
-            "percentunit",
-            lib.low_is_bad(T.platform_availability_min(), 0.99),
-            "Share of each service's own health-endpoint probes that succeed (the probe*Url settings; "
-            "ServiceHealthCheckFailing pages on a probe failing for 5m). Where a layer has such probes, the "
-            "platform availability above reads them instead of exporter targets. Empty = no service probes "
-            "configured in this stack.",
-            w=24,
-            h=5,
-            max_val=1,
-        ),
-    )
+    if inputs.shows("service_probes"):
+        b.add(_service_health())
 
     b.row("SLO 에러 버짓 & 용량 (Error budget and capacity)")
     b.add(
@@ -139,3 +128,20 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
         ),
     )
     return b.build()
+
+
+def _service_health() -> bargauge.Panel:
+    """Each service's own health-endpoint probes (portal.rules.yaml), where the stack has them."""
+    return lib.bargauge_panel(
+        "서비스 헬스 체크 (Service health checks)",
+        [target(f"dataops:service:availability{{{C}}}", "{{service}} ({{layer}})")],
+        "percentunit",
+        lib.low_is_bad(T.platform_availability_min(), 0.99),
+        "Share of each service's own health-endpoint probes that succeed (the probe*Url settings; "
+        "ServiceHealthCheckFailing pages on a probe failing for 5m). Where a layer has such probes, the "
+        "platform availability above reads them instead of exporter targets. Shown only in stacks that "
+        "set service probes.",
+        w=24,
+        h=5,
+        max_val=1,
+    )

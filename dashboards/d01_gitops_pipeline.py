@@ -3,7 +3,7 @@
 Catalog: docs/metrics/argocd.yaml, docs/metrics/jenkins.yaml. No recording rule covers the
 GitOps layer yet, so these panels read the exporters' series directly (all small: one series
 per Argo CD application / Jenkins job). Bitbucket (rules/bitbucket.rules.yaml) sits in a
-collapsed row: a stack whose Git server is not Bitbucket shows "No data" there.
+collapsed row, left out of stacks that do not monitor Bitbucket (Inputs.parts).
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             w=24,
         ),
     )
-    _bitbucket(b)
+    if inputs.shows("bitbucket"):
+        _bitbucket(b)
     return b.build()
 
 

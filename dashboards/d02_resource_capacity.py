@@ -2,7 +2,7 @@
 and the storage layers under the platform (Ceph pools, Oracle tablespaces, PowerScale /ifs).
 
 The storage layers read only their recording rules (rules/{ceph,oracle,powerscale}.rules.yaml)
-and sit in collapsed rows named by the layer: a stack without that layer shows "No data" there.
+and sit in collapsed rows named by the layer, left out of stacks without that layer (Inputs.parts).
 """
 
 from __future__ import annotations
@@ -147,11 +147,16 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             plain_columns=("forecast",),
         ),
     )
-    _storage_layers(b)
+    if inputs.shows("ceph"):
+        _ceph(b)
+    if inputs.shows("oracle"):
+        _oracle(b)
+    if inputs.shows("powerscale"):
+        _powerscale(b)
     return b.build()
 
 
-def _storage_layers(b: Board) -> None:
+def _ceph(b: Board) -> None:
     pool_max = T.ceph_pool_max()
     b.collapsed_row(
         "Ceph",
@@ -203,6 +208,8 @@ def _storage_layers(b: Board) -> None:
         ),
     )
 
+
+def _oracle(b: Board) -> None:
     ts_max = T.oracle_tablespace_max()
     b.collapsed_row(
         "Oracle",
@@ -229,6 +236,8 @@ def _storage_layers(b: Board) -> None:
         ),
     )
 
+
+def _powerscale(b: Board) -> None:
     ifs_max = T.powerscale_capacity_max()
     b.collapsed_row(
         "PowerScale",

@@ -194,7 +194,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             min_val=0,
         ),
     )
-    _hive_metastore(b)
+    if inputs.shows("hive"):
+        _hive_metastore(b)
     return b.build()
 
 

@@ -174,11 +174,29 @@ def default_freshness_max_age_s() -> float:
     return parse_duration(declared.default)
 
 
+#: Parts of the dashboards shown only where a stack has them: the optional layers' rows and
+#: the service health checks (probe*Url settings). Without them those panels could only say
+#: "No data".
+OPTIONAL_PARTS = ("bitbucket", "ceph", "oracle", "powerscale", "hive", "service_probes")
+
+
 @dataclass(frozen=True)
 class Inputs:
     """What a stack's settings change on the dashboards; same inputs -> same JSON."""
 
     freshness_max_age_s: float = default_freshness_max_age_s()
+    # The optional parts this stack deploys; None: every one (the tests' and docs' default).
+    parts: Optional[frozenset[str]] = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted((self.parts or frozenset()) - set(OPTIONAL_PARTS))
+        if unknown:
+            raise ValueError(f"unknown optional dashboard parts {unknown}; known: {', '.join(OPTIONAL_PARTS)}")
+
+    def shows(self, part: str) -> bool:
+        if part not in OPTIONAL_PARTS:
+            raise ValueError(f"{part!r} is not an optional dashboard part ({', '.join(OPTIONAL_PARTS)})")
+        return self.parts is None or part in self.parts
 
 
 DEFAULT_INPUTS = Inputs()

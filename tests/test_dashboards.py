@@ -443,7 +443,8 @@ def test_promtool_check_rejects_invalid_promql(tmp_path: Path):
 
 def test_one_labelled_configmap_per_dashboard_in_the_monitoring_namespace(prod_run):
     component = prod_run.one("dataops:monitoring:Dashboards", "dashboards")
-    rendered = dict(dashboards.rendered())
+    prod_inputs = thresholds.Inputs(parts=frozenset())  # prod deploys none of the optional parts
+    rendered = dict(dashboards.rendered(prod_inputs))
     assert len(rendered) == 7
     for file_name, text in rendered.items():
         cm = prod_run.one(CONFIG_MAP, config_map_name(file_name))
@@ -452,7 +453,7 @@ def test_one_labelled_configmap_per_dashboard_in_the_monitoring_namespace(prod_r
         assert meta["labels"][DASHBOARD_LABEL] == "1"
         assert meta["annotations"] == {DASHBOARD_FOLDER_ANNOTATION: "DataOps"}
         assert cm.inputs["data"] == {file_name: text}
-        assert json.loads(cm.inputs["data"][file_name]) == next(m.build() for m in MODULES if dashboards.info(m).file_name == file_name)
+        assert json.loads(cm.inputs["data"][file_name]) == next(m.build(prod_inputs) for m in MODULES if dashboards.info(m).file_name == file_name)
         assert cm.parent == component.urn
         size = len(json.dumps(cm.inputs).encode())
         assert size < CONFIGMAP_LIMIT_BYTES, (file_name, size)
@@ -677,3 +678,23 @@ def test_main_navigation_shows_each_service_health_check(models):
     [panel] = panels
     assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
     assert panel["targets"][0]["legendFormat"] == "{{service}} ({{layer}})"
+
+
+def test_rows_of_optional_parts_a_stack_does_not_deploy_are_left_out():
+    """Shown empty, they read as broken; each part's row or panel appears with its part only."""
+    where = {"bitbucket": ("01", "Bitbucket"), "ceph": ("02", "Ceph"), "oracle": ("02", "Oracle"),
+             "powerscale": ("02", "PowerScale"), "hive": ("04", "Hive Metastore"),
+             "service_probes": ("00", "서비스 헬스 체크 (Service health checks)")}
+    assert set(where) == set(thresholds.OPTIONAL_PARTS)
+
+    def titles(inputs, number):
+        model = next(m.build(inputs) for m in MODULES if m.NUMBER == number)
+        return {p["title"] for p in model["panels"]}
+
+    for part, (number, title) in where.items():
+        assert title in titles(thresholds.Inputs(), number)  # the default shows every part
+        assert title in titles(thresholds.Inputs(parts=frozenset({part})), number)
+        others = frozenset(set(where) - {part})
+        assert title not in titles(thresholds.Inputs(parts=others), number), part
+    with pytest.raises(ValueError, match="unknown optional dashboard parts"):
+        thresholds.Inputs(parts=frozenset({"cassandra"}))

@@ -10,6 +10,8 @@ fix, never echoing a secret.
 
 from __future__ import annotations
 
+import json
+
 import re
 import secrets
 import subprocess
@@ -633,3 +635,16 @@ def test_the_series_a_layers_rules_read_survive_its_keep_list(layers_on, domain)
     assert regexes, domain
     dropped = sorted(n for n in read if not any(re.fullmatch(rx, n) for rx in regexes))
     assert not dropped, f"{domain}: the scrape drops series its rules read: {dropped}"
+
+
+def test_dashboards_show_the_rows_of_the_layers_a_stack_deploys(layers_on, layers_off):
+    rows = {"01-dataops-gitops-pipeline.json": "Bitbucket", "02-dataops-resource-capacity.json": "Ceph",
+            "04-dataops-data-pipeline.json": "Hive Metastore"}
+
+    def titles(run, file_name):
+        cm = run.one("kubernetes:core/v1:ConfigMap", "grafana-dashboard-" + file_name.removesuffix(".json"))
+        return {p["title"] for p in json.loads(cm.inputs["data"][file_name])["panels"]}
+
+    for file_name, row in rows.items():
+        assert row in titles(layers_on, file_name), row
+        assert row not in titles(layers_off, file_name), row

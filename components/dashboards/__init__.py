@@ -37,6 +37,9 @@ class DashboardsArgs:
     operator: Optional[pulumi.Resource] = None
     # settings.slos: the data-freshness SLO (if the stack has one) sets the freshness limit.
     slos: Sequence[SloSpec] = ()
+    # The optional parts this stack deploys (dashboards.thresholds.OPTIONAL_PARTS): the rows
+    # of layers it does not deploy are left out rather than shown empty. None: all of them.
+    parts: Optional[frozenset[str]] = None
 
 
 FRESHNESS_SLO = "data-freshness"
@@ -68,7 +71,7 @@ def freshness_max_age_s(slos: Sequence[SloSpec]) -> float:
 
 
 def dashboard_inputs(args: DashboardsArgs) -> Inputs:
-    return Inputs(freshness_max_age_s=freshness_max_age_s(args.slos))
+    return Inputs(freshness_max_age_s=freshness_max_age_s(args.slos), parts=args.parts)
 
 
 def config_map_name(file_name: str) -> str:
