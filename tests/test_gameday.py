@@ -176,3 +176,14 @@ def test_thanos_query_down_pages_pagerduty_and_resolves_SHORTENED_TIMINGS(render
     if heartbeat.get("webhook_configs"):
         assert any("Watchdog" in str(n.body) for n in deadman), "the Watchdog heartbeat never reached the dead-man's switch"
     assert not any("ThanosQueryIsDown" in str(n.body) for n in deadman)
+
+
+def test_the_dashboards_checked_are_the_ones_the_stack_deploys(rendered):
+    """Read from the render's labelled ConfigMaps: a row the stack leaves out (no Ceph in
+    prod) is not queried, and each of the seven dashboards is."""
+    import dashboards
+
+    assert [d["uid"] for d in rendered.dashboards] == [m.build()["uid"] for m in dashboards.DASHBOARDS]
+    titles = {p["title"] for d in rendered.dashboards for p in d["panels"]}
+    assert "Ceph" not in titles and "Hive Metastore" not in titles
+    assert "플랫폼 가용성 (Platform availability)" in titles

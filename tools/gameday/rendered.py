@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 
+from components.prometheus_stack import DASHBOARD_LABEL
 from tools.gameday.common import MONITOR_TYPES, RULE_CR
 
 
@@ -37,6 +39,8 @@ class Rendered:
     external_labels: dict[str, str]
     # PrometheusRule name -> who evaluates it in the cluster (prometheus / thanos-ruler / nobody)
     evaluators: dict[str, str] = field(default_factory=dict)
+    # The Grafana dashboards the stack deploys (its labelled ConfigMaps), in file-name order.
+    dashboards: list[dict] = field(default_factory=list)
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
@@ -88,6 +92,13 @@ def render(stack: str = "prod") -> Rendered:
             evaluators[r.name] = "thanos-ruler"
         else:
             evaluators[r.name] = "nobody"
+    dashboards = []
+    for cm in sorted(run.by_type("kubernetes:core/v1:ConfigMap"), key=lambda r: r.name):
+        metadata = _unwrap(cm.inputs.get("metadata") or {})
+        if (metadata.get("labels") or {}).get(DASHBOARD_LABEL) == "1":
+            dashboards += [json.loads(text) for _, text in sorted(_unwrap(cm.inputs["data"]).items())]
+    if not dashboards:
+        raise RuntimeError(f"no dashboard ConfigMap (label {DASHBOARD_LABEL}=1) in the {stack} render")
     return Rendered(
         stack=stack,
         rule_groups=rule_groups,
@@ -97,6 +108,7 @@ def render(stack: str = "prod") -> Rendered:
         evaluation_interval=spec.get("evaluationInterval") or "30s",
         external_labels=dict(spec.get("externalLabels") or {}),
         evaluators=evaluators,
+        dashboards=dashboards,
     )
 
 

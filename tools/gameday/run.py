@@ -198,7 +198,7 @@ def wait_rule_groups(prom_url: str, since: float, timeout: float, max_interval: 
 
 def check_dashboards(stack: Stack, rendered: Rendered, first: Optional[tuple[list, list]] = None) -> tuple[str, bool]:
     """Run every dashboard query; with ``first`` (an earlier healthy run), report that one and what changed since."""
-    var_checks, panel_checks = dashboard_checks(stack.prom_url, rendered.external_labels)
+    var_checks, panel_checks = dashboard_checks(stack.prom_url, rendered.external_labels, rendered.dashboards)
     later = None
     if first is not None:
         later = panel_checks
@@ -266,7 +266,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             while time.time() < t0 - 20 and not prom_api(stack.prom_url, "/api/v1/query", {"query": 'ALERTS{alertname="Watchdog"}'})["result"]:
                 time.sleep(2)
             log("dashboards: every panel and template-variable query, targets healthy" + (f" (not yet evaluated: {pending})" if pending else ""))
-            first = dashboard_checks(stack.prom_url, rendered.external_labels)
+            first = dashboard_checks(stack.prom_url, rendered.external_labels, rendered.dashboards)
             if time.time() > t0:
                 log("warning: the healthy dashboard check ran past t0")
         results = run_scenarios(stack, scenarios, t0 + args.max_minutes * 60, args.detect_window, args.resolve_window)
