@@ -144,9 +144,12 @@ class Feed:
         self.broken = False
 
     def send(self) -> None:
-        table_body, ages, prefixes, template = self._exposition.published()
-        update: dict[str, Any] = {"self_metrics": self._exposition.self_metrics(), "health": self._health()}
+        # The collector thread (after a cycle) and the main thread (each second) both send:
+        # reading the exposition inside the lock keeps a slower sender from sending an older
+        # publish after a newer one went out.
         with self._lock:
+            table_body, ages, prefixes, template = self._exposition.published()
+            update: dict[str, Any] = {"self_metrics": self._exposition.self_metrics(), "health": self._health()}
             sent_body, sent_prefixes, sent_ages = self._sent
             if table_body is not sent_body:
                 # Compressed here, once per change, so the serving process only compresses tails.
