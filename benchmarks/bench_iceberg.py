@@ -63,6 +63,7 @@ import pyarrow as pa  # noqa: E402
 from exporters.iceberg.collector import IcebergCollector  # noqa: E402
 from exporters.iceberg.config import Config  # noqa: E402
 import scrape_clients  # noqa: E402  (benchmarks/, the script's own directory)
+from scrape_clients import percentile  # noqa: E402
 from proc_tree import tree_total  # noqa: E402  (tests/)
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("payload", pa.string())])
@@ -152,13 +153,6 @@ def guide_cycle(uri: str, warehouse: str) -> int:
             n += 1
     catalog.engine.dispose()
     return n
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 

@@ -47,11 +47,6 @@ from iceberg_fixtures import LocalCatalog, free_port, rows  # noqa: E402
 from proc_tree import describe_rss, tree_total  # noqa: E402
 from scrape_clients import concurrent, connect, get, percentile, request_bytes, sample, scrape_text, sequential  # noqa: E402
 
-def proc_status(pid: int, field: str) -> int:
-    """``field`` summed over the exporter and its serving process."""
-    return tree_total(pid, field)
-
-
 def fmt_ms(values: list[float]) -> str:
     return (
         f"p50 {percentile(values, 50) * 1000:.2f} ms, p99 {percentile(values, 99) * 1000:.2f} ms, "
@@ -149,7 +144,7 @@ def main() -> int:
             _, resp = get(s, request_bytes(gzip_ok=True))
         print(
             f"exporter pid {proc.pid}: {args.tables} tables exported; /metrics body {body_plain / 1024:.0f} KiB, "
-            f"{resp.length / 1024:.0f} KiB gzip; threads {proc_status(proc.pid, 'Threads')}"
+            f"{resp.length / 1024:.0f} KiB gzip; threads {tree_total(proc.pid, 'Threads')}"
         )
 
         load_start = os.getloadavg()
@@ -183,7 +178,7 @@ def main() -> int:
 
         # Idle connections.
         if 'idle' in phases:
-            threads_before = proc_status(proc.pid, "Threads")
+            threads_before = tree_total(proc.pid, "Threads")
             idle: list[socket.socket] = []
             idle_errors = 0
             health = request_bytes("/healthz", gzip_ok=False)
@@ -196,7 +191,7 @@ def main() -> int:
                     idle.append(s)
                 except OSError:
                     idle_errors += 1
-            threads_idle = proc_status(proc.pid, "Threads")
+            threads_idle = tree_total(proc.pid, "Threads")
             c0 = cycles()
             lat_idle, e3 = sequential(port, args.idle_scrapes, gzip_ok=True)
             c1 = cycles()
