@@ -77,6 +77,14 @@ stack = PrometheusStack(
     opts,
 )
 operator = stack.operator
+# The issue 12 layers this stack deploys: each is off unless its settings name a target.
+optional_layers = {
+    "hive": settings.hive.enabled,
+    "ceph": settings.ceph.enabled,
+    "oracle": settings.oracle.enabled,
+    "powerscale": settings.powerscale.enabled,
+    "bitbucket": settings.bitbucket.enabled,
+}
 
 thanos = None
 if settings.thanos.enabled:
@@ -141,15 +149,7 @@ PlatformMonitoring(
         namespace=ns,
         operator=operator,
         links=links,
-        layers=deployed_layers(
-            iceberg_exporter=settings.iceberg.enabled,
-            gitops=settings.gitops.enabled,
-            hive=settings.hive.enabled,
-            ceph=settings.ceph.enabled,
-            oracle=settings.oracle.enabled,
-            powerscale=settings.powerscale.enabled,
-            bitbucket=settings.bitbucket.enabled,
-        ),
+        layers=deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled, **optional_layers),
     ),
     opts,
 )
@@ -240,14 +240,7 @@ if settings.bitbucket.enabled:
 
 # Grafana dashboards (guide Phase 2): one ConfigMap each, picked up by Grafana's sidecar.
 # Rows of optional layers the stack does not deploy are left out rather than shown empty.
-dashboard_parts = {
-    "bitbucket": settings.bitbucket.enabled,
-    "ceph": settings.ceph.enabled,
-    "oracle": settings.oracle.enabled,
-    "powerscale": settings.powerscale.enabled,
-    "hive": settings.hive.enabled,
-    "service_probes": bool(settings.portal.service_probes),
-}
+dashboard_parts = {**optional_layers, "service_probes": bool(settings.portal.service_probes)}
 Dashboards(
     "dashboards",
     DashboardsArgs(namespace=ns, operator=operator, slos=settings.slos, parts=frozenset(k for k, on in dashboard_parts.items() if on)),
