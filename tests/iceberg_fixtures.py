@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +36,17 @@ from pyiceberg.catalog.sql import SqlCatalog  # noqa: E402
 from exporters.iceberg.config import Config  # noqa: E402
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("payload", pa.string())])
+
+
+def wait_for(predicate, timeout: float = 10.0, step: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy (returned) or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def free_port() -> int:

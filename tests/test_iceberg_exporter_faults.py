@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures, also if tests/ becomes a package
 
-from iceberg_fixtures import REPO_ROOT, LocalCatalog, RestCatalogServer, expected_state, free_port, rows  # noqa: I001
+from iceberg_fixtures import REPO_ROOT, LocalCatalog, RestCatalogServer, expected_state, free_port, rows, wait_for  # noqa: I001
 
 from exporters.iceberg.app import Exporter, backoff_delay
 from exporters.iceberg.collector import IcebergCollector
@@ -39,16 +39,6 @@ def fetch(port: int, path: str = "/metrics") -> dict[tuple[str, tuple], float]:
 
 def tv(samples, name, db, tbl):
     return samples.get((name, (("database", db), ("table", tbl))))
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures
 
-from iceberg_fixtures import LocalCatalog, rows  # noqa: E402,I001
+from iceberg_fixtures import LocalCatalog, rows, wait_for  # noqa: E402,I001
 
 from exporters.iceberg.app import Exporter  # noqa: E402
 from exporters.iceberg.config import load_config  # noqa: E402
@@ -52,16 +52,6 @@ def exporters_started():
     yield started
     for exp in started:
         exp.stop()
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def connect(port: int) -> socket.socket:

@@ -10,6 +10,7 @@ stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import pickle
@@ -27,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtures
 
-from iceberg_fixtures import REPO_ROOT, LocalCatalog, free_port, rows  # noqa: E402,I001
+from iceberg_fixtures import REPO_ROOT, LocalCatalog, free_port, rows, wait_for  # noqa: E402,I001
 from proc_tree import children  # noqa: E402
 
 from exporters.iceberg import serving  # noqa: E402
@@ -221,15 +222,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.fixture
 def exporter_process(local):
     """The real exporter as a child of this test: (Popen, port, serving pid)."""
@@ -256,7 +248,7 @@ def exporter_process(local):
             except OSError:
                 return False
 
-        assert _wait(ready, 30), "the exporter did not serve the table"
+        wait_for(ready, 30)  # the exporter serves the table
         serving_pids[:] = children(proc.pid)
         assert len(serving_pids) == 1, serving_pids
         yield proc, port, serving_pids[0]
@@ -266,7 +258,8 @@ def exporter_process(local):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(10)
         for pid in serving_pids:
-            _wait(lambda pid=pid: not _alive(pid), 5)
+            with contextlib.suppress(AssertionError):  # best effort: init reaps an orphan
+                wait_for(lambda pid=pid: not _alive(pid), 5)
 
 
 def test_scrapes_are_answered_by_a_single_threaded_serving_process(exporter_process):
@@ -281,7 +274,7 @@ def test_the_serving_process_exits_when_the_exporter_process_is_killed(exporter_
     os.kill(proc.pid, signal.SIGKILL)  # no cleanup at all: the socketpair's EOF is what remains
     proc.wait(10)
     # Its parent is gone, so it is reparented (and reaped) elsewhere: check it is gone.
-    assert _wait(lambda: not _alive(serving_pid), 10), "the serving process outlived the exporter"
+    wait_for(lambda: not _alive(serving_pid), 10)  # the serving process does not outlive the exporter
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
@@ -301,7 +294,7 @@ def test_sigterm_stops_both_processes(exporter_process):
     proc, port, serving_pid = exporter_process
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
-    assert _wait(lambda: not _alive(serving_pid), 5)
+    wait_for(lambda: not _alive(serving_pid), 5)
     with pytest.raises((urllib.error.URLError, OSError)):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
