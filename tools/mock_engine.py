@@ -395,6 +395,7 @@ def stack_config(
     overrides: Optional[dict[str, Any]] = None,
     path: Optional[Path] = None,
     problems: Optional[list[str]] = None,
+    secure_digests: Optional[dict[str, str]] = None,
 ) -> tuple[dict[str, str], list[str]]:
     """Config as the Pulumi CLI would pass it for ``Pulumi.<stack>.yaml``: strings, JSON for lists/objects.
 
@@ -405,7 +406,8 @@ def stack_config(
     ``path`` reads another stack file (``tools.render --stack-file``). Damage in the file
     raises ``SettingsError``; with a ``problems`` list, damage that still leaves a usable
     config (a duplicate key, a key without the project prefix) is appended to it instead,
-    so the caller can report it together with the settings' own problems.
+    so the caller can report it together with the settings' own problems. With a
+    ``secure_digests`` dict, each encrypted value's :func:`ciphertext_digest` is put in it.
     """
     from core.settings import SettingsError
     from settings import SCHEMA_BY_KEY, SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
@@ -428,6 +430,8 @@ def stack_config(
         if value is None:
             continue
         if isinstance(value, dict) and set(value) == {"secure"}:
+            if secure_digests is not None:
+                secure_digests[key] = ciphertext_digest(str(value["secure"]))
             if placeholder_secrets:
                 name = key.split(":", 1)[1]
                 config[key] = _placeholder(SCHEMA_BY_KEY[name]) if name in SCHEMA_BY_KEY else f"placeholder-for-{name}"
@@ -451,22 +455,15 @@ def stack_config(
     return config, sorted(secret_keys)
 
 
-def secure_value_digests(path: Path) -> dict[str, str]:
-    """``key -> sha256(ciphertext)[:16]`` of each encrypted (``secure:``) value in a stack file.
+def ciphertext_digest(ciphertext: str) -> str:
+    """A short digest of a ``secure:`` value's ciphertext.
 
     The offline preview cannot decrypt, so a rotated secret renders the same; its
     ciphertext changes (``pulumi config set --secret`` encrypts with a fresh nonce), which
     is how a review can still see it. The ciphertext is committed already: its digest
     tells nothing about the value.
     """
-    if not path.exists():
-        return {}
-    document_config, _, _ = read_stack_file(path)
-    return {
-        key: hashlib.sha256(str(value["secure"]).encode()).hexdigest()[:16]
-        for key, value in sorted(document_config.items())
-        if isinstance(value, dict) and set(value) == {"secure"}
-    }
+    return hashlib.sha256(ciphertext.encode()).hexdigest()[:16]
 
 
 def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] = (), preview: bool = True) -> ProgramRun:

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.mock_engine import ROOT, ProgramRun, masked, run_program, secure_value_digests, stack_config
+from tools.mock_engine import ROOT, ProgramRun, masked, run_program, stack_config
 
 
 def _short(urn: str) -> str:
@@ -46,7 +46,10 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[P
     from core.settings import SettingsError
 
     file_problems: list[str] = []
-    config, secret_keys = stack_config(stack, placeholder_secrets=True, path=stack_file, problems=file_problems)
+    digests: dict[str, str] = {}  # of the stack file's secure: values (review_diff shows rotations)
+    config, secret_keys = stack_config(
+        stack, placeholder_secrets=True, path=stack_file, problems=file_problems, secure_digests=digests
+    )
     try:
         run = run_program(stack, config, secret_keys, preview=True)
     except SettingsError as err:
@@ -62,7 +65,6 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[P
         "resources": render_document(run),
         "outputs": masked(run.stack_outputs, run.secret_values),
     }
-    digests = secure_value_digests(stack_file or ROOT / f"Pulumi.{stack}.yaml")
     if digests:  # absent when none: renders of stack files without secure values stay as they were
         document["secureValueDigests"] = digests
     path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

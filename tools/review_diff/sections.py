@@ -229,7 +229,7 @@ def secrets_section(base: Render, head: Render) -> Optional[Section]:
             lines += ["Unchanged: " + ", ".join(code(n) for n in unchanged) + ".", ""]
         lines.append("Values are never shown (the render masks them); a rotation shows below as a changed encrypted value.")
     # The offline render cannot decrypt: a rotated secret renders the same, but its ciphertext
-    # in the stack file changes (tools.mock_engine.secure_value_digests).
+    # in the stack file changes (tools.mock_engine.ciphertext_digest).
     for key in sorted(set(da) & set(db)):
         if da[key] != db[key]:
             lines.append(f"- config secret {code(key)}: its encrypted value in the stack file changed "
