@@ -59,6 +59,7 @@ stack = PrometheusStack(
         namespace=ns,
         chart_version=settings.chart.version,
         helm_repository=settings.chart.repository,
+        chart_location=settings.chart.location,
         storage_class=settings.storage_class,
         external_labels=settings.external_labels,
         prometheus=settings.prometheus,

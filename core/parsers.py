@@ -230,6 +230,19 @@ def url(*schemes: str, example: str = "https://portal.example.com/healthz") -> C
     return parse
 
 
+def chart_location(value: Any) -> str:
+    """Where a Helm chart comes from instead of its repository: an OCI reference to the chart
+    itself (oci://registry/path/chart) or a local chart (a .tgz file or a chart directory)."""
+    example = "oci://registry.example.com/charts/kube-prometheus-stack or ./charts/kube-prometheus-stack-88.5.3.tgz"
+    if not isinstance(value, str) or not value or value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f"must be an oci:// chart reference or a local chart path without spaces (e.g. {example})")
+    if "://" in value:
+        url("oci", example=example)(value)
+        if value.rstrip("/").count("/") < 3:
+            raise ValueError(f"an OCI reference names the chart itself, not only the registry (e.g. {example})")
+    return value
+
+
 def host_port(require_port: bool = False, example: str = "minio.storage.svc:9000") -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         match = _HOST_PORT_RE.match(value) if isinstance(value, str) else None

@@ -86,3 +86,26 @@ def test_leak_check_catches_a_plaintext_secret():
 
 def test_grafana_root_url_is_the_configured_external_url(prod_run):
     assert release_values(prod_run)["grafana"]["grafana.ini"]["server"]["root_url"] == "https://grafana.dataops.internal"
+
+
+def test_a_set_grafana_admin_password_replaces_the_generated_one(run_stack):
+    # Teams with their own password policy set it; then nothing needs the random provider.
+    from tests.conftest import random_secret, with_secrets
+
+    chosen = random_secret("grafanaAdminPassword")
+    run = run_stack("prod", {**with_secrets(), "dataops-monitoring:grafanaAdminPassword": chosen})
+    assert not [r for r in run.registrations if r.type.startswith("random:")]
+    secret = run.one("kubernetes:core/v1:Secret", "grafana-admin")
+    assert secret.inputs["stringData"].value["admin-password"] == chosen.value
+    assert isinstance(run.stack_outputs["grafanaAdminPassword"], Secret)
+
+
+def test_the_chart_can_come_from_a_local_path_or_an_oci_registry(run_stack):
+    from tests.conftest import with_secrets
+
+    for location in ("./charts/kube-prometheus-stack-88.5.3.tgz", "oci://registry.example.com/charts/kube-prometheus-stack"):
+        run = run_stack("prod", {**with_secrets(), "dataops-monitoring:kubePrometheusStackChart": location})
+        release = run.one(RELEASE, "kube-prometheus-stack")
+        assert release.inputs["chart"] == location
+        assert "repositoryOpts" not in release.inputs  # the repository is not consulted
+        assert release.inputs["name"] == "kube-prometheus-stack" and release.inputs["version"] == "88.5.3"

@@ -56,6 +56,7 @@ class PrometheusStackArgs:
     namespace: pulumi.Input[str]
     chart_version: str
     helm_repository: str
+    chart_location: Optional[str]
     storage_class: str
     external_labels: Mapping[str, str]
     prometheus: PrometheusSettings
@@ -232,13 +233,17 @@ class PrometheusStack(pulumi.ComponentResource):
         super().__init__("dataops:monitoring:PrometheusStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        password = random.RandomPassword(
-            "grafana-admin-password",
-            length=32,
-            special=False,  # survives every shell and URL the on-call pastes it into
-            opts=child,
-        )
-        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        if args.grafana.admin_password is not None:
+            # The team's own password (grafanaAdminPassword): nothing generated.
+            self.grafana_admin_password = pulumi.Output.secret(args.grafana.admin_password)
+        else:
+            password = random.RandomPassword(
+                "grafana-admin-password",
+                length=32,
+                special=False,  # survives every shell and URL the on-call pastes it into
+                opts=child,
+            )
+            self.grafana_admin_password = pulumi.Output.secret(password.result)
         admin_secret = k8s.core.v1.Secret(
             GRAFANA_ADMIN_SECRET,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=args.namespace, labels=labels("grafana")),
@@ -250,10 +255,12 @@ class PrometheusStack(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             RELEASE_NAME,
             name=RELEASE_NAME,
-            chart="kube-prometheus-stack",
+            # From the repository, or from where kubePrometheusStackChart says (an internal OCI
+            # registry or a local chart): the same release name and version either way.
+            chart=args.chart_location or "kube-prometheus-stack",
             version=args.chart_version,
             namespace=args.namespace,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.helm_repository),
+            repository_opts=None if args.chart_location else k8s.helm.v3.RepositoryOptsArgs(repo=args.helm_repository),
             values=chart_values(args),
             # Not atomic: one slow volume (Grafana's RWO claim, a Prometheus PVC resize) would
             # otherwise roll back every other part of the chart. A failed upgrade leaves the

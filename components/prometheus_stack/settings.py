@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from core.parsers import byte_quantity_between, duration_between, exact_semver, http_url, int_between, one_of, parse_quantity, quantity_between, url, user_name
+import pulumi
+
+from core.parsers import byte_quantity_between, chart_location, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_quantity, quantity_between, url, user_name
 
 from core.settings import PROJECT, Reader, setting
 
 SETTINGS = (
     setting("kubePrometheusStackVersion", "string", "Exact kube-prometheus-stack chart version (55 or newer).", exact_semver(55), "88.5.3"),
     setting("helmRepository", "string", "Helm repository of kube-prometheus-stack.", url("https", "http", "oci", example="https://prometheus-community.github.io/helm-charts"), "https://prometheus-community.github.io/helm-charts"),
+    setting(
+        "kubePrometheusStackChart",
+        "string",
+        "The chart from elsewhere than helmRepository (air-gapped clusters): an oci:// reference to the chart in an internal registry, or a local .tgz or chart directory (relative to the project). Its version must still be kubePrometheusStackVersion.",
+        chart_location,
+        optional=True,
+        example="oci://registry.example.com/charts/kube-prometheus-stack",
+    ),
     # Prometheus (prod defaults are the guide's values)
     setting("prometheusReplicas", "integer", "Prometheus replicas (HA pairs deduplicated by Thanos Query).", int_between(1, 10), 2),
     setting("prometheusAntiAffinity", "string", "Pod anti-affinity between Prometheus replicas: hard, soft or none.", one_of("hard", "soft", "none"), "hard"),
@@ -25,6 +36,15 @@ SETTINGS = (
     # Grafana
     setting("grafanaUrl", "string", "External URL of Grafana: alert notifications link dashboards under it; Grafana's root_url.", http_url, "https://grafana.dataops.internal"),
     setting("grafanaAdminUser", "string", "Grafana admin user name; the password is generated and exported as a secret.", user_name, "admin"),
+    setting(
+        "grafanaAdminPassword",
+        "string",
+        "Grafana admin password, for teams whose password policy sets it; when unset a 32-character one is generated (pulumi-random) and exported as a secret.",
+        non_empty,
+        optional=True,
+        secret=True,
+        example="<password>",
+    ),
     setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity_between("1Gi", "1Ti"), "10Gi"),
     # Alertmanager
     setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
@@ -57,6 +77,7 @@ class GrafanaSettings:
     url: str
     admin_user: str
     storage_size: str
+    admin_password: Optional[pulumi.Output] = None  # None: generated
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,7 @@ class AlertmanagerSettings:
 class ChartSettings:
     version: str
     repository: str
+    location: Optional[str] = None  # an OCI reference or a local chart instead of the repository
 
 
 @dataclass(frozen=True)
@@ -109,7 +131,12 @@ def read(reader: Reader) -> PrometheusStackSettings:
     )
     if reader.is_prod and prometheus.replicas < 2:
         reader.problem(f"{PROJECT}:prometheusReplicas = {prometheus.replicas}: prod needs at least 2 replicas for HA. Fix: pulumi config set {PROJECT}:prometheusReplicas 2")
-    grafana = GrafanaSettings(url=g("grafanaUrl"), admin_user=g("grafanaAdminUser"), storage_size=g("grafanaStorageSize"))
+    grafana = GrafanaSettings(
+        url=g("grafanaUrl"),
+        admin_user=g("grafanaAdminUser"),
+        storage_size=g("grafanaStorageSize"),
+        admin_password=reader.secret("grafanaAdminPassword", False),
+    )
     alertmanager = AlertmanagerSettings(
         replicas=g("alertmanagerReplicas"),
         retention=g("alertmanagerRetention"),
@@ -118,7 +145,7 @@ def read(reader: Reader) -> PrometheusStackSettings:
     if reader.is_prod and alertmanager.replicas < 3:
         reader.problem(f"{PROJECT}:alertmanagerReplicas = {alertmanager.replicas}: prod needs 3 replicas so notifications survive a node loss. Fix: pulumi config set {PROJECT}:alertmanagerReplicas 3")
     return PrometheusStackSettings(
-        chart=ChartSettings(version=g("kubePrometheusStackVersion"), repository=g("helmRepository")),
+        chart=ChartSettings(version=g("kubePrometheusStackVersion"), repository=g("helmRepository"), location=g("kubePrometheusStackChart")),
         prometheus=prometheus,
         grafana=grafana,
         alertmanager=alertmanager,
