@@ -38,12 +38,15 @@ class Setting:
     optional: bool = False
     secret: bool = False
     bounds: str = ""  # documented range of a numeric setting, e.g. "1 .. 10" (README table)
+    # The offline render fills a missing secret with a placeholder to show where it goes; not
+    # a secret whose absence chooses another way (grafanaAdminPassword unset: generated).
+    render_placeholder: bool = True
 
 
-def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False) -> Setting:
+def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False, render_placeholder=True) -> Setting:
     """A Setting whose fix example defaults to its default value; a ``Bounded`` parser gives its bounds."""
     example = example or (str(default) if default not in (None, "", ()) else "")
-    return Setting(key, pulumi_type, description, parse, default, example, optional, secret, getattr(parse, "bounds", ""))
+    return Setting(key, pulumi_type, description, parse, default, example, optional, secret, getattr(parse, "bounds", ""), render_placeholder)
 
 
 def _quote(value: str) -> str:

@@ -449,7 +449,7 @@ def stack_config(
     if placeholder_secrets:
         for setting in SETTINGS_SCHEMA:
             full = f"{PROJECT}:{setting.key}"
-            if setting.secret and full not in config:
+            if setting.secret and setting.render_placeholder and full not in config:
                 config[full] = _placeholder(setting)
                 secret_keys.append(full)
     return config, sorted(secret_keys)

@@ -44,6 +44,7 @@ SETTINGS = (
         optional=True,
         secret=True,
         example="<password>",
+        render_placeholder=False,
     ),
     setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity_between("1Gi", "1Ti"), "10Gi"),
     # Alertmanager
