@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -168,6 +169,53 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 		return &pulumirpc.RunResponse{Error: err.Error()}, nil
 	}
 	return &pulumirpc.RunResponse{}, nil
+}
+
+// streamWriter forwards a plugin's output to the engine as RunPluginResponse messages.
+type streamWriter struct {
+	server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]
+	stderr bool
+	mu     *sync.Mutex
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	data := append([]byte(nil), p...)
+	response := &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: data}}
+	if w.stderr {
+		response = &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: data}}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.server.Send(response); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// RunPlugin runs a Python plugin (a policy pack) from its directory with the virtualenv its
+// PulumiPolicy.yaml names; the pack prints its port on stdout, which goes back to the engine.
+func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]) error {
+	program := req.Pwd
+	if req.Info != nil && req.Info.ProgramDirectory != "" {
+		program = req.Info.ProgramDirectory
+	}
+	cmd := exec.CommandContext(server.Context(), python(req.Info), append([]string{"-u", program}, req.Args...)...)
+	cmd.Dir = req.Pwd
+	cmd.Env = append(os.Environ(), req.Env...)
+	mu := &sync.Mutex{}
+	cmd.Stdout = streamWriter{server: server, mu: mu}
+	cmd.Stderr = streamWriter{server: server, stderr: true, mu: mu}
+	code := int32(0)
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			return err
+		}
+		code = int32(exit.ExitCode())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
 }
 
 func main() {

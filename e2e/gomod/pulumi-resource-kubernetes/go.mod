@@ -2,7 +2,7 @@
 // provider/v4 (f47bc2d6f199, the v4.25.0 release); see e2e/README.md for why that and not
 // 4.34.2. Its go.mod replaces sdk/v4 with ../sdk: here sdk/v4 is required at a published
 // version instead.
-module dataops.local/e2e/k8s-provider
+module dataops.local/e2e/pulumi-resource-kubernetes
 
 go 1.26.0
 

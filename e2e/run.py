@@ -1,0 +1,313 @@
+"""`make e2e`: the real Pulumi engine against a real (local) Kubernetes API server.
+
+    python -m e2e.run test [--stacks dev,staging,prod]   # the whole e2e; stops everything after
+    python -m e2e.run up --stack dev                      # make up: cluster + `pulumi up`, left running
+    python -m e2e.run down                                # make down: destroy and stop by PID
+
+Per stack: `pulumi stack init`, config from the stack file plus test secrets, `pulumi preview`
+on the empty cluster (its resources must equal the mock render's), `pulumi up`, `pulumi preview
+--expect-no-changes`, a settings change whose `preview --diff` shows exactly the expected update
+and whose `up` changes the object in the API server, a secret rotation, the operator's output
+checked (promtool on its configuration, a scrape job per monitor, every rule file, nothing
+rejected), the policy pack in a real preview, and `pulumi destroy` (prod: `protect` stops it).
+
+STAND-INS, said wherever they are used: the kube-prometheus-stack chart (e2e/chart: the real one
+cannot be fetched here), the Python language host (the module proxy does not serve the real
+one), kwok's fake Nodes (no container runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from e2e import checks
+from e2e.build import TOOLS, binary_path, module_file
+from e2e.build import main as build_main
+from e2e.cluster import CONTEXT, LocalCluster
+from e2e.kube import wait_for
+from e2e.paths import CACHE_ROOT, REPO_ROOT
+from e2e.pulumi_cli import PulumiCli, PulumiError
+
+RUN_DIR = CACHE_ROOT / "run"
+OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.93.1"
+CRD_DIR = "example/prometheus-operator-crd"
+PROMTOOL = REPO_ROOT / ".tools" / "bin" / "promtool"
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def say(message: str) -> None:
+    print(f"e2e: {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """What the e2e does with one stack: its test secrets and its settings change."""
+
+    name: str
+    secrets: tuple[str, ...]
+    change_key: str
+    change_value: str
+    expect_changed: frozenset[tuple[str, str]]  # (type, name) the change must update, and nothing else
+    check_change: Callable[[checks.Kube], bool]
+    protected: bool
+
+
+def _random_secret(key: str) -> str:
+    if key == "slackWebhookUrl":
+        return f"https://hooks.slack.invalid/services/e2e-{secrets.token_hex(8)}"
+    if key == "deadMansSwitchUrl":
+        return f"https://heartbeat.invalid/ping/e2e-{secrets.token_hex(8)}"
+    return f"e2e-{key}-{secrets.token_hex(12)}"
+
+
+THANOS_KEYS = ("thanosAccessKey", "thanosSecretKey")
+PLANS = {
+    "dev": StackPlan(
+        "dev", (), "prometheusRetention", "3d",
+        frozenset({("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack")}),
+        lambda kube: kube.get(f"/apis/monitoring.coreos.com/v1/namespaces/{checks.NAMESPACE}/prometheuses/{checks.PROMETHEUS}")["spec"]["retention"] == "3d",
+        protected=False,
+    ),
+    "staging": StackPlan(
+        "staging", THANOS_KEYS, "thanosRetentionRaw", "10d",
+        frozenset({("kubernetes:apps/v1:StatefulSet", "thanos-compact")}),
+        lambda kube: "--retention.resolution-raw=10d" in checks.statefulset_args(kube, "thanos-compact"),
+        protected=False,
+    ),
+    "prod": StackPlan(
+        "prod", ("pagerdutyRoutingKey", "slackWebhookUrl", "deadMansSwitchUrl", *THANOS_KEYS), "thanosRetentionRaw", "20d",
+        frozenset({("kubernetes:apps/v1:StatefulSet", "thanos-compact")}),
+        lambda kube: "--retention.resolution-raw=20d" in checks.statefulset_args(kube, "thanos-compact"),
+        protected=True,
+    ),
+}
+
+
+@dataclass
+class Run:
+    cluster: LocalCluster
+    pulumi: PulumiCli
+    chart: Path
+    summary: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ set-up
+    @classmethod
+    def start(cls) -> "Run":
+        binaries = {name: binary_path(name) for name in CONTROL_PLANE}
+        cluster = LocalCluster(RUN_DIR, binaries)
+        leftovers = cluster.clean_leftovers()
+        if leftovers:
+            say(f"stopped what an earlier run left running: {', '.join(leftovers)}")
+        cluster.start()
+        say(f"control plane up in {cluster.timings['control_plane_start_seconds']} s "
+            f"(API server ready after {cluster.timings['apiserver_ready_seconds']} s), https://127.0.0.1:{cluster.api_port}")
+        port = cluster.start_operator(binary_path("prometheus-operator"))
+        say(f"prometheus-operator v0.93.1 running as a local process, metrics on 127.0.0.1:{port}")
+        cluster.add_storage(storage_classes())
+        chart = make_chart(RUN_DIR / "chart")
+        pulumi = PulumiCli(RUN_DIR, cluster.kubeconfig)
+        pulumi.prepare()
+        say(pulumi.version().splitlines()[0] + " (pulumi CLI built from pkg/v3)")
+        return cls(cluster, pulumi, chart)
+
+    def stop(self) -> None:
+        stopped = self.cluster.stop()
+        say(f"stopped by PID: {', '.join(stopped)}")
+
+    # ------------------------------------------------------------------ one stack
+    def configure(self, plan: StackPlan) -> None:
+        p = self.pulumi
+        p.run(["stack", "init", plan.name, "--secrets-provider", "passphrase"])
+        p.run(["config", "set", "dataops-monitoring:kubeContext", CONTEXT], stack=plan.name)
+        p.run(["config", "set", "dataops-monitoring:kubePrometheusStackChart", str(self.chart)], stack=plan.name)
+        for key in ("grafanaAdminPassword", *plan.secrets):
+            p.run(["config", "set", "--secret", f"dataops-monitoring:{key}", _random_secret(key)], stack=plan.name)
+
+    def mock_render(self, plan: StackPlan) -> dict:
+        """The mock engine's render of the same stack file (secrets as placeholders)."""
+        out = RUN_DIR / "render" / plan.name
+        stack_file = self.pulumi.project / f"Pulumi.{plan.name}.yaml"
+        subprocess_run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "tools.render", plan.name, "--out", str(out), "--stack-file", str(stack_file)])
+        return json.loads((out / "resources.json").read_text())
+
+    def stack(self, plan: StackPlan) -> dict:
+        p, kube, name = self.pulumi, self.cluster.kube, plan.name
+        result: dict = {"stack": name}
+        self.configure(plan)
+
+        preview = p.json(["preview"], stack=name, timed="preview")
+        real = checks.preview_resources(preview)
+        mock = checks.render_resources(self.mock_render(plan))
+        if real != mock:
+            raise AssertionError(
+                f"{name}: the real preview and the mock render differ.\n"
+                f"  only in the real preview: {sorted(real - mock)}\n  only in the mock render: {sorted(mock - real)}"
+            )
+        result["resources"] = {"real_preview": len(real), "mock_render": len(mock)}
+        say(f"{name}: real preview = mock render: {len(real)} resources (type, name, parent)")
+
+        p.run(["up", "--yes", "--skip-preview"], stack=name, timed="up")
+        say(f"{name}: pulumi up done")
+        p.run(["preview", "--expect-no-changes"], stack=name, timed="preview-no-change")
+        say(f"{name}: pulumi preview --expect-no-changes: no changes")
+
+        result["operator"] = self.check_operator(name)
+
+        p.run(["preview", "--policy-pack", "policy"], stack=name, timed="preview-policy")
+        say(f"{name}: the policy pack passes in a real preview")
+
+        # A settings change: exactly the expected update, then the object changes in the API server.
+        p.run(["config", "set", f"dataops-monitoring:{plan.change_key}", plan.change_value], stack=name)
+        changed = checks.changed_steps(p.json(["preview", "--diff"], stack=name))
+        expected = {key: "update" for key in plan.expect_changed}
+        if changed != expected:
+            raise AssertionError(f"{name}: {plan.change_key}={plan.change_value} should update exactly {expected}, the preview shows {changed}")
+        p.run(["up", "--yes", "--skip-preview"], stack=name, timed="up-change")
+        wait_for(lambda: plan.check_change(kube), 60, f"{plan.change_key}={plan.change_value} in the API server")
+        say(f"{name}: {plan.change_key} -> {plan.change_value}: preview showed exactly {sorted(expected)}; the API server has it")
+
+        # A secret rotation reaches the Secret and nothing else.
+        rotated = _random_secret("grafanaAdminPassword")
+        p.run(["config", "set", "--secret", "dataops-monitoring:grafanaAdminPassword", rotated], stack=name)
+        changed = checks.changed_steps(p.json(["preview", "--diff"], stack=name))
+        if changed != {("kubernetes:core/v1:Secret", "grafana-admin"): "update"}:
+            raise AssertionError(f"{name}: rotating grafanaAdminPassword should update only the grafana-admin Secret, the preview shows {changed}")
+        p.run(["up", "--yes", "--skip-preview"], stack=name, timed="up-rotation")
+        if checks.secret_value(kube, "grafana-admin", "admin-password") != rotated:
+            raise AssertionError(f"{name}: the rotated password is not in the grafana-admin Secret")
+        say(f"{name}: grafanaAdminPassword rotated: only the grafana-admin Secret changed, and it holds the new value")
+        p.run(["preview", "--expect-no-changes"], stack=name)
+
+        self.destroy(plan)
+        result["timings"] = {t["step"]: t["seconds"] for t in p.timings if t["stack"] == name}
+        return result
+
+    def check_operator(self, name: str) -> dict:
+        kube = self.cluster.kube
+        wait_for(lambda: checks.generated_config(kube), 120, "the operator's Prometheus configuration Secret")
+        try:
+            # The operator reconciles asynchronously: wait until it has caught up with every monitor.
+            wait_for(lambda: not checks.missing_scrape_jobs(kube, checks.generated_config(kube)), 120, "a scrape job for every monitor", interval=2)
+        except TimeoutError:
+            missing = checks.missing_scrape_jobs(kube, checks.generated_config(kube))
+            raise AssertionError(f"{name}: no scrape job for {missing}") from None
+        config_text = checks.generated_config(kube)
+        verdict = checks.check_config_with_promtool(PROMTOOL, config_text, RUN_DIR)
+        wait_for(lambda: not checks.missing_rule_files(kube), 120, "every selected PrometheusRule in a rule ConfigMap", interval=2)
+        rejected = checks.operator_rejections(self.cluster.operator_port)
+        if rejected:
+            raise AssertionError(f"{name}: the operator rejected resources or failed syncs: {rejected}")
+        jobs = len(yaml.safe_load(config_text).get("scrape_configs") or [])
+        rules = sum(1 for r in checks.our_objects(kube, "PrometheusRule") if (r["metadata"].get("labels") or {}).get("dataops.io/rules") == "true")
+        say(f"{name}: operator: {jobs} scrape jobs (one per monitor), {rules} rule files loaded, nothing rejected; promtool check config: {verdict}")
+        return {"scrape_jobs": jobs, "rule_files": rules, "promtool": verdict}
+
+    def destroy(self, plan: StackPlan) -> None:
+        p, kube = self.pulumi, self.cluster.kube
+        if plan.protected:
+            result = p.run(["destroy", "--yes"], stack=plan.name, check=False, timed="destroy")
+            output = result.stdout + result.stderr
+            if result.returncode == 0 or "protect" not in output:
+                raise AssertionError(f"{plan.name}: destroy should be stopped by protect; exit {result.returncode}:\n{output[-2000:]}")
+            reason = next((line.strip() for line in output.splitlines() if "protect" in line), "")
+            say(f"{plan.name}: pulumi destroy stopped by protect: {reason}")
+            return
+        p.run(["destroy", "--yes", "--skip-preview"], stack=plan.name, timed="destroy")
+        wait_for(lambda: not kube.exists(f"/api/v1/namespaces/{checks.NAMESPACE}"), 180, "the monitoring namespace to be gone", interval=1)
+        left = p.json(["stack", "export"], stack=plan.name).get("deployment", {}).get("resources") or []
+        if left:
+            raise AssertionError(f"{plan.name}: resources left in the state after destroy: {[r.get('urn') for r in left]}")
+        say(f"{plan.name}: pulumi destroy: everything gone, namespace included")
+
+
+def subprocess_run(argv: list[str]) -> None:
+    import subprocess
+
+    result = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+def storage_classes() -> set[str]:
+    """Every StorageClass a stack file asks for, and the default."""
+    classes = {"longhorn"}
+    for path in REPO_ROOT.glob("Pulumi.*.yaml"):
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        value = config.get("dataops-monitoring:storageClass")
+        if isinstance(value, str):
+            classes.add(value)
+    return classes
+
+
+def make_chart(dest: Path) -> Path:
+    """The STAND-IN chart (e2e/chart) with the operator's real CRDs from its v0.93.1 module."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "e2e" / "chart", dest)
+    crds = dest / "crds"
+    crds.mkdir()
+    source = module_file(OPERATOR_MODULE, CRD_DIR)
+    for crd in sorted(source.glob("*.yaml")):
+        shutil.copyfile(crd, crds / crd.name)
+    say(f"chart: STAND-IN kube-prometheus-stack 88.5.3 (e2e/chart) with the operator's {len(list(crds.iterdir()))} CRDs of v0.93.1")
+    return dest
+
+
+def test(stacks: list[str]) -> int:
+    if build_main([]) != 0:
+        return 2
+    for tool in TOOLS:
+        if tool.pinned_version and tool.pinned_version != tool.version or tool.why_different.startswith("STAND-IN"):
+            say(f"version note: {tool.name} {tool.version}: {tool.why_different}")
+    started = time.monotonic()
+    run = Run.start()
+    try:
+        results = [run.stack(PLANS[name]) for name in stacks]
+    finally:
+        run.stop()
+    summary = {
+        "control_plane": run.cluster.timings,
+        "stacks": results,
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    checks.write_json(RUN_DIR.parent / "e2e-summary.json", summary)
+    for result in results:
+        timings = " ".join(f"{step}={seconds}s" for step, seconds in result["timings"].items())
+        say(f"bench: stack={result['stack']} resources(real preview)={result['resources']['real_preview']} "
+            f"resources(mock render)={result['resources']['mock_render']} {timings}")
+    say(f"bench: control-plane-start={run.cluster.timings['control_plane_start_seconds']}s total={summary['total_seconds']}s")
+    say(f"PASSED: {', '.join(stacks)} (summary in {RUN_DIR.parent / 'e2e-summary.json'})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("test", help="the whole e2e")
+    t.add_argument("--stacks", default="dev,staging,prod")
+    args = parser.parse_args(argv)
+    if args.command == "test":
+        stacks = [s for s in args.stacks.split(",") if s]
+        unknown = [s for s in stacks if s not in PLANS]
+        if unknown:
+            parser.error(f"unknown stacks {unknown}; the e2e knows {sorted(PLANS)}")
+        try:
+            return test(stacks)
+        except (AssertionError, PulumiError, TimeoutError, RuntimeError) as err:
+            say(f"FAILED: {err}")
+            say(f"logs: {RUN_DIR / 'logs'}")
+            return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
