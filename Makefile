@@ -20,6 +20,8 @@ help:
 	@echo "make slo-report                 MTTD budget and SLO thresholds table"
 	@echo "make gameday                    break every critical alert's inputs under real Prometheus/Alertmanager, prod timings (~9 min)"
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
+	@echo "make e2e                        the real Pulumi engine against a local control plane: dev, staging, prod (needs Go; e2e/README.md)"
+	@echo "make up STACK=dev / make down   deploy one stack on the local control plane with the real engine / destroy it and stop everything"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: $(wildcard $(REQUIREMENTS))
@@ -109,6 +111,23 @@ push-image:
 	docker push $(IMAGE)
 
 .PHONY: tools-groovy image push-image
+
+# The real engine end to end (e2e/README.md). The Go parts are built once into a cache outside
+# the clone (~/.cache/dataops-monitoring/e2e, DATAOPS_E2E_CACHE moves it), keyed by version.
+e2e-build: venv
+	$(PY) -m e2e.build
+
+e2e: venv tools
+	$(PY) -m e2e.run test
+
+# make up STACK=<name>: dev unless STACK is given on the command line.
+up: venv tools
+	$(PY) -m e2e.run up --stack $(if $(filter command line,$(origin STACK)),$(STACK),dev)
+
+down: venv
+	$(PY) -m e2e.run down
+
+.PHONY: e2e-build e2e up down
 
 clean:
 	rm -rf build .pytest_cache

@@ -41,14 +41,21 @@ class PulumiCli:
         self.home = self.run_dir / "pulumi-home"
         self.state = self.run_dir / "pulumi-state"
         self.project = self.run_dir / "project"
-        self.passphrase = secrets.token_hex(16)  # per run; never written anywhere
+        # The passphrase of this run's secrets provider: random per run, kept only in the run
+        # folder (mode 0600) so `make down` can decrypt what `make up` encrypted.
+        self.passphrase_file = self.run_dir / "passphrase"
+        if not self.passphrase_file.exists():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.passphrase_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(16))
         bin_dirs = {binary_path("pulumi").parent, binary_path("pulumi-language-python").parent}
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")},
             "PATH": os.pathsep.join([*sorted(str(d) for d in bin_dirs), os.environ.get("PATH", "")]),
             "PULUMI_HOME": str(self.home),
             "PULUMI_BACKEND_URL": f"file://{self.state}",
-            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.passphrase_file),
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_SKIP_CONFIRMATIONS": "true",

@@ -38,7 +38,8 @@ from e2e.kube import wait_for
 from e2e.paths import CACHE_ROOT, REPO_ROOT
 from e2e.pulumi_cli import PulumiCli, PulumiError
 
-RUN_DIR = CACHE_ROOT / "run"
+RUN_DIR = CACHE_ROOT / "run"  # make e2e: everything of one run; the next run starts clean
+LOCAL_DIR = CACHE_ROOT / "local"  # make up / make down: the local trial cluster, kept between the two
 OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.93.1"
 CRD_DIR = "example/prometheus-operator-crd"
 PROMTOOL = REPO_ROOT / ".tools" / "bin" / "promtool"
@@ -102,9 +103,9 @@ class Run:
 
     # ------------------------------------------------------------------ set-up
     @classmethod
-    def start(cls) -> "Run":
+    def start(cls, run_dir: Path = RUN_DIR) -> "Run":
         binaries = {name: binary_path(name) for name in CONTROL_PLANE}
-        cluster = LocalCluster(RUN_DIR, binaries)
+        cluster = LocalCluster(run_dir, binaries)
         leftovers = cluster.clean_leftovers()
         if leftovers:
             say(f"stopped what an earlier run left running: {', '.join(leftovers)}")
@@ -114,8 +115,8 @@ class Run:
         port = cluster.start_operator(binary_path("prometheus-operator"))
         say(f"prometheus-operator v0.93.1 running as a local process, metrics on 127.0.0.1:{port}")
         cluster.add_storage(storage_classes())
-        chart = make_chart(RUN_DIR / "chart")
-        pulumi = PulumiCli(RUN_DIR, cluster.kubeconfig)
+        chart = make_chart(run_dir / "chart")
+        pulumi = PulumiCli(run_dir, cluster.kubeconfig)
         pulumi.prepare()
         say(pulumi.version().splitlines()[0] + " (pulumi CLI built from pkg/v3)")
         return cls(cluster, pulumi, chart)
@@ -289,12 +290,57 @@ def test(stacks: list[str]) -> int:
     return 0
 
 
+def up(stack: str) -> int:
+    """make up: the local control plane, the operator and `pulumi up` of one stack, left running."""
+    if build_main([]) != 0:
+        return 2
+    run = Run.start(LOCAL_DIR)
+    plan = PLANS.get(stack) or StackPlan(stack, (), "", "", frozenset(), lambda _kube: True, protected=False)
+    run.configure(plan)
+    run.pulumi.run(["up", "--yes"], stack=stack, timed="up")
+    outputs = run.pulumi.json(["stack", "output"], stack=stack)
+    (LOCAL_DIR / "stack").write_text(stack)
+    print(json.dumps(outputs, indent=2, sort_keys=True))
+    say(f"stack {stack} is up on the local control plane (kube-apiserver https://127.0.0.1:{run.cluster.api_port}; "
+        "its pods are kwok's fake pods: nothing runs in them)")
+    say(f"look around: KUBECONFIG={run.cluster.kubeconfig} kubectl get all -n {checks.NAMESPACE}")
+    say("the chart is the e2e STAND-IN (e2e/chart); `make down` destroys the stack and stops every process by PID")
+    return 0
+
+
+def down() -> int:
+    """make down: destroy what make up deployed, then stop the control plane by PID."""
+    cluster = LocalCluster(LOCAL_DIR, {name: binary_path(name) for name in CONTROL_PLANE})
+    stack_file = LOCAL_DIR / "stack"
+    if stack_file.exists() and (LOCAL_DIR / "api-port").exists() and not cluster.crashed():
+        cluster.api_port = int((LOCAL_DIR / "api-port").read_text())
+        pulumi = PulumiCli(LOCAL_DIR, cluster.kubeconfig)
+        stack = stack_file.read_text().strip()
+        result = pulumi.run(["destroy", "--yes", "--skip-preview"], stack=stack, check=False)
+        say(f"pulumi destroy --stack {stack}: exit {result.returncode}" + ("" if result.returncode == 0 else " (see logs/pulumi.log)"))
+    stopped = cluster.clean_leftovers()
+    say(f"stopped by PID: {', '.join(stopped) or 'nothing was running'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("test", help="the whole e2e")
     t.add_argument("--stacks", default="dev,staging,prod")
+    u = sub.add_parser("up", help="make up: deploy one stack on the local control plane and leave it running")
+    u.add_argument("--stack", default="dev")
+    sub.add_parser("down", help="make down: destroy it and stop every process")
     args = parser.parse_args(argv)
+    if args.command == "up":
+        try:
+            return up(args.stack)
+        except (AssertionError, PulumiError, TimeoutError, RuntimeError) as err:
+            say(f"FAILED: {err}")
+            say(f"logs: {LOCAL_DIR / 'logs'}; `make down` stops what was started")
+            return 1
+    if args.command == "down":
+        return down()
     if args.command == "test":
         stacks = [s for s in args.stacks.split(",") if s]
         unknown = [s for s in stacks if s not in PLANS]
