@@ -163,6 +163,23 @@ def test_pulumi_yaml_is_generated_from_the_schema():
     assert (ROOT / "Pulumi.yaml").read_text() == render(), "run `make pulumi-yaml`"
 
 
+def test_pulumi_yaml_declares_nothing_the_real_cli_would_require_or_refuse():
+    # The CLI requires every declared key without a default (before the program can say which
+    # fix applies) and refuses the whole project when a default's type differs from the
+    # declared one (found by the first real `pulumi stack init`: protectResources had "").
+    python_type = {"string": str, "integer": int, "boolean": bool, "array": list}
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key, entry in declared.items():
+        assert "default" in entry, f"{key}: declared without a default, the CLI would require it"
+        assert type(entry["default"]) is python_type[entry["type"]], f"{key}: default {entry['default']!r} is not a {entry['type']}"
+
+
+def test_a_required_key_the_cli_passes_as_its_empty_default_is_reported_as_missing():
+    with pytest.raises(SettingsError) as excinfo:
+        load({**BASE, "clusterName": ""})
+    assert any("clusterName is not set" in problem for problem in excinfo.value.problems)
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_stack_files_use_only_known_keys_and_hold_no_plaintext_secret(stack):
     from settings import SCHEMA_BY_KEY

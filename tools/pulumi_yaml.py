@@ -5,6 +5,13 @@
 Pulumi's project schema declares only string, integer, boolean and array types, so
 object-valued settings (``slos``) are documented in a comment instead; the settings
 module validates them like every other key.
+
+The real CLI treats a declared key without a default as required (it refuses to run before
+the program can explain anything) and rejects a default of another type than declared. So
+every string or array key has a default (``""`` / ``[]`` mean "not set": the program applies
+the stack's profile default or reports the key as missing, with its fix), and a boolean or
+integer key whose default depends on the stack (``protectResources``: true in prod) is
+documented in the comment like the object settings.
 """
 
 from __future__ import annotations
@@ -24,21 +31,29 @@ HEADER = f"""\
 # An empty default means "not set"; the settings module says when a setting is required
 # (prod needs pagerdutyRoutingKey and slackWebhookUrl; Thanos needs its bucket and keys).
 #
-# Object-valued settings (Pulumi.yaml cannot declare their type):
+# Settings Pulumi.yaml cannot declare (an object type, or a boolean whose default depends on
+# the stack: declared without a default the CLI would require it):
 """
+
+
+def declared(setting) -> bool:
+    """Whether Pulumi.yaml can declare the key without making the CLI require or mistype it."""
+    if setting.pulumi_type == "object":
+        return False
+    return setting.default is not None or setting.pulumi_type in ("string", "array")
 
 
 def project_document() -> dict:
     config: dict[str, dict] = {}
     for setting in SETTINGS_SCHEMA:
-        if setting.pulumi_type == "object":
+        if not declared(setting):
             continue
         entry: dict = {"type": setting.pulumi_type, "description": setting.description}
         if setting.pulumi_type == "array":
             entry["items"] = {"type": "string"}
         if setting.default is not None:
             entry["default"] = list(setting.default) if isinstance(setting.default, tuple) else setting.default
-        elif setting.optional:
+        else:  # not set: the program applies the profile default or reports the key
             entry["default"] = [] if setting.pulumi_type == "array" else ""
         config[setting.key] = entry
     return {
@@ -51,7 +66,7 @@ def project_document() -> dict:
 
 def render() -> str:
     objects = "".join(
-        f"#   {PROJECT}:{s.key}: {s.description}\n" for s in SETTINGS_SCHEMA if s.pulumi_type == "object"
+        f"#   {PROJECT}:{s.key} ({s.pulumi_type}): {s.description}\n" for s in SETTINGS_SCHEMA if not declared(s)
     )
     body = yaml.safe_dump(project_document(), sort_keys=False, allow_unicode=True, width=120)
     return HEADER + objects + "\n" + body
