@@ -108,9 +108,9 @@ class Reader:
 
     def raw(self, key: str) -> Any:
         value = runtime_config.get_config(f"{PROJECT}:{key}")
-        # The CLI passes Pulumi.yaml's declared defaults; "" is how a key without a default of its
-        # own is declared unset (tools/pulumi_yaml.py: the CLI would otherwise require it).
-        if value == "" and (self.schema[key].optional or self.schema[key].default is None):
+        # The CLI passes Pulumi.yaml's declared defaults as set values; "" is how a string key is
+        # declared unset there (tools/pulumi_yaml.py says why defaults live only here).
+        if value == "" and self.schema[key].pulumi_type == "string":
             return None
         return value
 

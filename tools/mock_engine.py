@@ -422,7 +422,10 @@ def stack_config(
         raise SettingsError(file_problems)
     if problems is not None:
         problems.extend(file_problems)
-    raw: dict[str, Any] = dict(document_config)
+    # As the real CLI does: every default Pulumi.yaml declares reaches the program as a set
+    # value unless the stack sets the key (the e2e found profile defaults hidden this way).
+    raw: dict[str, Any] = declared_defaults()
+    raw.update(document_config)
     raw.update(overrides or {})
     config: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -449,10 +452,16 @@ def stack_config(
     if placeholder_secrets:
         for setting in SETTINGS_SCHEMA:
             full = f"{PROJECT}:{setting.key}"
-            if setting.secret and setting.render_placeholder and full not in config:
+            if setting.secret and setting.render_placeholder and config.get(full, "") == "":  # "" is a declared default
                 config[full] = _placeholder(setting)
                 secret_keys.append(full)
     return config, sorted(secret_keys)
+
+
+def declared_defaults() -> dict[str, Any]:
+    """The defaults Pulumi.yaml declares, keyed like stack config."""
+    document = yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}
+    return {f"{PROJECT}:{key}": entry["default"] for key, entry in (document.get("config") or {}).items() if "default" in entry}
 
 
 def ciphertext_digest(ciphertext: str) -> str:

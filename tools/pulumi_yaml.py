@@ -7,11 +7,11 @@ object-valued settings (``slos``) are documented in a comment instead; the setti
 module validates them like every other key.
 
 The real CLI treats a declared key without a default as required (it refuses to run before
-the program can explain anything) and rejects a default of another type than declared. So
-every string or array key has a default (``""`` / ``[]`` mean "not set": the program applies
-the stack's profile default or reports the key as missing, with its fix), and a boolean or
-integer key whose default depends on the stack (``protectResources``: true in prod) is
-documented in the comment like the object settings.
+the program can explain anything), rejects a default of another type than declared, and
+passes every declared default to the program as if the stack had set it, which would hide
+the profile defaults (dev: one replica, no Thanos). So defaults live only in settings.py:
+string keys are declared with ``""`` (read as "not set"), array keys whose default is empty
+with ``[]``; integer, boolean and other array keys are documented in the comment.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ HEADER = f"""\
 # An empty default means "not set"; the settings module says when a setting is required
 # (prod needs pagerdutyRoutingKey and slackWebhookUrl; Thanos needs its bucket and keys).
 #
-# Settings Pulumi.yaml cannot declare (an object type, or a boolean whose default depends on
-# the stack: declared without a default the CLI would require it):
+# Defaults live in settings.py (the README table lists them): the CLI would pass a default
+# declared here as if the stack had set it. Settings not declared here (integers, booleans,
+# lists with a default, objects), set them all the same:
 """
 
 
 def declared(setting) -> bool:
-    """Whether Pulumi.yaml can declare the key without making the CLI require or mistype it."""
-    if setting.pulumi_type == "object":
-        return False
-    return setting.default is not None or setting.pulumi_type in ("string", "array")
+    """Whether Pulumi.yaml can declare the key with a default that means "not set"."""
+    if setting.pulumi_type == "string":
+        return True
+    return setting.pulumi_type == "array" and not setting.default
 
 
 def project_document() -> dict:
@@ -51,10 +52,8 @@ def project_document() -> dict:
         entry: dict = {"type": setting.pulumi_type, "description": setting.description}
         if setting.pulumi_type == "array":
             entry["items"] = {"type": "string"}
-        if setting.default is not None:
-            entry["default"] = list(setting.default) if isinstance(setting.default, tuple) else setting.default
-        else:  # not set: the program applies the profile default or reports the key
-            entry["default"] = [] if setting.pulumi_type == "array" else ""
+        # "not set": the program applies its default (the stack's profile's) or reports the key.
+        entry["default"] = [] if setting.pulumi_type == "array" else ""
         config[setting.key] = entry
     return {
         "name": PROJECT,
