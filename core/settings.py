@@ -108,9 +108,9 @@ class Reader:
 
     def raw(self, key: str) -> Any:
         value = runtime_config.get_config(f"{PROJECT}:{key}")
-        # The CLI passes Pulumi.yaml's declared defaults as set values; "" is how a string key is
-        # declared unset there (tools/pulumi_yaml.py says why defaults live only here).
-        if value == "" and self.schema[key].pulumi_type == "string":
+        # The CLI passes Pulumi.yaml's declared defaults as set values; "" is how an optional key
+        # is declared unset there (tools/pulumi_yaml.py says which keys are declared).
+        if value == "" and self.schema[key].optional:
             return None
         return value
 

@@ -89,6 +89,16 @@ TOOLS: tuple[GoTool, ...] = (
         ),
     ),
     GoTool(
+        name="promtool",
+        version="v3.14.0",
+        binaries={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
+        ldflags=(
+            f"-X {_PROM_VERSION_PKG}.Version=3.14.0",
+            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
+            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-e2e",
+        ),
+    ),
+    GoTool(
         name="pulumi",
         version="v3.274.0",
         binaries={"pulumi": "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"},

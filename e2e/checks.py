@@ -41,8 +41,8 @@ def preview_resources(preview: dict) -> set[tuple[str, str, str]]:
 
 
 def render_resources(document: dict) -> set[tuple[str, str, str]]:
-    """The same triples from the mock engine's resources.json."""
-    return {(r["type"], r["name"], r["parent"]) for r in document["resources"]}
+    """The same triples from the mock engine's resources.json (the Stack as parent is "")."""
+    return {(r["type"], r["name"], "" if r["parent"].startswith("pulumi:pulumi:Stack::") else r["parent"]) for r in document["resources"]}
 
 
 def changed_steps(preview: dict) -> dict[tuple[str, str], str]:

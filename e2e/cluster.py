@@ -4,8 +4,8 @@ kube-controller-manager, kube-scheduler and kwok (one fake Node), all on 127.0.0
 Nothing here dials an address other than 127.0.0.1:
 - the API server has no admission webhooks (both webhook admission plugins are off) and no
   aggregated API is ever registered; there is no kube-proxy and no kubelet;
-- kwok's pod IPs and the Service range are loopback ranges, so even a stray connection to a pod
-  or Service IP stays on this machine;
+- the Service range is a loopback range; kwok's pod IPs come from 198.18.0.0/16 (RFC 2544,
+  routed nowhere; EndpointSlices refuse loopback) and nothing connects to them;
 - the controller manager runs without the cloud, node-IPAM and node-lifecycle controllers.
 Certificates, the service-account key and the kubeconfig are made per run (openssl).
 PersistentVolumes are static (hostPath, never mounted: kwok runs no container), one
@@ -28,7 +28,10 @@ from e2e.kube import Kube, wait_for
 from e2e.paths import REPO_ROOT
 from e2e.processes import ProcessGroup
 
-POD_CIDR = "127.64.0.0/16"  # kwok hands out pod IPs from here: loopback
+# kwok's pod IPs: EndpointSlices refuse loopback addresses, so they come from the RFC 2544
+# benchmarking range, which no network routes; nothing here connects to a pod IP (no kubelet,
+# no kube-proxy, no port-forward): they are only data in pod status and EndpointSlices.
+POD_CIDR = "198.18.0.0/16"
 SERVICE_CIDR = "127.96.0.0/16"  # ClusterIPs: loopback too
 FIRST_SERVICE_IP = "127.96.0.1"
 # Three fake Nodes: prod's hard anti-affinity puts each Alertmanager replica on its own Node.

@@ -396,6 +396,7 @@ def stack_config(
     path: Optional[Path] = None,
     problems: Optional[list[str]] = None,
     secure_digests: Optional[dict[str, str]] = None,
+    fill_missing_secrets: bool = True,
 ) -> tuple[dict[str, str], list[str]]:
     """Config as the Pulumi CLI would pass it for ``Pulumi.<stack>.yaml``: strings, JSON for lists/objects.
 
@@ -408,6 +409,8 @@ def stack_config(
     config (a duplicate key, a key without the project prefix) is appended to it instead,
     so the caller can report it together with the settings' own problems. With a
     ``secure_digests`` dict, each encrypted value's :func:`ciphertext_digest` is put in it.
+    Without ``fill_missing_secrets`` only the file's own ``secure:`` values get placeholders:
+    the stack as `pulumi preview` sees it (the e2e compares the two).
     """
     from core.settings import SettingsError
     from settings import SCHEMA_BY_KEY, SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
@@ -449,7 +452,7 @@ def stack_config(
             config[key] = json.dumps(value)
         else:
             config[key] = str(value)
-    if placeholder_secrets:
+    if placeholder_secrets and fill_missing_secrets:
         for setting in SETTINGS_SCHEMA:
             full = f"{PROJECT}:{setting.key}"
             if setting.secret and setting.render_placeholder and config.get(full, "") == "":  # "" is a declared default

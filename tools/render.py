@@ -41,14 +41,15 @@ def render_document(run: ProgramRun) -> list[dict]:
     return entries
 
 
-def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[Path, ProgramRun]:
+def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deployed: bool = False) -> tuple[Path, ProgramRun]:
     """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError."""
     from core.settings import SettingsError
 
     file_problems: list[str] = []
     digests: dict[str, str] = {}  # of the stack file's secure: values (review_diff shows rotations)
     config, secret_keys = stack_config(
-        stack, placeholder_secrets=True, path=stack_file, problems=file_problems, secure_digests=digests
+        stack, placeholder_secrets=True, path=stack_file, problems=file_problems, secure_digests=digests,
+        fill_missing_secrets=not as_deployed,
     )
     try:
         run = run_program(stack, config, secret_keys, preview=True)
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
     parser.add_argument("--stack-file", type=Path, default=None, help="read this stack file instead of Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--as-deployed", action="store_true",
+        help="placeholders only for the secrets the stack file holds (as `pulumi preview` sees the stack), none for missing ones",
+    )
     args = parser.parse_args(argv)
     from settings import ENVIRONMENTS
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from settings import SettingsError
 
     try:
-        path, run = render(args.stack, args.out or ROOT / "build" / args.stack, args.stack_file)
+        path, run = render(args.stack, args.out or ROOT / "build" / args.stack, args.stack_file, args.as_deployed)
     except SettingsError as err:
         print(str(err), file=sys.stderr)
         return 2

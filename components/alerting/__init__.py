@@ -84,7 +84,9 @@ class Alerting(pulumi.ComponentResource):
                 name=CREDENTIALS_SECRET_NAME, namespace=args.namespace, labels=labels("alertmanager")
             ),
             type="Opaque",
-            string_data=credentials,
+            # No stringData at all when empty: an empty one never reads back from the API server,
+            # and the real engine then replaced the Secret on every `pulumi up` (found by make e2e).
+            string_data=credentials or None,
             opts=child,
         )
 
