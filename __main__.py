@@ -39,6 +39,12 @@ provider = k8s.Provider(
     context=cluster.context,
     kubeconfig=cluster.kubeconfig,
     enable_server_side_apply=True,
+    # Update ConfigMaps and Secrets in place: by default the provider replaces them on every
+    # content change, and for a named object that is delete-then-create, a window in which
+    # Grafana's dashboards, Alertmanager's config or its credentials do not exist (make e2e
+    # showed a password rotation as a replace). Their readers (sidecars, reloaders) re-read in place.
+    enable_config_map_mutable=True,
+    enable_secret_mutable=True,
 )
 # Components hand the provider down to their children; protect guards what holds monitoring data.
 opts = pulumi.ResourceOptions(providers=[provider])

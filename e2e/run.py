@@ -239,7 +239,7 @@ class Run:
             return
         p.run(["destroy", "--yes", "--skip-preview"], stack=plan.name, timed="destroy")
         wait_for(lambda: not kube.exists(f"/api/v1/namespaces/{checks.NAMESPACE}"), 180, "the monitoring namespace to be gone", interval=1)
-        left = p.json(["stack", "export"], stack=plan.name).get("deployment", {}).get("resources") or []
+        left = json.loads(p.run(["stack", "export"], stack=plan.name).stdout).get("deployment", {}).get("resources") or []
         if left:
             raise AssertionError(f"{plan.name}: resources left in the state after destroy: {[r.get('urn') for r in left]}")
         say(f"{plan.name}: pulumi destroy: everything gone, namespace included")

@@ -32,6 +32,10 @@ def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(run_stack, 
     provider = providers[0]
     assert provider.inputs["context"] == f"dataops-{stack}"
     assert provider.inputs["enableServerSideApply"] == "true" or provider.inputs["enableServerSideApply"] is True
+    # ConfigMaps and Secrets change in place, never delete-then-create (a rotation must not
+    # leave Alertmanager or Grafana without their Secret).
+    for option in ("enableConfigMapMutable", "enableSecretMutable"):
+        assert provider.inputs[option] in ("true", True), option
     resources = _kubernetes_resources(run)
     assert len(resources) > 40
     strays = [f"{r.type}::{r.name}" for r in resources if not r.provider.startswith(provider.urn + "::")]
