@@ -167,6 +167,9 @@ class Run:
 
         p.run(["preview", "--policy-pack", "policy"], stack=name, timed="preview-policy")
         say(f"{name}: the policy pack passes in a real preview")
+        if name == "dev":
+            self.policy_blocks_a_violation(name)
+            self.bad_input_gets_the_settings_message(name)
 
         # A settings change: exactly the expected update, then the object changes in the API server.
         p.run(["config", "set", f"dataops-monitoring:{plan.change_key}", plan.change_value], stack=name)
@@ -193,6 +196,37 @@ class Run:
         self.destroy(plan)
         result["timings"] = {t["step"]: t["seconds"] for t in p.timings if t["stack"] == name}
         return result
+
+    def policy_blocks_a_violation(self, name: str) -> None:
+        """A deliberately violating config (an image from an unapproved registry, with that
+        policy made mandatory the way docs/policy.md configures a pack) is blocked."""
+        p = self.pulumi
+        key = "dataops-monitoring:statsdExporterImage"
+        config = self.cluster.run_dir / "policy-config.json"
+        config.write_text(json.dumps({"approved-image-registries": {"enforcementLevel": "mandatory"}}))
+        p.run(["config", "set", key, "ghcr.io/not-approved/statsd-exporter:v0.28.0"], stack=name)
+        result = p.run(["preview", "--policy-pack", "policy", "--policy-pack-config", str(config)], stack=name, check=False)
+        p.run(["config", "rm", key], stack=name)
+        output = result.stdout + result.stderr
+        if result.returncode == 0 or "approved-image-registries" not in output:
+            raise AssertionError(f"{name}: the policy pack did not block an unapproved registry (exit {result.returncode}):\n{output[-2000:]}")
+        line = next(line.strip() for line in output.splitlines() if "not under an approved registry" in line or "approved-image-registries" in line)
+        say(f"{name}: the policy pack blocks a violating config in a real preview: {line[:160]}")
+
+    def bad_input_gets_the_settings_message(self, name: str) -> None:
+        """Bad settings through the real CLI: the program's one message, every problem with its fix."""
+        p = self.pulumi
+        p.run(["config", "set", "dataops-monitoring:prometheusReplicas", "0"], stack=name)
+        p.run(["config", "set", "dataops-monitoring:prometheusRetention", "forever"], stack=name)
+        result = p.run(["preview"], stack=name, check=False)
+        p.run(["config", "rm", "dataops-monitoring:prometheusReplicas"], stack=name)
+        p.run(["config", "rm", "dataops-monitoring:prometheusRetention"], stack=name)
+        output = result.stdout + result.stderr
+        expected = ("Invalid stack configuration (2 problems)", "prometheusReplicas = '0'", "prometheusRetention = 'forever'", "Fix: pulumi config set")
+        missing = [text for text in expected if text not in output]
+        if result.returncode == 0 or missing or "Traceback" in output:
+            raise AssertionError(f"{name}: bad input through the real CLI: exit {result.returncode}, missing {missing}:\n{output[-3000:]}")
+        say(f"{name}: bad input through the real CLI: one settings message listing both problems with their fixes, no traceback")
 
     def platform_namespaces(self, name: str, render: dict) -> None:
         """The platform's own namespaces (Spark, Airflow, ...) exist on a real cluster before
