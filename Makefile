@@ -22,6 +22,7 @@ help:
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 	@echo "make e2e                        the real Pulumi engine against a local control plane: dev, staging, prod (needs Go; e2e/README.md)"
 	@echo "make up STACK=dev / make down   deploy one stack on the local control plane with the real engine / destroy it and stop everything"
+	@echo "make release VERSION=x.y.z      move CHANGELOG's Unreleased entries under x.y.z, commit, tag vx.y.z (docs/releasing.md)"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: $(wildcard $(REQUIREMENTS))
@@ -128,6 +129,14 @@ down: venv
 	$(PY) -m e2e.run down
 
 .PHONY: e2e-build e2e up down
+
+# A release (docs/releasing.md): clean tree, new higher version, upgrade notes present; then
+# CHANGELOG.md is updated, committed and tagged vVERSION. Nothing is pushed.
+release: venv
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(PY) -m tools.release $(VERSION)
+
+.PHONY: release
 
 clean:
 	rm -rf build .pytest_cache
