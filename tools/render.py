@@ -41,6 +41,14 @@ def render_document(run: ProgramRun) -> list[dict]:
     return entries
 
 
+def unused_secrets(run: ProgramRun, config: dict[str, str], secret_keys: list[str]) -> list[str]:
+    def text(value):  # secret markers hold their value
+        return getattr(value, "value", str(value))
+
+    blob = json.dumps([r.inputs for r in run.registrations], default=text) + json.dumps(run.stack_outputs, default=text)
+    return sorted(k for k in secret_keys if config[k] not in blob)
+
+
 def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[Path, ProgramRun]:
     """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError."""
     from core.settings import SettingsError
@@ -65,6 +73,9 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[P
         "resources": render_document(run),
         "outputs": masked(run.stack_outputs, run.secret_values),
     }
+    # Secrets the stack file does not hold and no resource or output reads (layers this stack
+    # does not deploy): a review lists only the ones it needs.
+    document["unusedSecrets"] = unused_secrets(run, config, secret_keys)
     if digests:  # absent when none: renders of stack files without secure values stay as they were
         document["secureValueDigests"] = digests
     path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
