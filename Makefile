@@ -17,7 +17,8 @@ help:
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
-	@echo "make slo-report                 MTTD budget and SLO thresholds table"
+	@echo "make slo-report STACK=prod      MTTD budget of the alerts that stack deploys, SLO thresholds"
+	@echo "make import-commands STACK=prod pulumi import commands (with --parent/--provider) for existing objects"
 	@echo "make gameday                    break every critical alert's inputs under real Prometheus/Alertmanager, prod timings (~9 min)"
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 	@echo "make e2e                        the real Pulumi engine against a local control plane: dev, staging, prod (needs Go; e2e/README.md)"
@@ -78,6 +79,13 @@ bench-iceberg-server: venv
 
 slo-report: venv
 	$(PY) -m tools.slo_report --stack $(STACK)
+
+# `pulumi import` commands (with --parent and --provider) that adopt existing objects under the
+# URNs the program registers: README, "First deploy to a cluster that already runs monitoring".
+import-commands: venv
+	@$(PY) -m tools.import_commands $(STACK)
+
+.PHONY: import-commands
 
 # Game day (docs/gameday.md): every critical alert's scenario against real Prometheus 3 and
 # Alertmanager with production timings (~9 min), plus every dashboard query; the prod stack by default.

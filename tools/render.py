@@ -83,10 +83,13 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None) -> tuple[P
 
 
 def table(run: ProgramRun) -> str:
-    rows = [("TYPE", "NAME", "NAMESPACE")]
+    """Type, name, namespace and parent (the component that owns it: what `pulumi import --parent` needs)."""
+    from tools.import_commands import short_parent
+
+    rows = [("TYPE", "NAME", "NAMESPACE", "PARENT")]
     for reg in sorted(run.registrations, key=lambda r: (r.type, r.name)):
-        rows.append((reg.type, reg.name, reg.namespace or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        rows.append((reg.type, reg.name, reg.namespace or "-", short_parent(reg.parent)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
