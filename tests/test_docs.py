@@ -34,8 +34,9 @@ TOP_LEVEL = ("components/", "docs/", "tools/", "rules/", "tests/", "dashboards/"
              "core/", "benchmarks/", "e2e/", ".ci/")
 TOP_FILES = ("Jenkinsfile", "Makefile", "settings.py", "__main__.py", "Pulumi.yaml", "Pulumi.prod.yaml",
              "Pulumi.staging.yaml", "requirements.txt", "requirements-dev.txt", "LICENSE", "CHANGELOG.md")
-# DEVELOPING.md walks through adding a hypothetical `redis` layer: its paths are to be created.
-EXAMPLE_PATHS = re.compile(r"redis")
+# Worked examples name files still to be created: DEVELOPING.md's `redis` layer, dashboards.md's
+# dashboard 07.
+EXAMPLE_PATHS = re.compile(r"redis|d07_streaming")
 
 
 def rel(path: Path) -> str:
@@ -193,7 +194,7 @@ def hard_coded_settings(name: str, text: str) -> list[str]:
         for channel in re.findall(r"#[a-z][\w-]+", line):
             if channel in values:
                 problems.append(f"{name}:{line_no}: channel '{channel}' hard-coded: write <setting:{values[channel]}>")
-        for key in re.findall(r"<setting:(\w+)>", line):
+        for key in re.findall(r"<setting:([A-Za-z]\w*)>", line):
             if key not in keys:
                 problems.append(f"{name}:{line_no}: <setting:{key}> names no setting")
     return problems
@@ -280,3 +281,100 @@ def test_no_issue_numbers_in_docs_and_comments():
                 for p in issue_citations(rel(path), path.read_text())]
     assert problems == [], "\n".join(problems)
     assert issue_citations("x.py", "# Issue 12 layers, off unless set") != []
+
+
+# --------------------------------------------------------------------------- runbook template
+
+SECTIONS = ["의미", "먼저 확인할 것", "조치", "에스컬레이션"]
+
+
+def alert_labels() -> dict[str, tuple[list[str], list[str]]]:
+    """Alert name -> (severities, components) as the rule files give them."""
+    import yaml
+
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for path in sorted((ROOT / "rules").glob("*.rules.yaml")):
+        for group in yaml.safe_load(path.read_text()).get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "alert" in rule:
+                    sev, comp = found.setdefault(rule["alert"], ([], []))
+                    labels = rule.get("labels") or {}
+                    if labels.get("severity") not in sev:
+                        sev.append(labels.get("severity"))
+                    if labels.get("component") and labels["component"] not in comp:
+                        comp.append(labels["component"])
+    return found
+
+
+def template_problems(name: str, text: str, labels: dict[str, tuple[list[str], list[str]]]) -> list[str]:
+    alert = Path(name).stem
+    problems = []
+    title = text.splitlines()[0]
+    severities = sorted(labels[alert][0], key=["critical", "high", "medium"].index)
+    if not title.startswith(f"# {alert} (severity: {' / '.join(severities)}, "):
+        problems.append(f"{name}: title {title!r} does not give the rule files' severity {' / '.join(severities)}")
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    present = [h for h in headings if h in SECTIONS]
+    if present != SECTIONS:
+        problems.append(f"{name}: sections {headings}, the template needs {SECTIONS} in this order")
+    elif headings[-1] != "에스컬레이션":
+        problems.append(f"{name}: 에스컬레이션 must be the last section")
+    escalation = text.split("## 에스컬레이션", 1)[-1]
+    for severity in severities:
+        if f"심각도 {severity}" not in escalation:
+            problems.append(f"{name}: the escalation says nothing for severity {severity}")
+    return problems
+
+
+def prose_is_korean(text: str) -> bool:
+    """More Hangul than Latin letters outside code (commands, metric names and settings stay as they are)."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    prose = re.sub(r"`[^`]*`|<[^>]*>|\([^)]*\.md[^)]*\)", "", prose)
+    prose = "\n".join(line for line in prose.splitlines() if not line.startswith(("# ", "> 표기")))
+    hangul = len(re.findall(r"[\uac00-\ud7a3]", prose))
+    latin = len(re.findall(r"[A-Za-z]", prose))
+    return hangul > latin
+
+
+# Runbooks whose prose is still English (translation in progress): a translated one must leave
+# this list, and no runbook may fall back to English.
+ENGLISH_RUNBOOKS_LEFT: set[str] = {
+    "AirflowDagRunFailed", "ArgoCDAppDegraded", "ArgoCDAppOutOfSync", "ArgoCDSyncFailing", "ArgoCDTargetDown", "BitbucketDown",
+    "BitbucketGitRequestsFailing", "CephHealthError", "CephOSDDown", "CephPoolNearlyFull", "CephRGWRequestErrors",
+    "HiveMetastoreApiSlow", "HiveMetastoreDirectSqlErrors", "HiveMetastoreDown", "IcebergCatalogErrors",
+    "IcebergCatalogUnreachable", "IcebergTableCollectionFailing", "JenkinsDeployPipelineFailing", "JenkinsTargetDown",
+    "JvmHeapPressure", "MinIOCapacityLow", "MinIODrivesOffline", "MinIONodesOffline", "OracleDatabaseDown",
+    "OracleTablespaceNearlyFull", "PortalDown", "PortalProbeMissing", "PortalSlow", "PowerScaleCapacityLow",
+    "PowerScaleNodesDown", "S3ErrorRatioHigh", "SLOErrorBudgetBurn", "SLOErrorBudgetExhausted", "ServiceHealthCheckFailing",
+    "ServiceProbeMissing", "ThanosBucketOperationFailureRateHigh", "ThanosCompactHalted", "ThanosCompactHasNotRun",
+    "ThanosQueryHttpRequestQueryErrorRateHigh", "ThanosQueryIsDown", "ThanosQueryStoreEndpointsMissing",
+    "ThanosRulerAlertsDropped", "ThanosRulerIsDown", "ThanosSidecarNoConnectionToStartedPrometheus", "ThanosSidecarNoUpload",
+    "ThanosStoreGrpcErrorRate", "TrinoQueryFailureRatioHigh", "TrinoWorkersLost",
+}
+
+
+def test_every_alert_runbook_follows_the_template():
+    labels = alert_labels()
+    assert set(labels) <= {rb.stem for rb in RUNBOOKS}, "every alert has a runbook (tests/test_alerting.py too)"
+    problems = [p for rb in RUNBOOKS if rb.stem in labels for p in template_problems(rel(rb), rb.read_text(), labels)]
+    assert problems == [], "\n".join(problems)
+    broken = (ROOT / "docs/runbooks/TrinoSlowQueries.md").read_text().replace("## 에스컬레이션", "## Escalation")
+    assert template_problems("TrinoSlowQueries.md", broken, labels) != []
+
+
+def test_runbooks_are_in_korean_like_the_alert_text():
+    english = {rb.stem for rb in RUNBOOKS if not prose_is_korean(rb.read_text())}
+    assert english == ENGLISH_RUNBOOKS_LEFT, (
+        f"translated, remove from ENGLISH_RUNBOOKS_LEFT: {sorted(ENGLISH_RUNBOOKS_LEFT - english)}; "
+        f"English again: {sorted(english - ENGLISH_RUNBOOKS_LEFT)}")
+    assert not prose_is_korean("## What it means\nNo Thanos Query replica has been scraped for 5 minutes.\n")
+
+
+OPERATIONS_PAGES = ("silencing", "grafana", "sizing", "non-goals", "dashboards", "app-team-rules", "chart-default-rules",
+                    "runbook-template", "compatibility", "releasing")
+
+
+@pytest.mark.parametrize("page", OPERATIONS_PAGES)
+def test_operations_pages_exist_and_the_readme_links_them(page):
+    assert (ROOT / "docs" / f"{page}.md").is_file()
+    assert f"](docs/{page}.md)" in (ROOT / "README.md").read_text(), f"README does not link docs/{page}.md"
