@@ -326,31 +326,21 @@ def template_problems(name: str, text: str, labels: dict[str, tuple[list[str], l
     return problems
 
 
+ENGLISH_SENTENCE = re.compile(r"\b[a-z]+(?:,? [a-z]+){4,}\b")
+
+
 def prose_is_korean(text: str) -> bool:
-    """More Hangul than Latin letters outside code (commands, metric names and settings stay as they are)."""
+    """Korean prose outside code: no run of five English words (commands, metric names, labels
+    and settings stay as they are, so single English terms are fine)."""
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    prose = re.sub(r"`[^`]*`|<[^>]*>|\([^)]*\.md[^)]*\)", "", prose)
-    prose = "\n".join(line for line in prose.splitlines() if not line.startswith(("# ", "> 표기")))
-    hangul = len(re.findall(r"[\uac00-\ud7a3]", prose))
-    latin = len(re.findall(r"[A-Za-z]", prose))
-    return hangul > latin
+    prose = re.sub(r'`[^`]*`|<[^>]*>|\([^)]*\.md[^)]*\)|"[^"]*"', "", prose)
+    lines = [line for line in prose.splitlines() if line.strip() and not line.startswith(("# ", "> 표기"))]
+    return bool(re.search(r"[\uac00-\ud7a3]", " ".join(lines))) and not any(ENGLISH_SENTENCE.search(line) for line in lines)
 
 
 # Runbooks whose prose is still English (translation in progress): a translated one must leave
 # this list, and no runbook may fall back to English.
-ENGLISH_RUNBOOKS_LEFT: set[str] = {
-    "AirflowDagRunFailed", "ArgoCDAppDegraded", "ArgoCDAppOutOfSync", "ArgoCDSyncFailing", "ArgoCDTargetDown", "BitbucketDown",
-    "BitbucketGitRequestsFailing", "CephHealthError", "CephOSDDown", "CephPoolNearlyFull", "CephRGWRequestErrors",
-    "HiveMetastoreApiSlow", "HiveMetastoreDirectSqlErrors", "HiveMetastoreDown", "IcebergCatalogErrors",
-    "IcebergCatalogUnreachable", "IcebergTableCollectionFailing", "JenkinsDeployPipelineFailing", "JenkinsTargetDown",
-    "JvmHeapPressure", "MinIOCapacityLow", "MinIODrivesOffline", "MinIONodesOffline", "OracleDatabaseDown",
-    "OracleTablespaceNearlyFull", "PortalDown", "PortalProbeMissing", "PortalSlow", "PowerScaleCapacityLow",
-    "PowerScaleNodesDown", "S3ErrorRatioHigh", "SLOErrorBudgetBurn", "SLOErrorBudgetExhausted", "ServiceHealthCheckFailing",
-    "ServiceProbeMissing", "ThanosBucketOperationFailureRateHigh", "ThanosCompactHalted", "ThanosCompactHasNotRun",
-    "ThanosQueryHttpRequestQueryErrorRateHigh", "ThanosQueryIsDown", "ThanosQueryStoreEndpointsMissing",
-    "ThanosRulerAlertsDropped", "ThanosRulerIsDown", "ThanosSidecarNoConnectionToStartedPrometheus", "ThanosSidecarNoUpload",
-    "ThanosStoreGrpcErrorRate", "TrinoQueryFailureRatioHigh", "TrinoWorkersLost",
-}
+ENGLISH_RUNBOOKS_LEFT: set[str] = set()
 
 
 def test_every_alert_runbook_follows_the_template():
