@@ -17,11 +17,13 @@ help:
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
-	@echo "make slo-report                 MTTD budget and SLO thresholds table"
+	@echo "make slo-report STACK=prod      MTTD budget of the alerts that stack deploys, SLO thresholds"
+	@echo "make import-commands STACK=prod pulumi import commands (with --parent/--provider) for existing objects"
 	@echo "make gameday                    break every critical alert's inputs under real Prometheus/Alertmanager, prod timings (~9 min)"
 	@echo "make diff STACK=prod BASE=<ref>  reviewer's report (Markdown) of what changes between BASE and the working tree"
 	@echo "make e2e                        the real Pulumi engine against a local control plane: dev, staging, prod (needs Go; e2e/README.md)"
 	@echo "make up STACK=dev / make down   deploy one stack on the local control plane with the real engine / destroy it and stop everything"
+	@echo "make release VERSION=x.y.z      move CHANGELOG's Unreleased entries under x.y.z, commit, tag vx.y.z (docs/releasing.md)"
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: $(wildcard $(REQUIREMENTS))
@@ -78,6 +80,13 @@ bench-iceberg-server: venv
 slo-report: venv
 	$(PY) -m tools.slo_report --stack $(STACK)
 
+# `pulumi import` commands (with --parent and --provider) that adopt existing objects under the
+# URNs the program registers: README, "First deploy to a cluster that already runs monitoring".
+import-commands: venv
+	@$(PY) -m tools.import_commands $(STACK)
+
+.PHONY: import-commands
+
 # Game day (docs/gameday.md): every critical alert's scenario against real Prometheus 3 and
 # Alertmanager with production timings (~9 min), plus every dashboard query; the prod stack by default.
 GAMEDAY_STACK ?= prod
@@ -128,6 +137,14 @@ down: venv
 	$(PY) -m e2e.run down
 
 .PHONY: e2e-build e2e up down
+
+# A release (docs/releasing.md): clean tree, new higher version, upgrade notes present; then
+# CHANGELOG.md is updated, committed and tagged vVERSION. Nothing is pushed.
+release: venv
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(PY) -m tools.release $(VERSION)
+
+.PHONY: release
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,4 +1,4 @@
-"""Alert thresholds as the dashboards show them, read from where the alerts are defined (issue 9).
+"""Alert thresholds as the dashboards show them, read from where the alerts are defined.
 
 A panel that shows an alert's threshold (a red step, a dashed line) must turn red exactly
 where the alert fires. The number is therefore not repeated here: ``alert_threshold()``

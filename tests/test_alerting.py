@@ -463,7 +463,7 @@ def test_budget_exhausted_is_a_ticket_not_a_page():
     exhausted = [r for g in committed for r in g["rules"] if r.get("alert") == "SLOErrorBudgetExhausted"]
     assert exhausted and {r["labels"]["severity"] for r in exhausted} == {"high"}
     runbook = (RUNBOOKS / "SLOErrorBudgetExhausted.md").read_text(encoding="utf-8")
-    assert "Why high, not critical" in runbook
+    assert "## critical 이 아니라 high 인 이유" in runbook
     # A critical alert would have to notify within 5 minutes: this one cannot (5m group + 15m for).
     budget_group = next(g for g in committed if g["name"] == "dataops_slo_error_budget")
     assert budget_group["interval"] == "5m" and all(r.get("for") == "15m" for r in exhausted)

@@ -1,4 +1,4 @@
-"""What a first `pulumi up` on a real cluster needs (issue 10): an explicit provider, existing
+"""What a first `pulumi up` on a real cluster needs: an explicit provider, existing
 namespaces, protection in prod, Helm settings that survive a slow volume, a dev stack without a
 stack file, fix hints the CLI accepts, and the engine's auto-naming."""
 

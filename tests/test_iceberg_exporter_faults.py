@@ -287,7 +287,7 @@ def test_values_served_match_table_after_changes(local, exporters_started):
     assert tv(samples, "iceberg_table_records_count", "db", "t") == want.records == 2010
 
 
-# -- issue 13: the SQLite catalog file lost, unreadable or replaced ------------------------
+# -- the SQLite catalog file lost, unreadable or replaced ------------------------
 
 
 def _cycle_state(collector):

@@ -1,6 +1,6 @@
 """The Iceberg exporter's HTTP server (exporters/iceberg/server.py) and its /healthz wiring.
 
-Each defect of issue 13 has a test here that fails on the previous server
+Each defect the earlier server had has a test here that fails on the previous server
 (http.server.ThreadingHTTPServer: headers and body in two writes, no TCP_NODELAY,
 listen backlog 5, a thread per connection, idle connections never closed, no
 gzip, /healthz always 200). Everything runs on 127.0.0.1 with bounded waits, and

@@ -30,6 +30,7 @@ STACKS = ("staging", "prod")
 COMMIT = "5f1d0c3b9e8a7d6c5b4a39281706f5e4d3c2b1a0"
 TARGET_HEAD = "a0b1c2d3e4f5061728394a5b6c7d8e9f00112233"
 REGISTRY = "registry.test.invalid/dataops"
+BITBUCKET_PR = "https://bitbucket.test.invalid/projects/DATA/repos/dataops-monitoring/pull-requests/7"
 
 PULUMI_UP = r"^pulumi\s+up\b"
 STAGING_UP = r"^pulumi up\b.*--stack staging\b"
@@ -46,6 +47,23 @@ EVENTS: dict[str, dict[str, Any]] = {
     },
     "timer": {"branch": "main", "commit": COMMIT, "causes": ["TimerTrigger"]},
     "feature_branch": {"branch": "feature/alerts", "commit": COMMIT},
+    "change_request_bitbucket": {
+        "branch": "PR-7",
+        "changeTarget": "main",
+        "changeUrl": BITBUCKET_PR,
+        "commit": COMMIT,
+        "params": {"SCM_HOST": "bitbucket-server"},
+        "stdout": {r"^git rev-parse origin/main$": TARGET_HEAD + "\n"},
+        "files": {f"build/review/{s}.md": f"# Review diff: stack `{s}`\nREPORT-{s}\n" for s in STACKS},
+    },
+    "bitbucket_host_with_a_github_pull_request": {
+        "branch": "PR-7",
+        "changeTarget": "main",
+        "changeUrl": "https://github.com/dataops/dataops-monitoring/pull/7",
+        "commit": COMMIT,
+        "params": {"SCM_HOST": "bitbucket-server"},
+        "files": {f"build/review/{s}.md": "x\n" for s in STACKS},
+    },
     "self_managed_backend": {"branch": "main", "commit": COMMIT, "params": {"REGISTRY": REGISTRY, "PULUMI_BACKEND": "self-managed"}},
     "approval_declined": {"branch": "main", "commit": COMMIT, "approve": False},
     "staging_up_fails": {"branch": "main", "commit": COMMIT, "fail": [STAGING_UP]},
@@ -207,13 +225,13 @@ def test_the_built_image_tag_reaches_each_stack_config_before_up(builds):
     registry = re.search(r"\bREGISTRY=(\S+)", built).group(1)
     assert tag == COMMIT
     for stack in STACKS:
-        config = index(build, rf"^pulumi config set --stack {stack} {PROJECT}:icebergExporterImage "
-                              rf"{re.escape(registry)}/iceberg-exporter:{tag}$")
         up = index(build, rf"^pulumi up\b.*--stack {stack}\b")
-        assert config < up
-        # No other image is set for the stack between the two.
-        between = [r["command"] for r in build["records"][config + 1:up] if r["type"] == "sh"]
-        assert not [c for c in between if "icebergExporterImage" in c]
+        # Every image set for the stack before its up (the prod preview's agent, then the deploy's
+        # new agent) is the one just built, and one is set in the agent that runs the up.
+        sets = [(i, r) for i, r in enumerate(build["records"][:up]) if r["type"] == "sh"
+                and re.match(rf"^pulumi config set --stack {stack} {PROJECT}:icebergExporterImage ", r["command"])]
+        assert sets and all(r["command"].endswith(f" {registry}/iceberg-exporter:{tag}") for _, r in sets)
+        assert sets[-1][1]["agent"] == build["records"][up]["agent"]
 
 
 def test_declined_approval_leaves_prod_untouched(builds):
@@ -366,15 +384,18 @@ SHELL_WORDS = {"if", "then", "else", "elif", "fi", "!", "{", "}", "do", "done", 
 BUILTINS = {"echo", "exit", "command", "test", "[", "true", "false", "cd", "export", "set", "printf"}
 # Tools of the agent image (python:3.11-slim + git) and what the pipeline installs itself
 # (make, docker.io); trivy only behind `command -v trivy`.
-TOOLS = {"git", "python3", "grep", "mkdir", "sed", "apt-get", "docker", "trivy", "make", "pulumi"}
+TOOLS = {"git", "python3", "grep", "mkdir", "sed", "apt-get", "docker", "trivy", "make", "pulumi", "cat", "curl"}
+# Flags as Pulumi CLI 3.274.0 declares them (pkg/cmd/pulumi/operations/preview.go, up.go; --color
+# is the root command's): --save-plan and --plan are marked [EXPERIMENTAL] and hidden from --help
+# unless PULUMI_EXPERIMENTAL is set, but parsed and honoured without it.
 PULUMI_COMMANDS = {
-    ("preview",): {"--diff", "--refresh", "--policy-pack", "--expect-no-changes", "--stack"},
-    ("up",): {"--yes", "--diff", "--refresh", "--policy-pack", "--expect-no-changes", "--stack"},
+    ("preview",): {"--diff", "--refresh", "--policy-pack", "--expect-no-changes", "--stack", "--save-plan", "--color"},
+    ("up",): {"--yes", "--diff", "--refresh", "--policy-pack", "--expect-no-changes", "--stack", "--plan", "--color"},
     ("config", "set"): {"--stack", "--secret", "--path", "--plaintext"},
     ("stack", "select"): {"--stack", "--create"},
     ("version",): set(),
 }
-PULUMI_VALUE_FLAGS = {"--policy-pack", "--stack"}
+PULUMI_VALUE_FLAGS = {"--policy-pack", "--stack", "--save-plan", "--plan", "--color"}
 
 
 def makefile_targets() -> tuple[set[str], str]:
@@ -394,6 +415,7 @@ def simple_commands(script: str) -> Iterator[list[str]]:
         yield from simple_commands(inner)
     script = re.sub(r"\$\([^()]*\)", "SUBSTITUTION", script)
     for line in script.replace("\\\n", " ").splitlines():
+        line = re.sub(r"(?<=\s)\d+(?=[<>])", "", line)  # `2>&1`: the descriptor is not a word
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.commenters = ""
         lexer.whitespace_split = True
@@ -581,3 +603,134 @@ def test_make_image_and_push_image_build_and_push_the_exporter_image():
     short = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     if short:  # a git checkout: the tag defaults to the commit
         assert make_dry_run("image", "REGISTRY=r") == [f"docker build -f exporters/iceberg/Dockerfile -t r/iceberg-exporter:{short} ."]
+
+
+# --------------------------------------------------------------------------- one list of stacks
+
+
+def test_the_stacks_are_listed_once_and_are_the_stack_files():
+    text = JENKINSFILE.read_text()
+    listed = re.search(r"List<String> stacks\(\) \{\s*return \[([^\]]*)\]", text).group(1)
+    names = [s.strip().strip("'\"") for s in listed.split(",")]
+    assert sorted(names) == sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml") if p.name != "Pulumi.yaml")
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    for name in names:
+        assert len(re.findall(rf"['\"]{name}['\"]", code)) == 1, f"{name!r} is written outside stacks()"
+
+
+def test_every_stack_is_rendered_and_archived(builds):
+    build = builds["feature_branch"]
+    renders = [c for c in commands(build) if c.startswith("make render")]
+    assert renders == [f"make render STACK={s}" for s in STACKS]
+    archived = next(r["artifacts"] for r in steps(build, "archiveArtifacts"))
+    assert archived == ", ".join(f"build/{s}/**" for s in STACKS)
+
+
+# --------------------------------------------------------------------------- prod: preview, approval, plan
+
+
+def test_the_approval_shows_prods_preview_and_the_deploy_applies_its_plan(builds):
+    build = builds["main"]
+    records = build["records"]
+    approval = next(i for i, r in enumerate(records) if r["type"] == "input")
+    preview = index(build, r"^pulumi preview\b.*--stack prod\b")
+    command = records[preview]["command"]
+    flags = shlex.split(command)
+    plan = flags[flags.index("--save-plan") + 1]
+    preview_file = flags[flags.index(">") + 1]
+    assert {"--diff", "--refresh", "--policy-pack"} <= set(flags) and "--expect-no-changes" not in flags
+    assert index(build, STAGING_UP) < preview < approval, "prod is previewed after staging is deployed, before the approval"
+    assert "kubeconfig-prod" in records[preview]["credentials"] and "dataops-monitoring-prod" in records[preview]["locks"]
+    archived = [i for i, r in enumerate(records) if r["type"] == "archiveArtifacts" and r["artifacts"] == preview_file]
+    assert archived and preview < archived[0] < approval, "the approver can read the preview"
+    assert preview_file in records[approval]["message"]
+    stash = next(i for i, r in enumerate(records) if r["type"] == "stash")
+    assert records[stash]["includes"] == plan and preview < stash < approval
+    assert not [r for r in records if r["type"] == "archiveArtifacts" and plan in r["artifacts"]], "the plan holds ciphertext: not archived"
+    unstash = next(i for i, r in enumerate(records) if r["type"] == "unstash")
+    up = index(build, r"^pulumi up\b.*--stack prod\b")
+    assert approval < unstash < up and records[unstash]["name"] == records[stash]["name"]
+    up_flags = shlex.split(records[up]["command"])
+    assert up_flags[up_flags.index("--plan") + 1] == plan, "prod applies exactly the previewed plan"
+    # The experimental switch is not needed for plans in CLI 3.274.0, and would turn on other engine behaviour.
+    assert not [r for r in records if "PULUMI_EXPERIMENTAL" in json.dumps(r)]
+
+
+def test_pulumi_commands_are_plain_sh_strings(builds):
+    """The lead replays the sh steps against a real cluster: every pulumi command is one sh step of its own."""
+    for name, build in builds.items():
+        for record in steps(build):
+            if re.search(r"\bpulumi (preview|up|config set|import)\b", record["command"]):
+                assert record["command"].strip().startswith("pulumi "), f"{name}: {record['command']}"
+                assert not record["returnStdout"] or "rev-parse" in record["command"], record["command"]
+
+
+def test_declined_approval_never_unstashes_the_plan(builds):
+    assert not steps(builds["approval_declined"], "unstash")
+
+
+# --------------------------------------------------------------------------- Bitbucket Server
+
+
+def test_bitbucket_change_request_comment_goes_to_the_rest_api(builds):
+    build = builds["change_request_bitbucket"]
+    assert build["result"] == "SUCCESS"
+    assert not steps(build, "comment"), "no GitHub comment on Bitbucket"
+    written = [r for r in steps(build, "writeFile") if r["file"] == "build/review/comment.md"]
+    encode = index(build, r"^python3 -c .*json\.dump.* build/review/comment\.md build/review/comment\.json$")
+    post = index(build, r"^curl\b")
+    assert written and encode < post
+    record = build["records"][post]
+    assert record["credentials"][-1] == "bitbucket-token"
+    env = next(r for r in reversed(build["records"][:post]) if r["type"] == "withEnv")
+    assert env["vars"] == ["BITBUCKET_COMMENTS_URL=https://bitbucket.test.invalid/rest/api/1.0/projects/DATA/repos/"
+                           "dataops-monitoring/pull-requests/7/comments"]
+    assert '"Authorization: Bearer $BITBUCKET_TOKEN"' in record["command"], "the token stays in the shell's environment"
+
+
+def test_bitbucket_host_with_a_non_bitbucket_pull_request_fails_clearly(builds):
+    build = builds["bitbucket_host_with_a_github_pull_request"]
+    assert build["result"] == "FAILURE"
+    assert any("is not a Bitbucket Server pull request URL" in r["message"] for r in steps(build, "error"))
+
+
+def test_the_bitbucket_commands_post_the_report_to_a_stand_in_server(builds, tmp_path):
+    """The recorded sh steps, run for real: python3 encodes the comment, curl POSTs it to a loopback
+    stand-in of Bitbucket's comments endpoint, which checks the token and reads the JSON."""
+    import http.server
+    import threading
+
+    build = builds["change_request_bitbucket"]
+    encode = build["records"][index(build, r"^python3 -c .*json\.dump")]["command"]
+    post = build["records"][index(build, r"^curl\b")]["command"]
+    report = "# Review diff: stack `prod`\n| a | b |\n임계값 \"5\" → **20**, $HOME and `backticks`\n"
+    (tmp_path / "build" / "review").mkdir(parents=True)
+    (tmp_path / "build" / "review" / "comment.md").write_text(report, encoding="utf-8")
+    received: list[tuple[str, str, dict]] = []
+
+    class StandIn(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"id": 1}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), StandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        path = "/rest/api/1.0/projects/DATA/repos/dataops-monitoring/pull-requests/7/comments"
+        env = {"PATH": os.environ["PATH"], "BITBUCKET_TOKEN": "stand-in-token",
+               "BITBUCKET_COMMENTS_URL": f"http://127.0.0.1:{server.server_port}{path}"}
+        for command in (encode, post):
+            proc = subprocess.run(["sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 0, proc.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received == [(path, "Bearer stand-in-token", {"text": report})]

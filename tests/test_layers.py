@@ -1,4 +1,4 @@
-"""The issue 12 layers (Hive Metastore, Ceph, Oracle, PowerScale, Bitbucket) under the mock engine.
+"""The optional layers (Hive Metastore, Ceph, Oracle, PowerScale, Bitbucket) under the mock engine.
 
 Each layer is off unless its settings name a target. With them set, a stack renders the
 layer's scrape objects (job names matching what its rule file and the platform layer
@@ -79,7 +79,7 @@ def _run(stack: str, values: dict[str, Any], secret_keys=STAGING_SECRETS) -> Pro
 
 @pytest.fixture(scope="module")
 def layers_on() -> ProgramRun:
-    """Staging (no Portal URLs) with every issue 12 layer set."""
+    """Staging (no Portal URLs) with every optional layer set."""
     return _run("staging", {k: v for values in LAYER_SETTINGS.values() for k, v in values.items()})
 
 

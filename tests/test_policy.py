@@ -194,8 +194,8 @@ def policies_reporting(violations: list[Violation]) -> set[str]:
 
 KNOWN_VIOLATIONS: dict[tuple[str, str], set[str]] = {
     # None today. The exporters' pods (airflow-statsd-exporter, iceberg-exporter,
-    # blackbox-exporter) run under RuntimeDefault since core.k8s.deployment_with_service sets it
-    # (issue 13.4): test_exporter_pods_run_under_runtime_default below asserts they pass.
+    # blackbox-exporter) run under RuntimeDefault since core.k8s.deployment_with_service sets it;
+    # test_exporter_pods_run_under_runtime_default below asserts they pass.
 }
 
 

@@ -99,7 +99,7 @@ def test_known_changes_give_exactly_their_sections(base_doc, tmp_path):
                                       "Helm values", "Dashboards", "Secrets"]
     assert injected not in text
 
-    rows = set(re.findall(r"^\| changed \| `([^`]+)` \| `([^`]+)` \|$", _section(text, "Resources"), re.M))
+    rows = set(re.findall(r"^\| changed \| `([^`]+)` \| `([^`]+)` \| [^|]+ \|$", _section(text, "Resources"), re.M))
     assert rows == {
         ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "dataops-thanos"),
         ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "dataops-slo"),

@@ -41,6 +41,14 @@ def render_document(run: ProgramRun) -> list[dict]:
     return entries
 
 
+def unused_secrets(run: ProgramRun, config: dict[str, str], secret_keys: list[str]) -> list[str]:
+    def text(value):  # secret markers hold their value
+        return getattr(value, "value", str(value))
+
+    blob = json.dumps([r.inputs for r in run.registrations], default=text) + json.dumps(run.stack_outputs, default=text)
+    return sorted(k for k in secret_keys if config[k] not in blob)
+
+
 def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deployed: bool = False) -> tuple[Path, ProgramRun]:
     """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError."""
     from core.settings import SettingsError
@@ -66,6 +74,9 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deploye
         "resources": render_document(run),
         "outputs": masked(run.stack_outputs, run.secret_values),
     }
+    # Secrets the stack file does not hold and no resource or output reads (layers this stack
+    # does not deploy): a review lists only the ones it needs.
+    document["unusedSecrets"] = unused_secrets(run, config, secret_keys)
     if digests:  # absent when none: renders of stack files without secure values stay as they were
         document["secureValueDigests"] = digests
     path.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
@@ -73,10 +84,13 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deploye
 
 
 def table(run: ProgramRun) -> str:
-    rows = [("TYPE", "NAME", "NAMESPACE")]
+    """Type, name, namespace and parent (the component that owns it: what `pulumi import --parent` needs)."""
+    from tools.import_commands import short_parent
+
+    rows = [("TYPE", "NAME", "NAMESPACE", "PARENT")]
     for reg in sorted(run.registrations, key=lambda r: (r.type, r.name)):
-        rows.append((reg.type, reg.name, reg.namespace or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        rows.append((reg.type, reg.name, reg.namespace or "-", short_parent(reg.parent)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 

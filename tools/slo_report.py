@@ -1,6 +1,9 @@
-"""MTTD budget of every critical alert, and each SLO's burn-rate thresholds.
+"""MTTD budget of every critical alert the stack deploys, and each SLO's burn-rate thresholds.
 
-    python -m tools.slo_report [stack]      # default: prod
+    python -m tools.slo_report --stack prod      # make slo-report STACK=prod
+
+The alerts are those of the PrometheusRule resources the stack renders (its own layers, its
+own SLO rules), not every rule file: a stack without the Hive layer has no HiveMetastoreDown.
 
 Worst-case time from fault to notification of a critical alert, once its condition holds:
 
@@ -182,18 +185,47 @@ def format_slos(slos) -> str:
     return "\n".join(out)
 
 
+RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def deployed_rule_documents(stack: str) -> dict[str, dict]:
+    """PrometheusRule name -> {"groups": [...]}: what the stack deploys (its render, placeholder secrets)."""
+    import json
+
+    from tools.mock_engine import run_program, stack_config
+
+    config, secret_keys = stack_config(stack, placeholder_secrets=True)
+    run = run_program(stack, config, secret_keys)
+
+    def plain(value: Any) -> Any:
+        return getattr(value, "value", str(value))
+
+    return {r.name: {"groups": json.loads(json.dumps(r.inputs["spec"]["groups"], default=plain))}
+            for r in sorted(run.registrations, key=lambda r: r.name) if r.type == RULE_CR}
+
+
+def not_deployed_alerts(deployed: dict[str, dict]) -> list[str]:
+    """Alerts of the repository's rule files that this stack does not deploy (layers that are off)."""
+    have = {rule["alert"] for doc in deployed.values() for g in doc["groups"] for rule in g.get("rules") or [] if "alert" in rule}
+    files = load_rule_documents()
+    return sorted({rule["alert"] for doc in files.values() for g in doc.get("groups") or [] for rule in g.get("rules") or []
+                   if "alert" in rule and rule["alert"] not in have})
+
+
 def report(stack: str = "prod") -> tuple[str, list[MttdRow]]:
     from components.alerting.alertmanager_config import alertmanager_config
-    from components.slo.rules import slo_rule_groups
     from tools.slo_rules import load_stack_settings
 
     settings = load_stack_settings(stack)
-    # The stack's own SLO rules (the Alerting component generates them the same way).
-    docs = load_rule_documents(extra={"slo.rules.yaml": {"groups": slo_rule_groups(settings.slos, settings.prometheus.evaluation_interval)}})
+    docs = deployed_rule_documents(stack)
     am = alertmanager_config(settings.routing, settings.cluster_name, settings.environment, has_pagerduty=True, has_slack=True)
     rows = mttd_rows(docs, settings.prometheus.scrape_interval, settings.prometheus.evaluation_interval, am)
+    alerts = sorted({rule["alert"] for doc in docs.values() for g in doc["groups"] for rule in g.get("rules") or [] if "alert" in rule})
+    missing = not_deployed_alerts(docs)
     text = (
-        f"MTTD of critical alerts, stack {stack} (scrape {settings.prometheus.scrape_interval}, "
+        f"Stack {stack} deploys {len(docs)} PrometheusRules ({', '.join(docs)}) with {len(alerts)} alerts"
+        + (f"; not deployed here: {', '.join(missing)}" if missing else "") + ".\n\n"
+        + f"MTTD of critical alerts, stack {stack} (scrape {settings.prometheus.scrape_interval}, "
         f"evaluation {settings.prometheus.evaluation_interval}, notify = max(group_wait, critical group_interval); target <= {_fmt(MTTD_TARGET_S)})\n"
         + format_mttd(rows)
         + "\n\n"
@@ -207,7 +239,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="MTTD budget of every critical alert and each SLO's burn-rate thresholds.")
     parser.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml to read (default prod)")
     args = parser.parse_args(argv)
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+    from settings import ENVIRONMENTS
+
+    # A stack named after an environment (dev) renders from defaults without a stack file.
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists() and args.stack not in ENVIRONMENTS:
         parser.error(f"no Pulumi.{args.stack}.yaml")
     text, rows = report(args.stack)
     print(text, end="")

@@ -56,6 +56,7 @@ class Sim {
     List<String> locks = []
     List timeouts = []
     List<String> dirs = []
+    List<String> stashes = []
     Map agent = null
     String result = 'SUCCESS'
 
@@ -612,7 +613,7 @@ abstract class PipelineScript extends Script {
     void archiveArtifacts(Map a) {
         if (!a.artifacts) throw new StubError('archiveArtifacts without artifacts')
         requireAgent('archiveArtifacts')
-        sim.record(type: 'archiveArtifacts', artifacts: Sim.str(a.artifacts))
+        sim.record(type: 'archiveArtifacts', artifacts: Sim.str(a.artifacts), allowEmptyArchive: a.allowEmptyArchive ?: false)
     }
 
     Object catchError(Closure body) { catchError([:], body) }
@@ -628,6 +629,21 @@ abstract class PipelineScript extends Script {
     }
 
     static int rank(String result) { ['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED'].indexOf(result) }
+
+    // stash/unstash: files carried from one agent to a later one within the build.
+    void stash(String name) { stash(name: name) }
+    void stash(Map a) {
+        if (!a.name) throw new StubError('stash without a name')
+        requireAgent('stash')
+        sim.record(type: 'stash', name: Sim.str(a.name), includes: Sim.str(a.includes ?: '**'))
+        sim.stashes << Sim.str(a.name)
+    }
+
+    void unstash(String name) {
+        requireAgent('unstash')
+        sim.record(type: 'unstash', name: name)
+        if (!(name in sim.stashes)) throw new StepFailure("No such saved stash '${name}'")
+    }
 
     String readFile(String file) { readFile(file: file) }
     String readFile(Map a) {
@@ -655,7 +671,8 @@ abstract class PipelineScript extends Script {
 
     Object withEnv(List vars, Closure body) {
         Map saved = new LinkedHashMap(sim.env)
-        vars.each { String kv -> int i = kv.indexOf('='); sim.env[kv.substring(0, i)] = kv.substring(i + 1) }
+        sim.record(type: 'withEnv', vars: vars.collect { it.toString() })
+        vars.each { Object entry -> String kv = entry.toString(); int i = kv.indexOf('='); sim.env[kv.substring(0, i)] = kv.substring(i + 1) }
         try {
             return body.call()
         } finally {
@@ -897,6 +914,7 @@ for (Object raw : events) {
     if (event.changeTarget) {
         sim.env.putAll([CHANGE_ID: branch.replaceAll(/\D/, '') ?: '1', CHANGE_TARGET: event.changeTarget,
                         CHANGE_BRANCH: event.changeBranch ?: 'feature'])
+        if (event.changeUrl) sim.env.CHANGE_URL = event.changeUrl
     }
     try {
         PipelineScript script = (PipelineScript) scriptClass.newInstance()

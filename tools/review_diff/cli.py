@@ -15,17 +15,20 @@ from typing import Iterator, Optional
 
 import tools.review_diff as review_diff
 from tools.review_diff.text import DiffError, NO_CHANGES, ROOT, code
-from tools.review_diff.model import Render, load_render, scrub, secret_values
+from tools.review_diff.model import SOURCE_GLOBS, Render, load_render, scrub, secret_values
 from tools.review_diff.rules import Section, resources_section, rules_sections
 from tools.review_diff.alertmanager import alertmanager_section
 from tools.review_diff.sections import dashboards_section, helm_section, other_section, outputs_section, secrets_section, slos_section
+from tools.review_diff.stale import stale_numbers_section
+from tools.review_diff.targets import targets_section
 
 
 # --------------------------------------------------------------------------- report
 
 
 def _strip_volatile(document: dict) -> dict:
-    return {k: v for k, v in document.items() if k != "note"}
+    # unusedSecrets is derived from the resources (older renders lack it): not a change by itself.
+    return {k: v for k, v in document.items() if k not in ("note", "unusedSecrets")}
 
 
 def report(base: Render, head: Render, stack: Optional[str] = None) -> tuple[str, bool]:
@@ -34,9 +37,9 @@ def report(base: Render, head: Render, stack: Optional[str] = None) -> tuple[str
     lines = [f"# Review diff: stack `{stack}`", "", f"- base: {base.label}", f"- head: {head.label}", ""]
     if _strip_volatile(base.document) == _strip_volatile(head.document):
         return "\n".join(lines + [NO_CHANGES]) + "\n", False
-    sections: list[Optional[Section]] = [resources_section(base, head)]
+    sections: list[Optional[Section]] = [resources_section(base, head), targets_section(base, head)]
     sections += rules_sections(base, head)
-    sections += [alertmanager_section(base, head), slos_section(base, head), helm_section(base, head),
+    sections += [stale_numbers_section(base, head), alertmanager_section(base, head), slos_section(base, head), helm_section(base, head),
                  dashboards_section(base, head), secrets_section(base, head), other_section(base, head),
                  outputs_section(base, head)]
     present = [s for s in sections if s]
@@ -96,8 +99,9 @@ def _last_line(text: str) -> str:
 
 def render_tree(tree: Path, stack: str, label: str) -> Render:
     """Run that tree's own ``tools.render`` for ``stack`` and load what it wrote."""
+    files = {str(p.relative_to(tree)): p.read_text(encoding="utf-8") for g in SOURCE_GLOBS for p in sorted(tree.glob(g))}
     if not (tree / f"Pulumi.{stack}.yaml").exists():
-        return Render(f"{label} (no Pulumi.{stack}.yaml: empty)", {"stack": stack, "resources": [], "outputs": {}})
+        return Render(f"{label} (no Pulumi.{stack}.yaml: empty)", {"stack": stack, "resources": [], "outputs": {}}, files)
     with tempfile.TemporaryDirectory(prefix="review-diff-out-") as out:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PULUMI_CONFIG")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -106,7 +110,9 @@ def render_tree(tree: Path, stack: str, label: str) -> Render:
         if proc.returncode != 0:
             raise DiffError(f"render of stack {stack!r} at {label} failed (exit {proc.returncode}): {_last_line(proc.stderr)}",
                             detail=proc.stderr)
-        return load_render(Path(out) / "resources.json", label)
+        render = load_render(Path(out) / "resources.json", label)
+        render.files = files
+        return render
 
 
 def render_ref(ref: str, stack: str, sha: Optional[str] = None) -> Render:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -18,10 +18,16 @@ from tools.review_diff.text import DiffError, MIN_SECRET, SECRET_MASK, SECRET_TY
 Rid = tuple[str, str]  # (type, name)
 
 
+# The sources a report quotes with file and line (rule annotations, runbooks, promtool tests),
+# read from the tree that was rendered.
+SOURCE_GLOBS = ("rules/*.rules.yaml", "rules/tests/*.yaml", "docs/runbooks/*.md")
+
+
 @dataclass
 class Render:
     label: str
     document: dict
+    files: dict[str, str] = field(default_factory=dict)  # path relative to the tree -> text
 
     @property
     def resources(self) -> dict[Rid, dict]:

@@ -20,6 +20,15 @@ class Section:
     lines: list[str]
 
 
+def component(entry: dict) -> str:
+    """``dataops:monitoring:HiveMonitoring::hive`` -> ``HiveMonitoring hive``; the stack itself -> ``stack``."""
+    parent = str(entry.get("parent") or "")
+    if not parent or parent.startswith("pulumi:pulumi:Stack"):
+        return "stack"
+    kind, _, name = parent.partition("::")
+    return f"{kind.rsplit(':', 1)[-1]} {name}".strip()
+
+
 def resources_section(base: Render, head: Render) -> Optional[Section]:
     a, b = base.resources, head.resources
     rows = []
@@ -36,7 +45,9 @@ def resources_section(base: Render, head: Render) -> Optional[Section]:
     order = {"added": 0, "removed": 1, "changed": 2}
     rows.sort(key=lambda r: (order[r[0]], r[1]))
     lines = [", ".join(f"{counts[k]} {k}" for k in ("added", "removed", "changed") if counts[k]) + "."]
-    lines += [""] + _table(("change", "type", "name"), ((kind, code(t), code(n)) for kind, (t, n) in rows))
+    # The component (parent) that brings each resource: why a blackbox_exporter appears, say.
+    lines += [""] + _table(("change", "type", "name", "component"),
+                           ((kind, code(t), code(n), component(b.get((t, n)) or a[(t, n)])) for kind, (t, n) in rows))
     return Section("Resources", lines)
 
 

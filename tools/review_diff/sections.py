@@ -15,6 +15,10 @@ from tools.review_diff.rules import Section, _trim, rules_of
 
 # ---- SLOs
 
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[duration[-1]]
+
 _OBJECTIVE = "dataops:slo:objective"
 _RATIO = re.compile(r"dataops:slo:error_ratio:rate(\w+)\{[^}]*\}\s*>\s*([0-9.eE+-]+)")
 _RATIO_RECORD = re.compile(r"^dataops:slo:error_ratio:rate(\w+)$")
@@ -37,9 +41,10 @@ def slos_of(render: Render) -> dict[str, dict[str, str]]:
             elif _RATIO_RECORD.match(rule.name):
                 info["windows"].append(_RATIO_RECORD.match(rule.name).group(1))
             elif rule.name == "dataops:slo:error_budget_remaining":
-                ranges = re.findall(r"\[(\w+)\]", expr)
+                # The budget's window is its longest range, subqueries ([30d:5m]) included.
+                ranges = re.findall(r"\[(\d+[smhdwy])(?::\w*)?\]", expr)
                 if ranges:
-                    info["SLO window"] = ranges[-1]
+                    info["SLO window"] = max(ranges, key=_seconds)
                 m = re.search(r"\)\s*/\s*([0-9.eE+-]+)\s*$", expr)
                 if m:
                     info["error budget"] = m.group(1)
@@ -220,7 +225,9 @@ def secrets_section(base: Render, head: Render) -> Optional[Section]:
             rows.append((code(name), "changed"))
         else:
             unchanged.append(name)
-    pa, pb = set(base.document.get("placeholderSecrets") or []), set(head.document.get("placeholderSecrets") or [])
+    # Secrets of layers a stack does not deploy are not its business (renders list them as unusedSecrets).
+    pa = set(base.document.get("placeholderSecrets") or []) - set(base.document.get("unusedSecrets") or [])
+    pb = set(head.document.get("placeholderSecrets") or []) - set(head.document.get("unusedSecrets") or [])
     da, db = base.document.get("secureValueDigests") or {}, head.document.get("secureValueDigests") or {}
     lines: list[str] = []
     if rows:
@@ -238,8 +245,10 @@ def secrets_section(base: Render, head: Render) -> Optional[Section]:
         lines.append(f"- config secret {code(key)}: encrypted value added to the stack file")
     for key in sorted(set(da) - set(db)):
         lines.append(f"- config secret {code(key)}: encrypted value removed from the stack file")
+    new_stack = not base.document.get("resources")
     for key in sorted(pb - pa):
-        lines.append(f"- config secret {code(key)} now has no value in the stack file (placeholder in the render)")
+        lines.append(f"- config secret {code(key)} " + ("is read by this stack and has no value in the stack file (placeholder in the render): "
+                     "set it with `pulumi config set --secret` where it is required" if new_stack else "now has no value in the stack file (placeholder in the render)"))
     for key in sorted(pa - pb):
         lines.append(f"- config secret {code(key)} now has a value in the stack file")
     return Section("Secrets", _trim(lines)) if lines else None

@@ -149,14 +149,14 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Leaf paths of nested data: ``a.b[0].c``; list items with a unique ``name`` as ``[name=x]``."""
     if isinstance(value, dict):
         if not value:
-            return {prefix: {}}
+            return {prefix: {}} if prefix else {}  # an empty document has no paths (not one called "")
         out: dict[str, Any] = {}
         for k in sorted(value, key=str):
             out.update(flatten(value[k], _join(prefix, str(k))))
         return out
     if isinstance(value, list):
         if not value:
-            return {prefix: []}
+            return {prefix: []} if prefix else {}
         names = [v.get("name") for v in value if isinstance(v, dict)]
         by_name = len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
         out = {}
