@@ -127,7 +127,10 @@ def exact_semver(major: int) -> Callable[[str], str]:
 
 
 def image_ref(text: str) -> str:
-    pattern = r"^[a-z0-9][a-z0-9._/-]*(:[0-9][A-Za-z0-9._-]*|:v[0-9][A-Za-z0-9._-]*|@sha256:[a-f0-9]{64})$"
+    # A version tag, a digest, or the commit a build tagged it with (Jenkins tags the exporter
+    # image with the full commit SHA; one that starts with a letter was refused until the e2e
+    # ran the Jenkinsfile's own steps).
+    pattern = r"^[a-z0-9][a-z0-9._/-]*(:[0-9][A-Za-z0-9._-]*|:v[0-9][A-Za-z0-9._-]*|:[0-9a-f]{7,40}|@sha256:[a-f0-9]{64})$"
     if not isinstance(text, str) or not re.match(pattern, text):
         raise ValueError("must be an image reference pinned to a version tag or digest (e.g. quay.io/thanos/thanos:v0.42.4)")
     return text

@@ -30,7 +30,7 @@ from typing import Callable
 
 import yaml
 
-from e2e import checks
+from e2e import checks, jenkins
 from e2e.build import TOOLS, binary_path, module_file
 from e2e.build import main as build_main
 from e2e.cluster import CONTEXT, LocalCluster
@@ -228,6 +228,25 @@ class Run:
             raise AssertionError(f"{name}: bad input through the real CLI: exit {result.returncode}, missing {missing}:\n{output[-3000:]}")
         say(f"{name}: bad input through the real CLI: one settings message listing both problems with their fixes, no traceback")
 
+    def jenkins(self) -> dict:
+        """The Jenkinsfile's pulumi steps for a change request, main and the nightly drift check,
+        as its Groovy harness records them, run against this cluster (e2e/jenkins.py). Staging and
+        prod share this one cluster, so each gets its own namespace here (on their real clusters
+        both use the default); prod's protected leftovers from its own test go first."""
+        p = self.pulumi
+        p.run(["state", "unprotect", "--all", "--yes"], stack="prod")
+        p.run(["destroy", "--yes", "--skip-preview"], stack="prod")
+        wait_for(lambda: not self.cluster.kube.exists(f"/api/v1/namespaces/{checks.NAMESPACE}"), 180, "prod's namespace to be gone", interval=1)
+        for stack in ("staging", "prod"):
+            p.run(["config", "set", "dataops-monitoring:namespace", f"monitoring-{stack}"], stack=stack)
+        steps = jenkins.recorded_steps()
+        ran = {event: jenkins.run_event(p, event, steps[event], say) for event in jenkins.EVENTS}
+        plan = p.project / "build" / "plan" / "prod-preview.txt"
+        if not plan.exists() or "--plan" not in " ".join(c for c in steps["main"] if "pulumi up" in c and "prod" in c):
+            raise AssertionError("main: prod's preview was not archived or its up did not apply the saved plan")
+        say("jenkins: main: prod was previewed (plan saved, preview archived) before the approval and `pulumi up --plan` applied that plan")
+        return ran
+
     def platform_namespaces(self, name: str, render: dict) -> None:
         """The platform's own namespaces (Spark, Airflow, ...) exist on a real cluster before
         monitoring is deployed (a documented prerequisite); here they are made first."""
@@ -344,9 +363,11 @@ def test(stacks: list[str]) -> int:
     run = Run.start()
     try:
         results = [run.stack(PLANS[name]) for name in stacks]
+        jenkins_steps = run.jenkins() if {"staging", "prod"} <= set(stacks) else {}
     finally:
         run.stop()
     summary = {
+        "jenkins_steps": jenkins_steps,
         "control_plane": run.cluster.timings,
         "stacks": results,
         "total_seconds": round(time.monotonic() - started, 1),

@@ -671,6 +671,8 @@ def test_reference_and_ordinary_keys(key):
         ("prom/statsd-exporter:v0.28.0", None),
         ("localhost:5000/x:1.0", None),
         ("quay.io/thanos/thanos@sha256:" + "a" * 64, None),
+        # Jenkins tags the exporter image with the commit SHA, which may start with a letter.
+        ("registry.dataops.internal/dataops/iceberg-exporter:a0b1c2d3e4f5061728394a5b6c7d8e9f00112233", None),
         ("quay.io/thanos/thanos:latest", "uses the floating tag 'latest'"),
         ("quay.io/thanos/thanos", "has no tag (it would pull whatever 'latest' is)"),
         ("localhost:5000/x", "has no tag (it would pull whatever 'latest' is)"),

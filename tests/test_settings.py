@@ -217,3 +217,20 @@ def test_slo_window_longer_than_retention_is_a_warning_not_an_error(monkeypatch)
     warnings.clear()
     load({**BASE, "prometheusRetention": "30d"})
     assert warnings == []
+
+
+@pytest.mark.parametrize("tag", ["a0b1c2d3e4f5061728394a5b6c7d8e9f00112233", "5f1d0c3b9e8a7d6c5b4a39281706f5e4d3c2b1a0", "a0b1c2d", "v0.42.4", "0.1.0"])
+def test_an_image_tagged_with_its_commit_or_a_version_is_pinned(tag):
+    # The Jenkinsfile tags the exporter image with the full commit SHA; the e2e, running its
+    # steps for real, found a SHA starting with a letter refused.
+    from core.parsers import image_ref
+
+    assert image_ref(f"registry.dataops.internal/dataops/iceberg-exporter:{tag}")
+
+
+@pytest.mark.parametrize("tag", ["latest", "stable", "main", "a0b1c2", "g0b1c2d3"])
+def test_a_floating_or_unversioned_tag_is_still_refused(tag):
+    from core.parsers import image_ref
+
+    with pytest.raises(ValueError):
+        image_ref(f"registry.dataops.internal/dataops/iceberg-exporter:{tag}")
