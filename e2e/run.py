@@ -389,6 +389,8 @@ def up(stack: str) -> int:
     run = Run.start(LOCAL_DIR)
     plan = PLANS.get(stack) or StackPlan(stack, (), "", "", frozenset(), lambda _kube: True, protected=False)
     run.configure(plan)
+    # A trial cluster has none of the platform's namespaces (Spark's, Airflow's): make them, as on a real one.
+    run.platform_namespaces(stack, run.mock_render(plan))
     run.pulumi.run(["up", "--yes"], stack=stack, timed="up")
     outputs = run.pulumi.json(["stack", "output"], stack=stack)
     (LOCAL_DIR / "stack").write_text(stack)
