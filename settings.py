@@ -112,10 +112,7 @@ class StackSettings:
     namespace: str
     storage_class: str
     cluster: ClusterSettings
-    chart: prometheus_stack.ChartSettings
-    prometheus: prometheus_stack.PrometheusSettings
-    grafana: prometheus_stack.GrafanaSettings
-    alertmanager: prometheus_stack.AlertmanagerSettings
+    prometheus_stack: prometheus_stack.PrometheusStackSettings
     routing: alerting.RoutingSettings
     thanos: thanos.ThanosSettings
     spark: spark.SparkSettings
@@ -131,6 +128,22 @@ class StackSettings:
     powerscale: powerscale.PowerScaleSettings
     bitbucket: bitbucket.BitbucketSettings
     slos: tuple[slo.SloSpec, ...]
+
+    @property
+    def chart(self) -> prometheus_stack.ChartSettings:
+        return self.prometheus_stack.chart
+
+    @property
+    def prometheus(self) -> prometheus_stack.PrometheusSettings:
+        return self.prometheus_stack.prometheus
+
+    @property
+    def grafana(self) -> prometheus_stack.GrafanaSettings:
+        return self.prometheus_stack.grafana
+
+    @property
+    def alertmanager(self) -> prometheus_stack.AlertmanagerSettings:
+        return self.prometheus_stack.alertmanager
 
     @property
     def is_prod(self) -> bool:
@@ -164,10 +177,7 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         namespace=reader.get("namespace"),
         storage_class=reader.get("storageClass"),
         cluster=_read_cluster(reader),
-        chart=stack_settings.chart,
-        prometheus=stack_settings.prometheus,
-        grafana=stack_settings.grafana,
-        alertmanager=stack_settings.alertmanager,
+        prometheus_stack=stack_settings,
         routing=alerting.read(reader),
         thanos=thanos.read(reader),
         spark=spark.read(reader),

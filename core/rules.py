@@ -13,13 +13,16 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from core.k8s import labels
+
+if TYPE_CHECKING:
+    from core.wiring import Wiring
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"
@@ -77,16 +80,6 @@ def domain_rule_groups(domain: str, rules_dir: Optional[Path] = None) -> list[di
     return load_rule_file((rules_dir or RULES_DIR) / f"{domain}.rules.yaml")["groups"]
 
 
-@dataclass(frozen=True)
-class RuleTarget:
-    """Where a domain's PrometheusRule goes: the namespace Prometheus watches, the chart
-    release owning the CRDs (every CR depends on it), and the links alerts carry."""
-
-    namespace: pulumi.Input[str]
-    operator: pulumi.Resource
-    links: Links
-
-
 def prometheus_rule(
     name: str,
     groups: Sequence[Mapping[str, Any]],
@@ -113,21 +106,22 @@ def prometheus_rule(
 
 def domain_rule(
     domain: str,
-    target: RuleTarget,
+    wiring: Wiring,
     parent: pulumi.Resource,
     component: str,
     default_dashboard: str,
     groups: Optional[Sequence[Mapping[str, Any]]] = None,
     aliases: Sequence[pulumi.Alias] = (),
 ) -> k8s.apiextensions.CustomResource:
-    """PrometheusRule ``dataops-<domain>`` from ``rules/<domain>.rules.yaml`` (or ``groups``), links added."""
+    """PrometheusRule ``dataops-<domain>`` from ``rules/<domain>.rules.yaml`` (or ``groups``), links
+    added; in the wiring's namespace, depending on its chart release."""
     groups = domain_rule_groups(domain) if groups is None else groups
     return prometheus_rule(
         f"dataops-{domain}",
-        target.links.annotate(groups, default_dashboard),
-        target.namespace,
+        wiring.links.annotate(groups, default_dashboard),
+        wiring.namespace,
         parent,
-        target.operator,
+        wiring.operator,
         component,
         aliases,
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.airflow.settings import AirflowSettings
+from core.wiring import Wiring
 from core.k8s import deployment_with_service, dump_yaml, exporter_network_policy, labels, load_asset, monitor, namespace_peer, restricted_security_context
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "airflow-statsd-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -18,17 +18,7 @@ DASHBOARD = "dataops-03-workload"
 STATSD_PORT = 9125
 METRICS_PORT = 9102
 MAPPING_KEY = "mapping.yaml"
-
-
-@dataclass(frozen=True)
-class AirflowMonitoringArgs:
-    namespace: pulumi.Input[str]
-    image: str
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-    replicas: int = 1
-    # The only namespaces whose pods may send statsd packets (NetworkPolicy); Airflow's.
-    airflow_namespaces: tuple[str, ...] = ("airflow",)
+REPLICAS = 1  # statsd_exporter keeps no state: one pod, rescheduled if it goes
 
 
 class AirflowMonitoring(pulumi.ComponentResource):
@@ -40,15 +30,15 @@ class AirflowMonitoring(pulumi.ComponentResource):
     statsd_host: pulumi.Output[str]
     statsd_port: int
 
-    def __init__(self, name: str, args: AirflowMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:AirflowMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: AirflowSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:AirflowMonitoring", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
         selector = {"app.kubernetes.io/name": COMPONENT}
 
         mapping = dump_yaml(load_asset(__file__, "airflow-statsd-mapping.yaml"))
         config_map = k8s.core.v1.ConfigMap(
             "airflow-statsd-mapping",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="airflow-statsd-mapping", namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="airflow-statsd-mapping", namespace=wiring.namespace, labels=labels(COMPONENT)),
             data={MAPPING_KEY: mapping},
             opts=child,
         )
@@ -56,7 +46,7 @@ class AirflowMonitoring(pulumi.ComponentResource):
         checksum = hashlib.sha256(mapping.encode()).hexdigest()[:16]
         container = k8s.core.v1.ContainerArgs(
             name="statsd-exporter",
-            image=args.image,
+            image=settings.statsd_exporter_image,
             args=[
                 f"--statsd.mapping-config=/etc/statsd/{MAPPING_KEY}",
                 f"--statsd.listen-udp=:{STATSD_PORT}",
@@ -78,7 +68,7 @@ class AirflowMonitoring(pulumi.ComponentResource):
         )
         self.deployment, self.service = deployment_with_service(
             COMPONENT,
-            args.namespace,
+            wiring.namespace,
             container,
             [
                 k8s.core.v1.ServicePortArgs(name="statsd-udp", port=STATSD_PORT, target_port="statsd-udp", protocol="UDP"),
@@ -86,7 +76,7 @@ class AirflowMonitoring(pulumi.ComponentResource):
                 k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"),
             ],
             self,
-            replicas=args.replicas,
+            replicas=REPLICAS,
             volumes=[k8s.core.v1.VolumeArgs(name="mapping", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="airflow-statsd-mapping"))],
             pod_annotations={"checksum/mapping": checksum},
             depends_on=[config_map],
@@ -94,12 +84,12 @@ class AirflowMonitoring(pulumi.ComponentResource):
         # Prometheus scrapes :9102; Airflow's pods send statsd to :9125; the exporter opens no connection.
         self.network_policy = exporter_network_policy(
             COMPONENT,
-            args.namespace,
+            wiring.namespace,
             self,
             metrics_port=METRICS_PORT,
             extra_ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[namespace_peer(list(args.airflow_namespaces))],
+                    from_=[namespace_peer(list(settings.namespaces))],
                     ports=[
                         k8s.networking.v1.NetworkPolicyPortArgs(port=STATSD_PORT, protocol="UDP"),
                         k8s.networking.v1.NetworkPolicyPortArgs(port=STATSD_PORT, protocol="TCP"),
@@ -111,17 +101,17 @@ class AirflowMonitoring(pulumi.ComponentResource):
         self.service_monitor = monitor(
             "ServiceMonitor",
             COMPONENT,
-            args.namespace,
+            wiring.namespace,
             {
                 "selector": {"matchLabels": selector},
-                "namespaceSelector": {"matchNames": [args.namespace]},
+                "namespaceSelector": {"matchNames": [wiring.namespace]},
                 "endpoints": [{"port": "metrics", "interval": "30s", "path": "/metrics"}],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
         )
-        self.rules = domain_rule("airflow", RuleTarget(args.namespace, args.operator, args.links), self, "airflow-monitoring", DASHBOARD)
-        self.statsd_host = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc.cluster.local")
+        self.rules = domain_rule("airflow", wiring, self, "airflow-monitoring", DASHBOARD)
+        self.statsd_host = pulumi.Output.concat(COMPONENT, ".", wiring.namespace, ".svc.cluster.local")
         self.statsd_port = STATSD_PORT
         self.register_outputs({"statsdHost": self.statsd_host, "statsdPort": STATSD_PORT})

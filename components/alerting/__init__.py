@@ -10,7 +10,6 @@ this component creates both Secrets. Every PrometheusRule ``depends_on`` the rel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -31,7 +30,8 @@ from components.slo.rules import DASHBOARD as SLO_DASHBOARD
 from components.slo.rules import slo_rule_groups, split_long_windows
 from components.slo.settings import SloSpec
 from core.k8s import labels
-from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, Links, prometheus_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, prometheus_rule
+from core.wiring import Wiring
 
 SLO_RULE_NAME = "dataops-slo"
 # The SLO rules whose window is longer than Prometheus keeps; the Thanos Ruler evaluates them.
@@ -45,14 +45,12 @@ def alertmanager_wiring() -> AlertmanagerWiring:
 
 @dataclass(frozen=True)
 class AlertingArgs:
-    namespace: pulumi.Input[str]
-    cluster_name: str
-    environment: str
     routing: RoutingSettings
     slos: tuple[SloSpec, ...]
+    # Who the notifications say they come from (the cluster and environment external labels).
+    cluster_name: str
+    environment: str
     evaluation_interval: str
-    operator: pulumi.Resource  # PrometheusStack.operator: the chart release owning the CRDs
-    links: Links  # where the SLO alerts' runbook and dashboard links point
     # Thanos is on: the budgets of SLOs whose window exceeds ``retention`` (prometheusRetention)
     # go to the Thanos Ruler (components/thanos) instead of Prometheus.
     thanos_ruler: bool = False
@@ -65,8 +63,8 @@ class Alerting(pulumi.ComponentResource):
     rules: list[k8s.apiextensions.CustomResource]
     rule_names: list[str]
 
-    def __init__(self, name: str, args: AlertingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:Alerting", name, None, opts)
+    def __init__(self, name: str, args: AlertingArgs, wiring: Wiring):
+        super().__init__("dataops:monitoring:Alerting", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
         routing = args.routing
 
@@ -81,7 +79,7 @@ class Alerting(pulumi.ComponentResource):
         self.credentials_secret = k8s.core.v1.Secret(
             CREDENTIALS_SECRET_NAME,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CREDENTIALS_SECRET_NAME, namespace=args.namespace, labels=labels("alertmanager")
+                name=CREDENTIALS_SECRET_NAME, namespace=wiring.namespace, labels=labels("alertmanager")
             ),
             type="Opaque",
             # No stringData at all when empty: an empty one never reads back from the API server,
@@ -94,7 +92,7 @@ class Alerting(pulumi.ComponentResource):
         config = alertmanager_config(routing, args.cluster_name, args.environment)
         self.config_secret = k8s.core.v1.Secret(
             CONFIG_SECRET_NAME,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_SECRET_NAME, namespace=args.namespace, labels=labels("alertmanager")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_SECRET_NAME, namespace=wiring.namespace, labels=labels("alertmanager")),
             type="Opaque",
             string_data={CONFIG_SECRET_KEY: render_alertmanager_yaml(config)},
             opts=child,
@@ -107,8 +105,8 @@ class Alerting(pulumi.ComponentResource):
         self.rules = []
         self.rule_names = []
         if groups:
-            groups = args.links.annotate(groups, SLO_DASHBOARD)
-            self.rules.append(prometheus_rule(SLO_RULE_NAME, groups, args.namespace, self, args.operator, "slo"))
+            groups = wiring.links.annotate(groups, SLO_DASHBOARD)
+            self.rules.append(prometheus_rule(SLO_RULE_NAME, groups, wiring.namespace, self, wiring.operator, "slo"))
             self.rule_names.append(SLO_RULE_NAME)
         if long_groups:
             # RULER_LABELS: the ThanosRuler's ruleSelector picks it up, Prometheus' excludes it.
@@ -118,10 +116,10 @@ class Alerting(pulumi.ComponentResource):
                     api_version="monitoring.coreos.com/v1",
                     kind="PrometheusRule",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=SLO_LONG_RULE_NAME, namespace=args.namespace, labels={**labels("slo"), **RULE_SELECTOR_LABELS, **RULER_LABELS}
+                        name=SLO_LONG_RULE_NAME, namespace=wiring.namespace, labels={**labels("slo"), **RULE_SELECTOR_LABELS, **RULER_LABELS}
                     ),
-                    spec={"groups": args.links.annotate(long_groups, SLO_DASHBOARD)},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator]),
+                    spec={"groups": wiring.links.annotate(long_groups, SLO_DASHBOARD)},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[wiring.operator]),
                 )
             )
             self.rule_names.append(SLO_LONG_RULE_NAME)

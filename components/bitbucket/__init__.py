@@ -12,15 +12,16 @@ Note: Prometheus shows a target's scrape URL, token included, on its /targets pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.powerscale.settings import ScrapeUrl
+from components.bitbucket.settings import BitbucketSettings
+from core.wiring import Wiring
 from core.k8s import dump_yaml, labels
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "bitbucket-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -53,25 +54,16 @@ def scrape_configs(url: ScrapeUrl, token: str) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class BitbucketMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the scrape Secret and rules live (monitoring, Prometheus' namespace)
-    url: ScrapeUrl
-    token: pulumi.Output  # secret
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 class BitbucketMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: BitbucketMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:BitbucketMonitoring", name, None, opts)
-        document = args.token.apply(lambda token: dump_yaml(scrape_configs(args.url, token)))
+    def __init__(self, name: str, settings: BitbucketSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:BitbucketMonitoring", name, None, wiring.opts)
+        document = settings.token.apply(lambda token: dump_yaml(scrape_configs(settings.url, token)))
         self.scrape_secret = k8s.core.v1.Secret(
             SCRAPE_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRAPE_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRAPE_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
             type="Opaque",
             string_data={SCRAPE_KEY: pulumi.Output.secret(document)},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"target": args.url.target})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"target": settings.url.target})

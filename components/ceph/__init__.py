@@ -10,13 +10,14 @@ daemon perf counters such as ceph_rgw_*). rules/ceph.rules.yaml selects
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
+from components.ceph.settings import CephSettings
+from core.wiring import Wiring
 from core.k8s import keep_metrics, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "ceph-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -44,32 +45,24 @@ def targets(cluster_namespace: str) -> dict[str, dict[str, Any]]:
     }
 
 
-@dataclass(frozen=True)
-class CephMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the monitors and rules live (monitoring)
-    ceph_namespace: str  # the Rook cluster namespace (also its rook_cluster label)
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 class CephMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: CephMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:CephMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: CephSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:CephMonitoring", name, None, wiring.opts)
         self.monitors = [
             monitor(
                 "ServiceMonitor",
                 monitor_name,
-                args.namespace,
+                wiring.namespace,
                 {
-                    "namespaceSelector": {"matchNames": [args.ceph_namespace]},
+                    "namespaceSelector": {"matchNames": [settings.namespace]},
                     "selector": target["selector"],
                     "endpoints": [target["endpoint"]],
                 },
                 self,
-                args.operator,
+                wiring.operator,
                 COMPONENT,
             )
-            for monitor_name, target in targets(args.ceph_namespace).items()
+            for monitor_name, target in targets(settings.namespace).items()
         ]
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"cephNamespace": args.ceph_namespace})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"cephNamespace": settings.namespace})

@@ -22,6 +22,7 @@ import dashboards
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
 from components.slo.settings import SloSpec
 from core.k8s import labels
+from core.wiring import Wiring
 from dashboards.thresholds import Inputs, default_freshness_max_age_s
 
 COMPONENT = "grafana-dashboards"
@@ -31,10 +32,7 @@ CONFIGMAP_LIMIT_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class DashboardsArgs:
-    namespace: pulumi.Input[str]
     folder: str = "DataOps"
-    # The chart release: when given, the ConfigMaps wait for Grafana's sidecar to exist.
-    operator: Optional[pulumi.Resource] = None
     # settings.slos: the data-freshness SLO (if the stack has one) sets the freshness limit.
     slos: Sequence[SloSpec] = ()
     # The optional parts this stack deploys (dashboards.thresholds.OPTIONAL_PARTS): the rows
@@ -82,9 +80,10 @@ def config_map_name(file_name: str) -> str:
 class Dashboards(pulumi.ComponentResource):
     config_maps: dict[str, k8s.core.v1.ConfigMap]
 
-    def __init__(self, name: str, args: DashboardsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:Dashboards", name, None, opts)
-        depends_on = [args.operator] if args.operator is not None else []
+    def __init__(self, name: str, args: DashboardsArgs, wiring: Wiring):
+        super().__init__("dataops:monitoring:Dashboards", name, None, wiring.opts)
+        # The chart release: the ConfigMaps wait for Grafana's sidecar to exist.
+        depends_on = [wiring.operator] if wiring.operator is not None else []
         self.config_maps = {}
         for file_name, text in dashboards.rendered(dashboard_inputs(args)):
             size = len(file_name.encode()) + len(text.encode())
@@ -95,7 +94,7 @@ class Dashboards(pulumi.ComponentResource):
                 cm_name,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=cm_name,
-                    namespace=args.namespace,
+                    namespace=wiring.namespace,
                     labels={**labels(COMPONENT), DASHBOARD_LABEL: "1"},
                     annotations={DASHBOARD_FOLDER_ANNOTATION: args.folder},
                 ),

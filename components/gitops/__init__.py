@@ -29,13 +29,14 @@ agent listener Service) produces no target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
+from components.gitops.settings import GitOpsSettings
+from core.wiring import Wiring
 from core.k8s import keep_metrics, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "gitops-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -79,15 +80,6 @@ ARGOCD_TARGETS: dict[str, dict[str, Any]] = {
 JENKINS_SELECTOR = {"matchLabels": {"app.kubernetes.io/component": "jenkins-controller"}}
 
 
-@dataclass(frozen=True)
-class GitOpsMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the monitors and rules live (monitoring)
-    argocd_namespace: str
-    jenkins_namespace: str
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 def _argocd_endpoints() -> list[dict[str, Any]]:
     return [
         {"port": port, "path": "/metrics", "interval": "30s", "metricRelabelings": keep_metrics(ARGOCD_KEEP)}
@@ -107,20 +99,20 @@ def _jenkins_endpoint() -> dict[str, Any]:
 
 
 class GitOpsMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: GitOpsMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:GitOpsMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: GitOpsSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:GitOpsMonitoring", name, None, wiring.opts)
         self.argocd_monitors = [
             monitor(
                 "ServiceMonitor",
                 monitor_name,
-                args.namespace,
+                wiring.namespace,
                 {
-                    "namespaceSelector": {"matchNames": [args.argocd_namespace]},
+                    "namespaceSelector": {"matchNames": [settings.argocd_namespace]},
                     "selector": selector,
                     "endpoints": _argocd_endpoints(),
                 },
                 self,
-                args.operator,
+                wiring.operator,
                 COMPONENT,
             )
             for monitor_name, selector in ARGOCD_TARGETS.items()
@@ -128,15 +120,15 @@ class GitOpsMonitoring(pulumi.ComponentResource):
         self.jenkins_monitor = monitor(
             "ServiceMonitor",
             "jenkins",
-            args.namespace,
+            wiring.namespace,
             {
-                "namespaceSelector": {"matchNames": [args.jenkins_namespace]},
+                "namespaceSelector": {"matchNames": [settings.jenkins_namespace]},
                 "selector": JENKINS_SELECTOR,
                 "endpoints": [_jenkins_endpoint()],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
         )
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"argocdNamespace": args.argocd_namespace, "jenkinsNamespace": args.jenkins_namespace})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"argocdNamespace": settings.argocd_namespace, "jenkinsNamespace": settings.jenkins_namespace})

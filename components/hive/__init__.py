@@ -14,15 +14,15 @@ layer of dataops:platform:availability select.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.portal import TCP_MODULE  # blackbox_config(tcp_connect=True)
+from components.hive.settings import HiveSettings
+from components.portal import TCP_MODULE, PortalMonitoring  # blackbox_config(tcp_connect=True)
 from core.k8s import keep_metrics, labels, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
+from core.wiring import Wiring
 
 COMPONENT = "hive-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -36,50 +36,40 @@ JMX_PORT_NAME = "jmx-metrics"
 HIVE_KEEP = r"hive_metastore_.+|jvm_memory_bytes_(used|max)|jvm_gc_collection_seconds_(sum|count)"
 
 
-@dataclass(frozen=True)
-class HiveMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the probe, monitor and rules live (monitoring)
-    thrift_address: str  # host:port probed over TCP
-    hive_namespace: Optional[str]  # where the metastore pods run; None: no JMX scrape
-    prober_address: pulumi.Input[str]  # blackbox_exporter host:port (PortalMonitoring.prober_address)
-    prober: pulumi.Resource  # the blackbox_exporter Service the probe goes through
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 class HiveMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: HiveMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:HiveMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: HiveSettings, wiring: Wiring, prober: PortalMonitoring):
+        """``prober``: the stack's blackbox_exporter (PortalMonitoring) the Thrift probe goes through."""
+        super().__init__("dataops:monitoring:HiveMonitoring", name, None, wiring.opts)
         self.probe = k8s.apiextensions.CustomResource(
             PROBE_JOB,
             api_version="monitoring.coreos.com/v1",
             kind="Probe",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=PROBE_JOB, namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PROBE_JOB, namespace=wiring.namespace, labels=labels(COMPONENT)),
             spec={
                 "jobName": PROBE_JOB,
                 "interval": "30s",
                 "module": TCP_MODULE,
-                "prober": {"url": args.prober_address, "path": "/probe"},
-                "targets": {"staticConfig": {"static": [args.thrift_address], "labels": {"layer": "data"}}},
+                "prober": {"url": prober.prober_address, "path": "/probe"},
+                "targets": {"staticConfig": {"static": [settings.thrift_address], "labels": {"layer": "data"}}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, args.prober]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[wiring.operator, prober.service]),
         )
         self.pod_monitor = None
-        if args.hive_namespace:
+        if settings.namespace:
             self.pod_monitor = monitor(
                 "PodMonitor",
                 POD_MONITOR,
-                args.namespace,
+                wiring.namespace,
                 {
-                    "namespaceSelector": {"matchNames": [args.hive_namespace]},
+                    "namespaceSelector": {"matchNames": [settings.namespace]},
                     "selector": {"matchLabels": dict(POD_SELECTOR)},
                     "podMetricsEndpoints": [
                         {"port": JMX_PORT_NAME, "path": "/metrics", "interval": "30s", "metricRelabelings": keep_metrics(HIVE_KEEP)}
                     ],
                 },
                 self,
-                args.operator,
+                wiring.operator,
                 COMPONENT,
             )
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"thriftAddress": args.thrift_address, "hiveNamespace": args.hive_namespace or ""})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"thriftAddress": settings.thrift_address, "hiveNamespace": settings.namespace or ""})

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.iceberg.settings import IcebergSettings
+from core.wiring import Wiring
 from core.k8s import deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
 from core.parsers import url_port
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "iceberg-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -19,14 +19,6 @@ DASHBOARD = "dataops-04-data"
 CREDENTIALS_SECRET = "iceberg-exporter-credentials"
 PORT = 9123
 SHARD_LABEL = "dataops.io/shard"
-
-
-@dataclass(frozen=True)
-class IcebergExporterArgs:
-    namespace: pulumi.Input[str]
-    exporter: IcebergSettings
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
 
 
 def _env(settings: IcebergSettings, has_credentials: bool, shard: Optional[int] = None) -> list[k8s.core.v1.EnvVarArgs]:
@@ -63,16 +55,15 @@ def egress_ports(settings: IcebergSettings) -> list[int]:
 
 
 class IcebergExporter(pulumi.ComponentResource):
-    def __init__(self, name: str, args: IcebergExporterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:IcebergExporter", name, None, opts)
-        settings = args.exporter
+    def __init__(self, name: str, settings: IcebergSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:IcebergExporter", name, None, wiring.opts)
         selector = {"app.kubernetes.io/name": COMPONENT}
         has_credentials = settings.s3_access_key is not None and settings.s3_secret_key is not None
         depends_on = []
         if has_credentials:
             self.credentials = k8s.core.v1.Secret(
                 CREDENTIALS_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
                 type="Opaque",
                 string_data={"s3-access-key-id": settings.s3_access_key, "s3-secret-access-key": settings.s3_secret_key},
                 opts=pulumi.ResourceOptions(parent=self),
@@ -106,7 +97,7 @@ class IcebergExporter(pulumi.ComponentResource):
             depends_on=depends_on,
         )
         if settings.shards == 1:
-            self.deployment, self.service = deployment_with_service(COMPONENT, args.namespace, container(None), ports, self, **pod)
+            self.deployment, self.service = deployment_with_service(COMPONENT, wiring.namespace, container(None), ports, self, **pod)
             self.deployments = [self.deployment]
         else:
             # One Deployment per shard (its own selector), all behind one Service: the
@@ -114,7 +105,7 @@ class IcebergExporter(pulumi.ComponentResource):
             self.deployments = [
                 deployment_with_service(
                     f"{COMPONENT}-shard-{shard}",
-                    args.namespace,
+                    wiring.namespace,
                     container(shard),
                     ports,
                     self,
@@ -126,27 +117,27 @@ class IcebergExporter(pulumi.ComponentResource):
             ]
             self.service = k8s.core.v1.Service(
                 COMPONENT,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=args.namespace, labels={**labels(COMPONENT), **selector}),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=COMPONENT, namespace=wiring.namespace, labels={**labels(COMPONENT), **selector}),
                 spec=k8s.core.v1.ServiceSpecArgs(selector=selector, ports=ports),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.network_policy = exporter_network_policy(
-            COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(egress_ports(settings))]
+            COMPONENT, wiring.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(egress_ports(settings))]
         )
         # /metrics serves the last completed collection, so scraping faster than the
         # collection interval is cheap; 1m keeps staleness below the interval.
         self.service_monitor = monitor(
             "ServiceMonitor",
             COMPONENT,
-            args.namespace,
+            wiring.namespace,
             {
                 "selector": {"matchLabels": selector},
-                "namespaceSelector": {"matchNames": [args.namespace]},
+                "namespaceSelector": {"matchNames": [wiring.namespace]},
                 "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "1m", "scrapeTimeout": "30s"}],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
         )
-        self.rules = domain_rule("iceberg", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
+        self.rules = domain_rule("iceberg", wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"service": self.service.metadata.name, "shards": settings.shards})

@@ -14,15 +14,16 @@ NetworkPolicy: ingress from Prometheus only, egress to DNS and the database list
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.oracle.settings import split_dsn
+from components.oracle.settings import OracleSettings
+from core.wiring import Wiring
 from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, keep_metrics, labels, monitor, restricted_security_context
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "oracledb-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -60,41 +61,30 @@ def exporter_config(database_name: str) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class OracleMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the exporter, monitor and rules live (monitoring)
-    dsn: pulumi.Output  # secret: user/password@connect
-    image: str
-    database_name: str
-    database_port: int  # the listener port: the exporter's only egress besides DNS
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 def _part(dsn: pulumi.Output, index: int) -> pulumi.Output:
     # Settings validated the form; a preview with an unknown value yields "".
     return dsn.apply(lambda value: (split_dsn(value) or ("", "", ""))[index])
 
 
 class OracleMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: OracleMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:OracleMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: OracleSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:OracleMonitoring", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
         self.credentials = k8s.core.v1.Secret(
             CREDENTIALS_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
             type="Opaque",
             string_data={
-                "username": pulumi.Output.secret(_part(args.dsn, 0)),
-                "password": pulumi.Output.secret(_part(args.dsn, 1)),
-                "url": pulumi.Output.secret(_part(args.dsn, 2)),
+                "username": pulumi.Output.secret(_part(settings.dsn, 0)),
+                "password": pulumi.Output.secret(_part(settings.dsn, 1)),
+                "url": pulumi.Output.secret(_part(settings.dsn, 2)),
             },
             opts=child,
         )
-        config_text = dump_yaml(exporter_config(args.database_name))
+        config_text = dump_yaml(exporter_config(settings.database))
         config_map = k8s.core.v1.ConfigMap(
             CONFIG_MAP,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=wiring.namespace, labels=labels(COMPONENT)),
             data={CONFIG_KEY: config_text},
             opts=child,
         )
@@ -105,7 +95,7 @@ class OracleMonitoring(pulumi.ComponentResource):
         health = k8s.core.v1.HTTPGetActionArgs(path="/", port="metrics")
         container = k8s.core.v1.ContainerArgs(
             name="oracledb-exporter",
-            image=args.image,
+            image=settings.image,
             args=[f"--config.file={CONFIG_DIR}/{CONFIG_KEY}"],
             env=[
                 k8s.core.v1.EnvVarArgs(name="DB_USERNAME", value_from=from_secret("username")),
@@ -125,7 +115,7 @@ class OracleMonitoring(pulumi.ComponentResource):
         )
         self.deployment, self.service = deployment_with_service(
             NAME,
-            args.namespace,
+            wiring.namespace,
             container,
             [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics")],
             self,
@@ -152,12 +142,12 @@ class OracleMonitoring(pulumi.ComponentResource):
         )
         # Ingress only from Prometheus on 9161; egress only to DNS and the database listener.
         self.network_policy = exporter_network_policy(
-            NAME, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports([args.database_port])]
+            NAME, wiring.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports([settings.port])]
         )
         self.monitor = monitor(
             "ServiceMonitor",
             NAME,
-            args.namespace,
+            wiring.namespace,
             {
                 "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
                 "endpoints": [
@@ -167,9 +157,9 @@ class OracleMonitoring(pulumi.ComponentResource):
                 ],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
             depends_on=[self.service],
         )
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"database": args.database_name})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"database": settings.database})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import pulumi
 
-from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
+from core.rules import domain_rule, domain_rule_groups
+from core.wiring import Wiring
 
 COMPONENT = "platform-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -86,17 +86,9 @@ def platform_rule_groups(layers: Sequence[str]) -> list[dict[str, Any]]:
     return groups
 
 
-@dataclass(frozen=True)
-class PlatformMonitoringArgs:
-    namespace: pulumi.Input[str]
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-    layers: tuple[str, ...] = tuple(name for name, _ in PLATFORM_LAYERS)  # the layers this stack deploys
-
-
 class PlatformMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: PlatformMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:PlatformMonitoring", name, None, opts)
-        target = RuleTarget(args.namespace, args.operator, args.links)
-        self.rules = domain_rule("platform", target, self, COMPONENT, DASHBOARD, groups=platform_rule_groups(args.layers))
-        self.register_outputs({"layers": list(args.layers)})
+    def __init__(self, name: str, layers: Sequence[str], wiring: Wiring):
+        """``layers``: the layers this stack deploys, the only ones platform availability expects."""
+        super().__init__("dataops:monitoring:PlatformMonitoring", name, None, wiring.opts)
+        self.rules = domain_rule("platform", wiring, self, COMPONENT, DASHBOARD, groups=platform_rule_groups(layers))
+        self.register_outputs({"layers": list(layers)})

@@ -5,15 +5,16 @@ Argo CD, Jenkins; one Probe CR per service, job ``service-health``, labels servi
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, labels, restricted_security_context
+from components.portal.settings import PortalSettings
 from core.parsers import url_port
-from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
+from core.rules import domain_rule, domain_rule_groups
+from core.wiring import Wiring
 
 COMPONENT = "blackbox-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -79,37 +80,25 @@ def portal_rule_groups(portal: bool, services: bool) -> list[dict[str, Any]]:
     return [g for g in groups if wanted[g["name"]]]
 
 
-@dataclass(frozen=True)
-class PortalMonitoringArgs:
-    namespace: pulumi.Input[str]
-    urls: tuple[str, ...]  # empty: the exporter runs for other probes only (no Portal probe or rules)
-    image: str
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-    # TCP ports of probes other than the Portal URLs' (e.g. a Thrift port probed with tcp_connect): NetworkPolicy egress.
-    probe_ports: tuple[int, ...] = ()
-    tcp_connect: bool = False  # a TCP probe (Hive Metastore Thrift) goes through this exporter
-    # (service, layer, health URL) of every service health endpoint to probe (settings' probe*Url).
-    service_probes: tuple[tuple[str, str, str], ...] = ()
-
-
 class PortalMonitoring(pulumi.ComponentResource):
     prober_address: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PortalMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:PortalMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: PortalSettings, wiring: Wiring, tcp_probe_ports: tuple[int, ...] = ()):
+        """``tcp_probe_ports``: the ports of TCP probes other domains send through this exporter
+        (the Hive Metastore's Thrift port): the tcp_connect module and NetworkPolicy egress to them."""
+        super().__init__("dataops:monitoring:PortalMonitoring", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
-        config_text = dump_yaml(blackbox_config(tcp_connect=args.tcp_connect, service_health=bool(args.service_probes)))
+        config_text = dump_yaml(blackbox_config(tcp_connect=bool(tcp_probe_ports), service_health=bool(settings.service_probes)))
         config_map = k8s.core.v1.ConfigMap(
             "blackbox-exporter-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="blackbox-exporter-config", namespace=wiring.namespace, labels=labels(COMPONENT)),
             data={"blackbox.yml": config_text},
             opts=child,
         )
         health = k8s.core.v1.HTTPGetActionArgs(path="/-/healthy", port="http")
         container = k8s.core.v1.ContainerArgs(
             name="blackbox-exporter",
-            image=args.image,
+            image=settings.blackbox_exporter_image,
             args=["--config.file=/etc/blackbox/blackbox.yml", f"--web.listen-address=:{PORT}"],
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
             liveness_probe=k8s.core.v1.ProbeArgs(http_get=health, period_seconds=20),
@@ -120,7 +109,7 @@ class PortalMonitoring(pulumi.ComponentResource):
         )
         self.deployment, self.service = deployment_with_service(
             COMPONENT,
-            args.namespace,
+            wiring.namespace,
             container,
             [k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
             self,
@@ -130,12 +119,12 @@ class PortalMonitoring(pulumi.ComponentResource):
             depends_on=[config_map],
         )
         # Prometheus calls /probe on :9115; the exporter connects only to DNS and its targets' ports.
-        probed_urls = [*args.urls, *(u for _, _, u in args.service_probes)]
-        probe_ports = [port for port in (url_port(u) for u in probed_urls) if port is not None] + list(args.probe_ports)
+        probed_urls = [*settings.urls, *(u for _, _, u in settings.service_probes)]
+        probe_ports = [port for port in (url_port(u) for u in probed_urls) if port is not None] + list(tcp_probe_ports)
         self.network_policy = exporter_network_policy(
-            COMPONENT, args.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(probe_ports)]
+            COMPONENT, wiring.namespace, self, metrics_port=PORT, egress=[dns_egress(), *egress_to_ports(probe_ports)]
         )
-        self.prober_address = pulumi.Output.concat(COMPONENT, ".", args.namespace, ".svc:", str(PORT))
+        self.prober_address = pulumi.Output.concat(COMPONENT, ".", wiring.namespace, ".svc:", str(PORT))
         self.probe = None
         self.rules = None
         # One Probe per service: the service/layer labels differ per target.
@@ -144,7 +133,7 @@ class PortalMonitoring(pulumi.ComponentResource):
                 f"service-health-{service}",
                 api_version="monitoring.coreos.com/v1",
                 kind="Probe",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"service-health-{service}", namespace=args.namespace, labels=labels(COMPONENT)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"service-health-{service}", namespace=wiring.namespace, labels=labels(COMPONENT)),
                 spec={
                     "jobName": SERVICE_PROBE_JOB,
                     "interval": "30s",
@@ -152,29 +141,29 @@ class PortalMonitoring(pulumi.ComponentResource):
                     "prober": {"url": self.prober_address, "path": "/probe"},
                     "targets": {"staticConfig": {"static": [health_url], "labels": {"service": service, "layer": layer}}},
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[wiring.operator, self.service]),
             )
-            for service, layer, health_url in args.service_probes
+            for service, layer, health_url in settings.service_probes
         ]
-        if args.urls:
+        if settings.urls:
             # A Probe CR: the operator turns it into a /probe scrape with the target as a parameter.
             self.probe = k8s.apiextensions.CustomResource(
                 "portal",
                 api_version="monitoring.coreos.com/v1",
                 kind="Probe",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=args.namespace, labels=labels(COMPONENT)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="portal", namespace=wiring.namespace, labels=labels(COMPONENT)),
                 spec={
                     "jobName": PROBE_JOB,
                     "interval": "30s",
                     "module": HTTP_MODULE,
                     "prober": {"url": self.prober_address, "path": "/probe"},
-                    "targets": {"staticConfig": {"static": list(args.urls), "labels": {"layer": "user"}}},
+                    "targets": {"staticConfig": {"static": list(settings.urls), "labels": {"layer": "user"}}},
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.service]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[wiring.operator, self.service]),
             )
-        groups = portal_rule_groups(portal=bool(args.urls), services=bool(args.service_probes))
+        groups = portal_rule_groups(portal=bool(settings.urls), services=bool(settings.service_probes))
         if groups:
-            self.rules = domain_rule("portal", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD, groups=groups)
+            self.rules = domain_rule("portal", wiring, self, COMPONENT, DASHBOARD, groups=groups)
         self.register_outputs(
-            {"proberAddress": self.prober_address, "urls": list(args.urls), "services": [s for s, _, _ in args.service_probes]}
+            {"proberAddress": self.prober_address, "urls": list(settings.urls), "services": [s for s, _, _ in settings.service_probes]}
         )

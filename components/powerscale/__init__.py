@@ -10,15 +10,16 @@ Kubernetes Secret the ScrapeConfig references.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.powerscale.settings import ScrapeUrl
+from components.powerscale.settings import PowerScaleSettings
+from core.wiring import Wiring
 from core.k8s import keep_metrics, labels
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "powerscale-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -28,16 +29,6 @@ JOB = "powerscale"
 AUTH_SECRET = "powerscale-metrics-auth"
 # What the PowerScale rules and the resource dashboard read (docs/metrics/powerscale.yaml).
 POWERSCALE_KEEP = r"isilon_stat_(cluster_health|cluster_node_count_(all|down)|ifs_(percent_avail|bytes_(total|avail|used)))"
-
-
-@dataclass(frozen=True)
-class PowerScaleMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the ScrapeConfig, Secret and rules live (monitoring)
-    url: ScrapeUrl
-    user: Optional[str]  # basic auth user; None when gostats has no auth
-    password: Optional[pulumi.Output]  # secret, with user
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
 
 
 def scrape_spec(url: ScrapeUrl, basic_auth: bool) -> dict[str, Any]:
@@ -57,17 +48,17 @@ def scrape_spec(url: ScrapeUrl, basic_auth: bool) -> dict[str, Any]:
 
 
 class PowerScaleMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: PowerScaleMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:PowerScaleMonitoring", name, None, opts)
-        depends_on: list[pulumi.Resource] = [args.operator]
+    def __init__(self, name: str, settings: PowerScaleSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:PowerScaleMonitoring", name, None, wiring.opts)
+        depends_on: list[pulumi.Resource] = [wiring.operator]
         self.auth_secret = None
-        basic_auth = args.user is not None and args.password is not None
+        basic_auth = settings.user is not None and settings.password is not None
         if basic_auth:
             self.auth_secret = k8s.core.v1.Secret(
                 AUTH_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
                 type="Opaque",
-                string_data={"username": args.user, "password": args.password},
+                string_data={"username": settings.user, "password": settings.password},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             depends_on.append(self.auth_secret)
@@ -75,9 +66,9 @@ class PowerScaleMonitoring(pulumi.ComponentResource):
             JOB,
             api_version="monitoring.coreos.com/v1alpha1",
             kind="ScrapeConfig",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=JOB, namespace=args.namespace, labels=labels(COMPONENT)),
-            spec=scrape_spec(args.url, basic_auth),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=JOB, namespace=wiring.namespace, labels=labels(COMPONENT)),
+            spec=scrape_spec(settings.url, basic_auth),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
-        self.rules = domain_rule(DOMAIN, RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"target": args.url.target})
+        self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"target": settings.url.target})

@@ -9,9 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.prometheus_stack.settings import AlertmanagerSettings, GrafanaSettings, PrometheusSettings
+from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
-from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, Links, RuleTarget, domain_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, domain_rule
+from core.wiring import Wiring
 
 RELEASE_NAME = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -52,24 +53,14 @@ class AlertmanagerWiring:
 
 
 @dataclass(frozen=True)
-class PrometheusStackArgs:
-    namespace: pulumi.Input[str]
-    chart_version: str
-    helm_repository: str
-    chart_location: Optional[str]
-    storage_class: str
-    external_labels: Mapping[str, str]
-    prometheus: PrometheusSettings
-    grafana: GrafanaSettings
-    alertmanager: AlertmanagerSettings
-    links: Links  # where the monitoring pipeline's own alerts link to
-    # Pulumi protect on the Release (prod): it owns the Prometheus/Alertmanager/Grafana volumes.
-    protect: bool = False
+class ChartContributions:
+    """What other domains put into the chart: each is None (or empty) when that domain is off."""
+
     thanos_sidecar: Optional[ThanosSidecar] = None
     thanos_datasource: Optional[Datasource] = None
     alertmanager_wiring: Optional[AlertmanagerWiring] = None
     # Helm values other components need (e.g. kube-state-metrics custom resource state).
-    values_contributions: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    values: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
 
 
 def _volume_claim(storage_class: str, size: str) -> dict[str, Any]:
@@ -89,9 +80,9 @@ def _anti_affinity(mode: str) -> str:
     return "" if mode == "none" else mode
 
 
-def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
+def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contributions: ChartContributions) -> dict[str, Any]:
     """kube-prometheus-stack values built from typed settings (guide section 1.1, corrected)."""
-    p = args.prometheus
+    p = settings.prometheus
     prometheus_spec: dict[str, Any] = {
         "replicas": p.replicas,
         "podAntiAffinity": _anti_affinity(p.anti_affinity),
@@ -102,8 +93,8 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
             "requests": {"cpu": p.resources.cpu_request, "memory": p.resources.memory_request},
             "limits": {"cpu": p.resources.cpu_limit, "memory": p.resources.memory_limit},
         },
-        "storageSpec": _volume_claim(args.storage_class, p.storage_size),
-        "externalLabels": dict(args.external_labels),
+        "storageSpec": _volume_claim(wiring.storage_class, p.storage_size),
+        "externalLabels": dict(wiring.external_labels),
         "replicaExternalLabelName": PROMETHEUS_REPLICA_LABEL,
         # Pick up ServiceMonitors/PodMonitors/Probes from every namespace, not only the chart's own.
         "serviceMonitorSelectorNilUsesHelmValues": False,
@@ -133,10 +124,10 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         "prometheus": {"prometheusSpec": prometheus_spec},
         "alertmanager": {
             "alertmanagerSpec": {
-                "replicas": args.alertmanager.replicas,
-                "retention": args.alertmanager.retention,
-                "podAntiAffinity": "hard" if args.alertmanager.replicas > 1 else "",
-                "storage": _volume_claim(args.storage_class, args.alertmanager.storage_size),
+                "replicas": settings.alertmanager.replicas,
+                "retention": settings.alertmanager.retention,
+                "podAntiAffinity": "hard" if settings.alertmanager.replicas > 1 else "",
+                "storage": _volume_claim(wiring.storage_class, settings.alertmanager.storage_size),
                 "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
                 # Alertmanager and its config reloader read mounted files and never call the API.
                 "automountServiceAccountToken": False,
@@ -144,7 +135,7 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
         },
         "grafana": {
             # Links Grafana builds (and alert dashboard links) use the external URL.
-            "grafana.ini": {"server": {"root_url": args.grafana.url}},
+            "grafana.ini": {"server": {"root_url": settings.grafana.url}},
             "admin": {
                 "existingSecret": GRAFANA_ADMIN_SECRET,
                 "userKey": "admin-user",
@@ -155,8 +146,8 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
             "deploymentStrategy": {"type": "Recreate"},
             "persistence": {
                 "enabled": True,
-                "size": args.grafana.storage_size,
-                "storageClassName": args.storage_class,
+                "size": settings.grafana.storage_size,
+                "storageClassName": wiring.storage_class,
             },
             # Merged into the chart's pod securityContext (user 472). Grafana keeps its token: the sidecars read ConfigMaps.
             "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
@@ -177,24 +168,24 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
             },
         },
     }
-    if args.thanos_sidecar is not None:
-        prometheus_spec["thanos"] = {"image": args.thanos_sidecar.image}
-        if args.thanos_sidecar.objstore_secret_name:
+    if contributions.thanos_sidecar is not None:
+        prometheus_spec["thanos"] = {"image": contributions.thanos_sidecar.image}
+        if contributions.thanos_sidecar.objstore_secret_name:
             prometheus_spec["thanos"]["objectStorageConfig"] = {
                 "existingSecret": {
-                    "name": args.thanos_sidecar.objstore_secret_name,
-                    "key": args.thanos_sidecar.objstore_secret_key,
+                    "name": contributions.thanos_sidecar.objstore_secret_name,
+                    "key": contributions.thanos_sidecar.objstore_secret_key,
                 }
             }
         # A headless Service whose SRV records let Thanos Query discover every sidecar.
         values["prometheus"]["thanosService"] = {"enabled": True}
         values["prometheus"]["thanosServiceMonitor"] = {"enabled": True}
-        if args.thanos_sidecar.remote_write_url:
+        if contributions.thanos_sidecar.remote_write_url:
             prometheus_spec["remoteWrite"] = [
-                {"url": args.thanos_sidecar.remote_write_url, "queueConfig": {"capacity": 10000, "maxShards": 10}}
+                {"url": contributions.thanos_sidecar.remote_write_url, "queueConfig": {"capacity": 10000, "maxShards": 10}}
             ]
-    if args.thanos_datasource is not None:
-        ds = args.thanos_datasource
+    if contributions.thanos_datasource is not None:
+        ds = contributions.thanos_datasource
         values["grafana"]["sidecar"]["datasources"]["isDefaultDatasource"] = False
         values["grafana"]["additionalDataSources"] = [
             {
@@ -204,19 +195,19 @@ def chart_values(args: PrometheusStackArgs) -> dict[str, Any]:
                 "access": "proxy",
                 "url": ds.url,
                 "isDefault": True,
-                "jsonData": {"prometheusType": ds.prometheus_type, "timeInterval": args.prometheus.scrape_interval},
+                "jsonData": {"prometheusType": ds.prometheus_type, "timeInterval": settings.prometheus.scrape_interval},
             }
         ]
-    if args.alertmanager_wiring is not None:
+    if contributions.alertmanager_wiring is not None:
         am_spec = values["alertmanager"]["alertmanagerSpec"]
         am_spec["useExistingSecret"] = True
-        am_spec["configSecret"] = args.alertmanager_wiring.config_secret_name
-        if args.alertmanager_wiring.credential_secret_names:
-            am_spec["secrets"] = list(args.alertmanager_wiring.credential_secret_names)
-    merged = merge_values(values, *args.values_contributions)
+        am_spec["configSecret"] = contributions.alertmanager_wiring.config_secret_name
+        if contributions.alertmanager_wiring.credential_secret_names:
+            am_spec["secrets"] = list(contributions.alertmanager_wiring.credential_secret_names)
+    merged = merge_values(values, *contributions.values)
     # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
     # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
-    merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = args.namespace
+    merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = wiring.namespace
     return merged
 
 
@@ -229,13 +220,13 @@ class PrometheusStack(pulumi.ComponentResource):
     prometheus_url: pulumi.Output[str]
     alertmanager_url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PrometheusStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:PrometheusStack", name, None, opts)
+    def __init__(self, name: str, settings: PrometheusStackSettings, wiring: Wiring, contributions: ChartContributions):
+        super().__init__("dataops:monitoring:PrometheusStack", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.grafana.admin_password is not None:
+        if settings.grafana.admin_password is not None:
             # The team's own password (grafanaAdminPassword): nothing generated.
-            self.grafana_admin_password = pulumi.Output.secret(args.grafana.admin_password)
+            self.grafana_admin_password = pulumi.Output.secret(settings.grafana.admin_password)
         else:
             password = random.RandomPassword(
                 "grafana-admin-password",
@@ -246,9 +237,9 @@ class PrometheusStack(pulumi.ComponentResource):
             self.grafana_admin_password = pulumi.Output.secret(password.result)
         admin_secret = k8s.core.v1.Secret(
             GRAFANA_ADMIN_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=args.namespace, labels=labels("grafana")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=wiring.namespace, labels=labels("grafana")),
             type="Opaque",
-            string_data={"admin-user": args.grafana.admin_user, "admin-password": self.grafana_admin_password},
+            string_data={"admin-user": settings.grafana.admin_user, "admin-password": self.grafana_admin_password},
             opts=child,
         )
 
@@ -257,11 +248,11 @@ class PrometheusStack(pulumi.ComponentResource):
             name=RELEASE_NAME,
             # From the repository, or from where kubePrometheusStackChart says (an internal OCI
             # registry or a local chart): the same release name and version either way.
-            chart=args.chart_location or "kube-prometheus-stack",
-            version=args.chart_version,
-            namespace=args.namespace,
-            repository_opts=None if args.chart_location else k8s.helm.v3.RepositoryOptsArgs(repo=args.helm_repository),
-            values=chart_values(args),
+            chart=settings.chart.location or "kube-prometheus-stack",
+            version=settings.chart.version,
+            namespace=wiring.namespace,
+            repository_opts=None if settings.chart.location else k8s.helm.v3.RepositoryOptsArgs(repo=settings.chart.repository),
+            values=chart_values(settings, wiring, contributions),
             # Not atomic: one slow volume (Grafana's RWO claim, a Prometheus PVC resize) would
             # otherwise roll back every other part of the chart. A failed upgrade leaves the
             # release failed with the old pods still serving; the next `pulumi up` retries it.
@@ -269,13 +260,13 @@ class PrometheusStack(pulumi.ComponentResource):
             cleanup_on_fail=False,
             timeout=600,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], protect=wiring.protect),
         )
         self.operator = self.release
         service = f"{RELEASE_NAME}-prometheus"
-        self.prometheus_url = pulumi.Output.concat("http://", service, ".", args.namespace, ".svc:9090")
-        self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", args.namespace, ".svc:9093")
-        self.port_forward = pulumi.Output.all(args.namespace).apply(
+        self.prometheus_url = pulumi.Output.concat("http://", service, ".", wiring.namespace, ".svc:9090")
+        self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", wiring.namespace, ".svc:9093")
+        self.port_forward = pulumi.Output.all(wiring.namespace).apply(
             lambda ns: {
                 "prometheus": f"kubectl -n {ns[0]} port-forward svc/{service} 9090",
                 "alertmanager": f"kubectl -n {ns[0]} port-forward svc/{RELEASE_NAME}-alertmanager 9093",
@@ -283,7 +274,7 @@ class PrometheusStack(pulumi.ComponentResource):
             }
         )
         # Alerts on the monitoring pipeline itself: rule evaluation and notification delivery.
-        self.rules = domain_rule("prometheus", RuleTarget(args.namespace, self.operator, args.links), self, "prometheus", DASHBOARD)
+        self.rules = domain_rule("prometheus", wiring.with_operator(self.operator), self, "prometheus", DASHBOARD)
         self.register_outputs(
             {
                 "release": self.release.name,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.spark.settings import SparkSettings
+from core.wiring import Wiring
 from core.k8s import dump_yaml, keep_metrics, labels, load_asset, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "spark-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -23,15 +24,6 @@ SPARK_OPERATOR_PORT_NAME = "metrics"  # kubeflow spark-operator chart: prometheu
 # executor, and executors come and go with every job.
 SPARK_JVM_KEEP = r"jvm_memory_bytes_(used|max)|jvm_gc_collection_seconds_(sum|count)|spark_(driver|executor)_.+"
 SPARK_OPERATOR_KEEP = r"spark_(application|executor)_.+"
-
-
-@dataclass(frozen=True)
-class SparkMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the monitors and rules live (monitoring)
-    spark_namespaces: tuple[str, ...]
-    operator_namespace: str
-    operator: pulumi.Resource  # the kube-prometheus-stack release (CRDs)
-    links: Links  # where alerts' runbook and dashboard links point
 
 
 def chart_values() -> dict[str, Any]:
@@ -74,15 +66,15 @@ class SparkMonitoring(pulumi.ComponentResource):
     application_monitor: k8s.apiextensions.CustomResource
     jmx_config_maps: list[k8s.core.v1.ConfigMap]
 
-    def __init__(self, name: str, args: SparkMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:SparkMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: SparkSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:SparkMonitoring", name, None, wiring.opts)
 
         self.operator_monitor = monitor(
             "PodMonitor",
             "spark-operator",
-            args.namespace,
+            wiring.namespace,
             {
-                "namespaceSelector": {"matchNames": [args.operator_namespace]},
+                "namespaceSelector": {"matchNames": [settings.operator_namespace]},
                 "selector": {
                     "matchLabels": {"app.kubernetes.io/name": "spark-operator", "app.kubernetes.io/component": "controller"}
                 },
@@ -100,7 +92,7 @@ class SparkMonitoring(pulumi.ComponentResource):
                 ],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
         )
 
@@ -108,9 +100,9 @@ class SparkMonitoring(pulumi.ComponentResource):
         self.application_monitor = monitor(
             "PodMonitor",
             "spark-applications",
-            args.namespace,
+            wiring.namespace,
             {
-                "namespaceSelector": {"matchNames": list(args.spark_namespaces)},
+                "namespaceSelector": {"matchNames": list(settings.namespaces)},
                 "selector": {"matchExpressions": [{"key": "spark-role", "operator": "In", "values": ["driver", "executor"]}]},
                 "podMetricsEndpoints": [
                     {
@@ -123,7 +115,7 @@ class SparkMonitoring(pulumi.ComponentResource):
                 ],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
         )
 
@@ -135,11 +127,11 @@ class SparkMonitoring(pulumi.ComponentResource):
                 data={JMX_CONFIG_KEY: jmx_config},
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for namespace in args.spark_namespaces
+            for namespace in settings.namespaces
         ]
-        target = RuleTarget(args.namespace, args.operator, args.links)
+        target = wiring
         self.rules = domain_rule("spark", target, self, COMPONENT, DASHBOARD)
         # JVM heap/GC of every jmx_exporter 0.x JVM (Spark pods, and the Hive Metastore and
         # Bitbucket when those layers are on): rules/jvm.rules.yaml, always with Spark.
         self.jvm_rules = domain_rule("jvm", target, self, COMPONENT, DASHBOARD)
-        self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(args.spark_namespaces)})
+        self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(settings.namespaces)})

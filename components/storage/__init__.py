@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.storage.settings import StorageSettings
+from core.wiring import Wiring
 from core.k8s import keep_metrics, labels, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "platform-monitoring"
 MINIO_TOKEN_SECRET = "minio-prometheus-token"
@@ -24,18 +24,9 @@ def _moved() -> list[pulumi.Alias]:
     return [pulumi.Alias(parent=pulumi.create_urn(FORMER_PARENT_NAME, FORMER_PARENT_TYPE))]
 
 
-@dataclass(frozen=True)
-class StorageMonitoringArgs:
-    namespace: pulumi.Input[str]
-    minio_namespace: str
-    minio_token: Optional[pulumi.Output]  # secret bearer token; None when MinIO metrics are public
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-
-
 class StorageMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: StorageMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:StorageMonitoring", name, None, opts)
+    def __init__(self, name: str, settings: StorageSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:StorageMonitoring", name, None, wiring.opts)
         moved = pulumi.ResourceOptions(parent=self, aliases=_moved())
         endpoint = {
             "port": "http",
@@ -45,12 +36,12 @@ class StorageMonitoring(pulumi.ComponentResource):
             "metricRelabelings": keep_metrics(r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive)_.+)"),
         }
         depends_on = []
-        if args.minio_token is not None:
+        if settings.minio_token is not None:
             token_secret = k8s.core.v1.Secret(
                 MINIO_TOKEN_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=MINIO_TOKEN_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=MINIO_TOKEN_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
                 type="Opaque",
-                string_data={"token": args.minio_token},
+                string_data={"token": settings.minio_token},
                 opts=moved,
             )
             endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": MINIO_TOKEN_SECRET, "key": "token"}}
@@ -59,19 +50,19 @@ class StorageMonitoring(pulumi.ComponentResource):
         self.minio_monitor = monitor(
             "ServiceMonitor",
             "minio",
-            args.namespace,
+            wiring.namespace,
             {
-                "namespaceSelector": {"matchNames": [args.minio_namespace]},
+                "namespaceSelector": {"matchNames": [settings.minio_namespace]},
                 "selector": {"matchLabels": {"app": "minio"}},
                 "endpoints": [endpoint],
             },
             self,
-            args.operator,
+            wiring.operator,
             COMPONENT,
             depends_on=depends_on,
             aliases=_moved(),
         )
         self.rules = domain_rule(
-            "storage", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD, aliases=_moved()
+            "storage", wiring, self, COMPONENT, DASHBOARD, aliases=_moved()
         )
-        self.register_outputs({"minioNamespace": args.minio_namespace})
+        self.register_outputs({"minioNamespace": settings.minio_namespace})

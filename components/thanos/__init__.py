@@ -23,15 +23,15 @@ still supported there, though marked deprecated in favour of ``--endpoint.sd-con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from core.k8s import labels, monitor
-from core.rules import Links, RuleTarget, domain_rule, domain_rule_groups
+from core.rules import domain_rule, domain_rule_groups
+from core.wiring import Wiring
 from components.prometheus_stack import Datasource, ThanosSidecar
 from components.thanos.settings import BucketSettings, ThanosSettings
 from components.thanos.workloads import (  # noqa: F401 - OBJSTORE_*, SIDECAR_SERVICE are part of the package's API
@@ -136,44 +136,24 @@ def thanos_rule_groups(with_ruler: bool) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ThanosArgs:
-    namespace: pulumi.Input[str]
-    storage_class: str
-    thanos: ThanosSettings
-    # PrometheusStack.operator: the ServiceMonitor and PrometheusRule CRDs come with it.
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
-    # Prod: PodDisruptionBudgets for Query and Store Gateway (minAvailable 1).
-    pdb: bool = False
-    # Pulumi protect on the volume-bearing StatefulSets (prod): a rename or destroy fails instead of deleting blocks.
-    protect: bool = False
-    # Store Gateway replicas; prod runs 2 so a drain never leaves Query without the bucket.
-    store_replicas: int = 1
-    # External labels of the stack (cluster, environment, platform): the Ruler's alerts and
-    # recorded series carry them like Prometheus' do.
-    external_labels: Optional[Mapping[str, str]] = None
-
-
-
 class Thanos(pulumi.ComponentResource):
     """Thanos Query, Store Gateway, Compactor (and Receive) over the shared objstore Secret."""
 
     objstore_secret: k8s.core.v1.Secret
     query_url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ThanosArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:Thanos", name, None, opts)
-        self._protect_volumes = args.protect  # not _protect: pulumi.Resource uses that name (children inherit it)
-        thanos = args.thanos
+    def __init__(self, name: str, settings: ThanosSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:Thanos", name, None, wiring.opts)
+        self._protect_volumes = wiring.protect  # not _protect: pulumi.Resource uses that name (children inherit it)
+        thanos = settings
         if not thanos.enabled or thanos.bucket is None:
             raise ValueError("Thanos component needs thanos.enabled and a bucket (settings validate both)")
         bucket = thanos.bucket
         child = pulumi.ResourceOptions(parent=self)
-        ns = pulumi.Output.from_input(args.namespace)
+        ns = pulumi.Output.from_input(wiring.namespace)
 
         def meta(component: str, resource_name: Optional[str] = None) -> dict[str, Any]:
-            return {"name": resource_name or component, "namespace": args.namespace, "labels": labels(component)}
+            return {"name": resource_name or component, "namespace": wiring.namespace, "labels": labels(component)}
 
         # ---- object storage: credentials only ever inside a secret Output ----------------
         document = pulumi.Output.secret(
@@ -217,10 +197,10 @@ class Thanos(pulumi.ComponentResource):
         self.store = self._statefulset(
             STORE,
             meta,
-            args.store_replicas,
+            thanos.store_replicas,
             _container(STORE, thanos.image, store_flags(), [_HTTP, _GRPC],
                        [{"name": "data", "mountPath": "/var/thanos/store"}, _OBJSTORE_MOUNT]),
-            args.storage_class,
+            wiring.storage_class,
             thanos.store_storage_size,
             needs_bucket,
             # Store replicas are independent readers: start them all at once.
@@ -242,7 +222,7 @@ class Thanos(pulumi.ComponentResource):
             1,
             _container(COMPACT, thanos.image, compact_flags(thanos), [_HTTP],
                        [{"name": "data", "mountPath": "/var/thanos/compact"}, _OBJSTORE_MOUNT]),
-            args.storage_class,
+            wiring.storage_class,
             thanos.compact_storage_size,
             needs_bucket,
         )
@@ -261,7 +241,7 @@ class Thanos(pulumi.ComponentResource):
                            [_HTTP, _GRPC, {"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"}],
                            [{"name": "data", "mountPath": "/var/thanos/receive"}, _OBJSTORE_MOUNT],
                            env=[pod_name]),
-                args.storage_class,
+                wiring.storage_class,
                 RECEIVE_STORAGE_SIZE,
                 needs_bucket,
             )
@@ -274,8 +254,8 @@ class Thanos(pulumi.ComponentResource):
             components.append(RECEIVE)
 
         # ---- Disruption budgets (prod) ----------------------------------------------------------
-        if args.pdb:
-            for component, replicas in ((QUERY, thanos.query_replicas), (STORE, args.store_replicas)):
+        if thanos.disruption_budgets:
+            for component, replicas in ((QUERY, thanos.query_replicas), (STORE, thanos.store_replicas)):
                 if replicas < 2:
                     # minAvailable 1 of 1 would block every node drain forever.
                     continue
@@ -289,7 +269,7 @@ class Thanos(pulumi.ComponentResource):
         # ---- Ruler (operator-managed) ------------------------------------------------------------
         self.ruler: Optional[k8s.apiextensions.CustomResource] = None
         if ruler_enabled(thanos):
-            self._ruler(args, ns)
+            self._ruler(thanos, wiring, ns)
 
         # ---- Monitoring of Thanos itself ---------------------------------------------------------
         for component in components:
@@ -297,53 +277,52 @@ class Thanos(pulumi.ComponentResource):
             monitor(
                 "ServiceMonitor",
                 f"{component}-servicemonitor",
-                args.namespace,
+                wiring.namespace,
                 {
                     "selector": {"matchLabels": _selector(component)},
-                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    "namespaceSelector": {"matchNames": [wiring.namespace]},
                     "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
                 },
                 self,
-                args.operator,
+                wiring.operator,
                 component,
             )
         self.rules = domain_rule(
             "thanos",
-            RuleTarget(args.namespace, args.operator, args.links),
+            wiring,
             self,
             "thanos",
             DASHBOARD,
-            groups=thanos_rule_groups(with_ruler=ruler_enabled(args.thanos)),
+            groups=thanos_rule_groups(with_ruler=ruler_enabled(thanos)),
         )
 
         self.query_url = ns.apply(query_url)
         self.register_outputs({"queryUrl": self.query_url, "objstoreSecret": self.objstore_secret.metadata.name})
 
-    def _ruler(self, args: ThanosArgs, ns: pulumi.Output) -> None:
+    def _ruler(self, thanos: ThanosSettings, wiring: Wiring, ns: pulumi.Output) -> None:
         """ThanosRuler CR and the ServiceMonitor of its operator-made Service."""
-        thanos = args.thanos
-        ruler_replicas = 2 if args.pdb else 1
+        ruler_replicas = 2 if thanos.disruption_budgets else 1
         self.ruler = k8s.apiextensions.CustomResource(
             RULER,
             api_version="monitoring.coreos.com/v1",
             kind="ThanosRuler",
-            metadata={"name": RULER_NAME, "namespace": args.namespace, "labels": labels(RULER)},
-            spec=ns.apply(lambda n: ruler_spec(n, thanos, ruler_replicas, args.external_labels or {})),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, self.objstore_secret]),
+            metadata={"name": RULER_NAME, "namespace": wiring.namespace, "labels": labels(RULER)},
+            spec=ns.apply(lambda n: ruler_spec(n, thanos, ruler_replicas, dict(wiring.external_labels))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[wiring.operator, self.objstore_secret]),
         )
         # Its /metrics: rule evaluation failures (PrometheusRuleEvaluationFailures reads the same
         # prometheus_rule_* names) and alert delivery; job = the governing Service's name.
         monitor(
             "ServiceMonitor",
             f"{RULER}-servicemonitor",
-            args.namespace,
+            wiring.namespace,
             {
                 "selector": {"matchLabels": {"operated-thanos-ruler": "true"}},
-                "namespaceSelector": {"matchNames": [args.namespace]},
+                "namespaceSelector": {"matchNames": [wiring.namespace]},
                 "endpoints": [{"port": "web", "path": "/metrics", "interval": "30s"}],
             },
             self,
-            args.operator,
+            wiring.operator,
             RULER,
         )
 

@@ -76,6 +76,10 @@ class ThanosSettings:
     receive_enabled: bool
     store_storage_size: str
     compact_storage_size: str
+    # The prod profile: Store Gateway runs 2 replicas (a drain never leaves Query without the
+    # bucket), the Ruler 2, and Query and Store Gateway get PodDisruptionBudgets (minAvailable 1).
+    store_replicas: int = 1
+    disruption_budgets: bool = False
 
 
 def read(reader: Reader) -> ThanosSettings:
@@ -104,6 +108,8 @@ def read(reader: Reader) -> ThanosSettings:
         receive_enabled=bool(g("thanosReceiveEnabled")),
         store_storage_size=g("thanosStoreStorageSize"),
         compact_storage_size=g("thanosCompactStorageSize"),
+        store_replicas=2 if reader.is_prod else 1,
+        disruption_budgets=reader.is_prod,
     )
     # Downsampled blocks are built from raw ones: keeping them for less time than raw is always a mistake.
     for shorter, longer, fix in (("thanosRetention5m", "thanosRetentionRaw", "90d"), ("thanosRetention1h", "thanosRetention5m", "1y")):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.trino.settings import TrinoSettings
+from core.wiring import Wiring
 from core.k8s import keep_metrics, labels, monitor
-from core.rules import Links, RuleTarget, domain_rule
+from core.rules import domain_rule
 
 COMPONENT = "trino-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
@@ -17,16 +18,6 @@ DASHBOARD = "dataops-03-workload"
 AUTH_SECRET = "trino-metrics-auth"
 # Trino exposes thousands of JMX-derived series; rules and dashboards read these families.
 TRINO_KEEP = r"trino_execution_name_QueryManager_.+|trino_failuredetector_name_HeartbeatFailureDetector_.+|trino_memory_.+|jvm_.+|process_.+"
-
-
-@dataclass(frozen=True)
-class TrinoMonitoringArgs:
-    namespace: pulumi.Input[str]  # where the monitors, Secret and rules live (monitoring)
-    trino_namespace: str
-    user: str
-    password: Optional[pulumi.Output]  # secret; None when Trino accepts the user name alone
-    operator: pulumi.Resource
-    links: Links  # where alerts' runbook and dashboard links point
 
 
 def _endpoint(secret_name: str) -> dict[str, Any]:
@@ -51,14 +42,14 @@ def _endpoint(secret_name: str) -> dict[str, Any]:
 
 
 class TrinoMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, args: TrinoMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("dataops:monitoring:TrinoMonitoring", name, None, opts)
-        password: pulumi.Input[str] = args.password if args.password is not None else ""
+    def __init__(self, name: str, settings: TrinoSettings, wiring: Wiring):
+        super().__init__("dataops:monitoring:TrinoMonitoring", name, None, wiring.opts)
+        password: pulumi.Input[str] = settings.password if settings.password is not None else ""
         self.auth_secret = k8s.core.v1.Secret(
             AUTH_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=args.namespace, labels=labels(COMPONENT)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
             type="Opaque",
-            string_data={"username": args.user, "password": password},
+            string_data={"username": settings.user, "password": password},
             opts=pulumi.ResourceOptions(parent=self),
         )
         # trinodb/charts label pods and Services app.kubernetes.io/name=trino and
@@ -67,18 +58,18 @@ class TrinoMonitoring(pulumi.ComponentResource):
             monitor(
                 "ServiceMonitor",
                 f"trino-{role}",
-                args.namespace,
+                wiring.namespace,
                 {
-                    "namespaceSelector": {"matchNames": [args.trino_namespace]},
+                    "namespaceSelector": {"matchNames": [settings.namespace]},
                     "selector": {"matchLabels": {"app.kubernetes.io/name": "trino", "app.kubernetes.io/component": role}},
                     "endpoints": [_endpoint(AUTH_SECRET)],
                 },
                 self,
-                args.operator,
+                wiring.operator,
                 COMPONENT,
                 depends_on=[self.auth_secret],
             )
             for role in ("coordinator", "worker")
         ]
-        self.rules = domain_rule("trino", RuleTarget(args.namespace, args.operator, args.links), self, COMPONENT, DASHBOARD)
-        self.register_outputs({"trinoNamespace": args.trino_namespace})
+        self.rules = domain_rule("trino", wiring, self, COMPONENT, DASHBOARD)
+        self.register_outputs({"trinoNamespace": settings.namespace})
