@@ -8,25 +8,14 @@ object and the one wiring of the stack (core/wiring.py).
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import bitbucket, spark
-from components.airflow import AirflowMonitoring
 from components.alerting import Alerting, AlertingArgs, alertmanager_wiring
-from components.bitbucket import BitbucketMonitoring
-from components.ceph import CephMonitoring
 from components.dashboards import Dashboards, DashboardsArgs
-from components.gitops import GitOpsMonitoring
-from components.hive import HiveMonitoring
-from components.iceberg import IcebergExporter
-from components.oracle import OracleMonitoring
-from components.platform import PlatformMonitoring, deployed_layers
+from components.platform import PlatformMonitoring
 from components.portal import PortalMonitoring
-from components.powerscale import PowerScaleMonitoring
 from components.prometheus_stack import ChartContributions, PrometheusStack
-from components.spark import SparkMonitoring
-from components.storage import StorageMonitoring
 from components.thanos import Thanos, ruler_enabled, thanos_datasource, thanos_sidecar
-from components.trino import TrinoMonitoring
 from core.k8s import labels
+from core.layers import deployed_layers, layers as declared_layers
 from core.wiring import Wiring
 from settings import load_settings
 
@@ -63,6 +52,8 @@ wiring = Wiring(
     external_labels=settings.external_labels,
 )
 
+# The platform layers this stack deploys (each domain package declares its LAYER).
+layers = deployed_layers(declared_layers(), settings.domains)
 stack = PrometheusStack(
     "prometheus-stack",
     settings.prometheus_stack,
@@ -71,46 +62,22 @@ stack = PrometheusStack(
         thanos_sidecar=thanos_sidecar(settings.thanos, settings.namespace),  # None when Thanos is off
         thanos_datasource=thanos_datasource(settings.thanos, settings.namespace),
         alertmanager_wiring=alertmanager_wiring(),  # the Secrets Alerting creates
-        values=(spark.chart_values(),) + ((bitbucket.chart_values(),) if settings.bitbucket.enabled else ()),
+        values=tuple(layer.chart_values() for layer in layers if layer.chart_values),
     ),
 )
 wiring = wiring.with_operator(stack.operator)
-optional_layers = {
-    "hive": settings.hive.enabled,
-    "ceph": settings.ceph.enabled,
-    "oracle": settings.oracle.enabled,
-    "powerscale": settings.powerscale.enabled,
-    "bitbucket": settings.bitbucket.enabled,
-}
-
 thanos = Thanos("thanos", settings.thanos, wiring) if settings.thanos.enabled else None
-SparkMonitoring("spark", settings.spark, wiring)
-airflow = AirflowMonitoring("airflow", settings.airflow, wiring)
-TrinoMonitoring("trino", settings.trino, wiring)
-StorageMonitoring("storage", settings.storage, wiring)
-PlatformMonitoring("platform", deployed_layers(iceberg_exporter=settings.iceberg.enabled, gitops=settings.gitops.enabled, **optional_layers), wiring)
 # The stack's blackbox_exporter: the Portal's URLs, the services' health endpoints and the
 # Hive Metastore's Thrift probe (tcp_connect), whichever the stack has.
-portal = None
 if settings.portal.urls or settings.portal.service_probes or settings.hive.enabled:
-    portal = PortalMonitoring("portal", settings.portal, wiring, tcp_probe_ports=(settings.hive.thrift_port,) if settings.hive.enabled else ())
-if settings.gitops.enabled:
-    GitOpsMonitoring("gitops", settings.gitops, wiring)
-if settings.iceberg.enabled:
-    IcebergExporter("iceberg-exporter", settings.iceberg, wiring)
-if settings.hive.enabled and portal is not None:
-    HiveMonitoring("hive", settings.hive, wiring, prober=portal)
-if settings.ceph.enabled:
-    CephMonitoring("ceph", settings.ceph, wiring)
-if settings.oracle.enabled:
-    OracleMonitoring("oracle", settings.oracle, wiring)
-if settings.powerscale.enabled:
-    PowerScaleMonitoring("powerscale", settings.powerscale, wiring)
-if settings.bitbucket.enabled:
-    BitbucketMonitoring("bitbucket", settings.bitbucket, wiring)
+    tcp_probe_ports = (settings.hive.thrift_port,) if settings.hive.enabled else ()
+    wiring = wiring.with_prober(PortalMonitoring("portal", settings.portal, wiring, tcp_probe_ports=tcp_probe_ports))
 
-dashboard_parts = {**optional_layers, "service_probes": bool(settings.portal.service_probes)}
-Dashboards("dashboards", DashboardsArgs(slos=settings.slos, parts=frozenset(k for k, on in dashboard_parts.items() if on)), wiring)
+built = {layer.name: layer.component(layer.resource_name or layer.name, settings.domains[layer.name], wiring) for layer in layers}
+PlatformMonitoring("platform", [layer.name for layer in layers], wiring)
+# Rows of optional layers the stack does not deploy are left out rather than shown empty.
+parts = {layer.dashboard_part for layer in layers if layer.dashboard_part} | ({"service_probes"} if settings.portal.service_probes else set())
+Dashboards("dashboards", DashboardsArgs(slos=settings.slos, parts=frozenset(parts)), wiring)
 Alerting(
     "alerting",
     AlertingArgs(
@@ -137,6 +104,7 @@ pulumi.export("alertmanagerUrl", stack.alertmanager_url)
 pulumi.export("portForward", stack.port_forward)
 pulumi.export("grafanaAdminUser", settings.grafana.admin_user)
 pulumi.export("grafanaAdminPassword", stack.grafana_admin_password)
-pulumi.export("airflowStatsdHost", airflow.statsd_host)
+if "airflow" in built:
+    pulumi.export("airflowStatsdHost", built["airflow"].statsd_host)
 if thanos is not None:
     pulumi.export("thanosQueryUrl", thanos.query_url)

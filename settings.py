@@ -10,27 +10,18 @@ are generated from ``SETTINGS_SCHEMA`` (``make pulumi-yaml``).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 
-from components.airflow import settings as airflow
+from components import LAYER_DOMAINS
 from components.alerting import settings as alerting
-from components.bitbucket import settings as bitbucket
-from components.ceph import settings as ceph
-from components.gitops import settings as gitops
-from components.hive import settings as hive
-from components.iceberg import settings as iceberg
-from components.oracle import settings as oracle
 from components.portal import settings as portal
-from components.powerscale import settings as powerscale
 from components.prometheus_stack import settings as prometheus_stack
 from components.slo import settings as slo
-from components.spark import settings as spark
-from components.storage import settings as storage
 from components.thanos import settings as thanos
-from components.trino import settings as trino
 from core.rules import Links
 from core.parsers import one_of, parse_bool, parse_dns_label, parse_duration, parse_quantity, text
 from core.settings import PROJECT, Reader, Setting, SettingsError, setting
@@ -68,24 +59,17 @@ STACK_SETTINGS = (
     setting("protectResources", "boolean", "Pulumi `protect` on the namespace, the Helm release and the volume-bearing StatefulSets (a rename or a stray destroy fails instead of deleting monitoring data). Defaults to true in prod.", parse_bool, optional=True, example="true"),
 )
 
+# The settings module of every platform layer's package (components.LAYER_DOMAINS), in order.
+LAYER_SETTINGS = {name: importlib.import_module(f"components.{name}.settings") for name in LAYER_DOMAINS}
+
 # Order is the order of Pulumi.yaml and the README table.
 SETTINGS_SCHEMA: tuple[Setting, ...] = (
     STACK_SETTINGS
     + prometheus_stack.SETTINGS
     + alerting.SETTINGS
     + thanos.SETTINGS
-    + spark.SETTINGS
-    + airflow.SETTINGS
-    + trino.SETTINGS
-    + storage.SETTINGS
-    + gitops.SETTINGS
     + portal.SETTINGS
-    + iceberg.SETTINGS
-    + hive.SETTINGS
-    + ceph.SETTINGS
-    + oracle.SETTINGS
-    + powerscale.SETTINGS
-    + bitbucket.SETTINGS
+    + tuple(setting for module in LAYER_SETTINGS.values() for setting in module.SETTINGS)
     + slo.SETTINGS
 )
 SCHEMA_BY_KEY = {s.key: s for s in SETTINGS_SCHEMA}
@@ -115,19 +99,18 @@ class StackSettings:
     prometheus_stack: prometheus_stack.PrometheusStackSettings
     routing: alerting.RoutingSettings
     thanos: thanos.ThanosSettings
-    spark: spark.SparkSettings
-    airflow: airflow.AirflowSettings
-    trino: trino.TrinoSettings
-    storage: storage.StorageSettings
-    gitops: gitops.GitOpsSettings
     portal: portal.PortalSettings
-    iceberg: iceberg.IcebergSettings
-    hive: hive.HiveSettings
-    ceph: ceph.CephSettings
-    oracle: oracle.OracleSettings
-    powerscale: powerscale.PowerScaleSettings
-    bitbucket: bitbucket.BitbucketSettings
     slos: tuple[slo.SloSpec, ...]
+    # Each platform layer's settings object by layer name (components.LAYER_DOMAINS order);
+    # also read as attributes: settings.spark, settings.hive, ...
+    domains: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for names that are not fields: the layers' settings.
+        domains = self.__dict__.get("domains") or {}
+        if name in domains:
+            return domains[name]
+        raise AttributeError(f"StackSettings has no {name!r}")
 
     @property
     def chart(self) -> prometheus_stack.ChartSettings:
@@ -180,18 +163,8 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
         prometheus_stack=stack_settings,
         routing=alerting.read(reader),
         thanos=thanos.read(reader),
-        spark=spark.read(reader),
-        airflow=airflow.read(reader),
-        trino=trino.read(reader),
-        storage=storage.read(reader),
-        gitops=gitops.read(reader),
         portal=portal.read(reader),
-        iceberg=iceberg.read(reader),
-        hive=hive.read(reader),
-        ceph=ceph.read(reader),
-        oracle=oracle.read(reader),
-        powerscale=powerscale.read(reader),
-        bitbucket=bitbucket.read(reader),
+        domains={name: module.read(reader) for name, module in LAYER_SETTINGS.items()},
         slos=slo.read(reader, stack_settings.prometheus.retention),
     )
     if reader.problems:

@@ -31,7 +31,14 @@ class Wiring:
     protect: bool = False
     storage_class: str = ""
     external_labels: Mapping[str, str] = field(default_factory=dict)
+    # The stack's blackbox_exporter (components.portal.PortalMonitoring: ``prober_address``,
+    # ``service``) when it runs: TCP probes of other layers (the Hive Metastore) go through it.
+    prober: Optional[pulumi.ComponentResource] = None
 
     def with_operator(self, operator: pulumi.Resource) -> Wiring:
         """This wiring for the components built after the chart release."""
         return dataclasses.replace(self, operator=operator)
+
+    def with_prober(self, prober: Optional[pulumi.ComponentResource]) -> Wiring:
+        """This wiring for the components built after the blackbox_exporter."""
+        return dataclasses.replace(self, prober=prober)

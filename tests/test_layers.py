@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.platform import BY_LAYER_RECORD, PLATFORM_LAYERS
+from components.platform import BY_LAYER_RECORD, layer_jobs
 from components.portal import TCP_MODULE, blackbox_config
+from core.layers import layers as declared_layers
 from core.rules import RULES_DIR, load_rule_file
 from settings import PROJECT, SettingsError
 from tests.conftest import PROD_SECRETS, random_secret, with_secrets
@@ -33,7 +34,6 @@ CR = "kubernetes:monitoring.coreos.com/{}"
 RULE = CR.format("v1:PrometheusRule")
 SECRET = "kubernetes:core/v1:Secret"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-LAYERS = ("hive", "ceph", "oracle", "powerscale", "bitbucket")
 COMPONENT_TYPES = {
     "hive": "dataops:monitoring:HiveMonitoring",
     "ceph": "dataops:monitoring:CephMonitoring",
@@ -69,6 +69,9 @@ LAYER_SETTINGS: dict[str, dict[str, Any]] = {
     },
     "bitbucket": {"bitbucketMetricsUrl": "https://bitbucket.example.com/plugins/servlet/prometheus/metrics", "bitbucketToken": BITBUCKET_TOKEN},
 }
+# The layers this file turns on: those with a dashboard row of their own (core.layers registry).
+LAYERS = tuple(layer.name for layer in declared_layers() if layer.dashboard_part)
+assert set(LAYERS) == set(LAYER_SETTINGS), "a layer with a dashboard row needs its settings here"
 
 
 def _run(stack: str, values: dict[str, Any], secret_keys=STAGING_SECRETS) -> ProgramRun:
@@ -100,7 +103,7 @@ def _selected_jobs(domain: str) -> set[str]:
 
 def _assert_job_selected(domain: str, job: str) -> None:
     """The platform layer counts the job, and the domain's rules select it (some selector of its file)."""
-    layer = dict(PLATFORM_LAYERS)[domain]
+    layer = layer_jobs()[domain]
     assert re.fullmatch(layer, job), f"{domain}: job {job!r} is not in the platform layer {layer!r}"
     regexes = _selected_jobs(domain)
     assert any(re.fullmatch(regex, job) for regex in regexes), f"{domain}: job {job!r} matches none of {sorted(regexes)}"
@@ -214,7 +217,7 @@ def test_every_rule_a_stack_with_all_layers_deploys_passes_promtool(layers_on, t
     names = [g["name"] for r in layers_on.by_type(RULE) for g in r.inputs["spec"]["groups"]]
     assert len(names) == len(set(names))
     expr = _availability_expr(layers_on)
-    for layer, _ in PLATFORM_LAYERS:
+    for layer in layer_jobs():
         assert f'"layer", "{layer}"' in expr, layer
 
 

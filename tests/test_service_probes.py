@@ -65,9 +65,9 @@ def test_probe_urls_are_checked_one_problem_per_key():
 
 
 def test_every_service_maps_to_a_platform_layer():
-    from components.platform import PLATFORM_LAYERS
+    from components.platform import layer_jobs
 
-    layers = {name for name, _ in PLATFORM_LAYERS}
+    layers = set(layer_jobs())
     assert {layer for _, _, layer, _, _ in SERVICE_PROBES} <= layers
     assert [s for _, s, _, _, _ in SERVICE_PROBES] == ["airflow", "trino", "minio", "argocd", "jenkins"]
 

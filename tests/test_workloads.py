@@ -177,11 +177,11 @@ def test_example_spark_application_matches_what_the_monitors_expect():
 
 def test_committed_platform_rules_hold_the_all_layers_availability_expression():
     from core.rules import load_rule_file
-    from components.platform import BY_LAYER_RECORD, PLATFORM_LAYERS, availability_by_layer_expr
+    from components.platform import BY_LAYER_RECORD, availability_by_layer_expr, layer_jobs
 
     rules = [r for g in load_rule_file(RULES_DIR / "platform.rules.yaml")["groups"] for r in g["rules"]]
     committed = next(r["expr"] for r in rules if r.get("record") == BY_LAYER_RECORD)
-    assert committed == availability_by_layer_expr([name for name, _ in PLATFORM_LAYERS])
+    assert committed == availability_by_layer_expr(list(layer_jobs()))
 
 
 def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tmp_path):

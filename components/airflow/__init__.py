@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.airflow.settings import AirflowSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import deployment_with_service, dump_yaml, exporter_network_policy, labels, load_asset, monitor, namespace_peer, restricted_security_context
 from core.rules import domain_rule
@@ -115,3 +116,7 @@ class AirflowMonitoring(pulumi.ComponentResource):
         self.statsd_host = pulumi.Output.concat(COMPONENT, ".", wiring.namespace, ".svc.cluster.local")
         self.statsd_port = STATSD_PORT
         self.register_outputs({"statsdHost": self.statsd_host, "statsdPort": STATSD_PORT})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
+LAYER = Layer("airflow", jobs="(.+/)?(airflow|statsd).*", component=AirflowMonitoring)

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.powerscale.settings import ScrapeUrl
 from components.bitbucket.settings import BitbucketSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import dump_yaml, labels
 from core.rules import domain_rule
@@ -67,3 +68,7 @@ class BitbucketMonitoring(pulumi.ComponentResource):
         )
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"target": settings.url.target})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("bitbucket", jobs="(.+/)?bitbucket.*", component=BitbucketMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="bitbucket", chart_values=chart_values)

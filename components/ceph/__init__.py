@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from components.ceph.settings import CephSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, monitor
 from core.rules import domain_rule
@@ -66,3 +67,7 @@ class CephMonitoring(pulumi.ComponentResource):
         ]
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"cephNamespace": settings.namespace})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("ceph", jobs="(.+/)?rook-ceph-(mgr|exporter).*", component=CephMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="ceph")

@@ -34,6 +34,7 @@ from typing import Any
 import pulumi
 
 from components.gitops.settings import GitOpsSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, monitor
 from core.rules import domain_rule
@@ -132,3 +133,7 @@ class GitOpsMonitoring(pulumi.ComponentResource):
         )
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"argocdNamespace": settings.argocd_namespace, "jenkinsNamespace": settings.jenkins_namespace})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("gitops", jobs="(.+/)?(argocd|jenkins).*", component=GitOpsMonitoring, deployed=lambda settings: settings.enabled)

@@ -19,9 +19,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.hive.settings import HiveSettings
-from components.portal import TCP_MODULE, PortalMonitoring  # blackbox_config(tcp_connect=True)
+from components.portal import TCP_MODULE  # blackbox_config(tcp_connect=True)
 from core.k8s import keep_metrics, labels, monitor
 from core.rules import domain_rule
+from core.layers import Layer
 from core.wiring import Wiring
 
 COMPONENT = "hive-monitoring"
@@ -37,9 +38,13 @@ HIVE_KEEP = r"hive_metastore_.+|jvm_memory_bytes_(used|max)|jvm_gc_collection_se
 
 
 class HiveMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, settings: HiveSettings, wiring: Wiring, prober: PortalMonitoring):
-        """``prober``: the stack's blackbox_exporter (PortalMonitoring) the Thrift probe goes through."""
+    def __init__(self, name: str, settings: HiveSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:HiveMonitoring", name, None, wiring.opts)
+        # The Thrift probe goes through the stack's blackbox_exporter (PortalMonitoring runs it
+        # whenever this layer is on).
+        prober = wiring.prober
+        if prober is None:
+            raise ValueError("HiveMonitoring needs the stack's blackbox_exporter (wiring.prober)")
         self.probe = k8s.apiextensions.CustomResource(
             PROBE_JOB,
             api_version="monitoring.coreos.com/v1",
@@ -73,3 +78,7 @@ class HiveMonitoring(pulumi.ComponentResource):
             )
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"thriftAddress": settings.thrift_address, "hiveNamespace": settings.namespace or ""})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("hive", jobs="(.+/)?hive-metastore.*", component=HiveMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="hive")

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.iceberg.settings import IcebergSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
 from core.parsers import url_port
@@ -141,3 +142,7 @@ class IcebergExporter(pulumi.ComponentResource):
         )
         self.rules = domain_rule("iceberg", wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"service": self.service.metadata.name, "shards": settings.shards})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("iceberg", jobs="(.+/)?iceberg.*", component=IcebergExporter, deployed=lambda settings: settings.enabled, resource_name="iceberg-exporter")

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components.oracle.settings import split_dsn
 from components.oracle.settings import OracleSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, keep_metrics, labels, monitor, restricted_security_context
 from core.rules import domain_rule
@@ -163,3 +164,7 @@ class OracleMonitoring(pulumi.ComponentResource):
         )
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"database": settings.database})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("oracle", jobs="(.+/)?oracle.*", component=OracleMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="oracle")

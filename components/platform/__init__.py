@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import pulumi
 
+from core.layers import layers
 from core.rules import domain_rule, domain_rule_groups
 from core.wiring import Wiring
 
@@ -14,59 +15,24 @@ COMPONENT = "platform-monitoring"
 DASHBOARD = "dataops-00-main"
 BY_LAYER_RECORD = "dataops:platform:availability:by_layer"
 
-# Platform layers and the scrape jobs that belong to each (ServiceMonitor job = Service
-# name, PodMonitor job = "<namespace>/<name>", hence the optional prefix).
-PLATFORM_LAYERS: tuple[tuple[str, str], ...] = (
-    ("spark", "(.+/)?spark.*"),
-    ("airflow", "(.+/)?(airflow|statsd).*"),
-    ("trino", "(.+/)?trino.*"),
-    ("iceberg", "(.+/)?iceberg.*"),
-    ("storage", "(.+/)?minio.*"),
-    ("gitops", "(.+/)?(argocd|jenkins).*"),
-    # Issue 12 layers, off unless the stack names their target (job names: the rule files).
-    ("hive", "(.+/)?hive-metastore.*"),
-    ("ceph", "(.+/)?rook-ceph-(mgr|exporter).*"),
-    ("oracle", "(.+/)?oracle.*"),
-    ("powerscale", "(.+/)?(powerscale|isilon).*"),
-    ("bitbucket", "(.+/)?bitbucket.*"),
-)
+
+def layer_jobs() -> dict[str, str]:
+    """Every declared layer (core.layers) -> the scrape jobs that belong to it, in registry order."""
+    return {layer.name: layer.jobs for layer in layers()}
 
 
-def deployed_layers(
-    iceberg_exporter: bool,
-    gitops: bool,
-    hive: bool = False,
-    ceph: bool = False,
-    oracle: bool = False,
-    powerscale: bool = False,
-    bitbucket: bool = False,
-) -> tuple[str, ...]:
-    """The layers a stack deploys: the optional ones follow their settings (the issue 12
-    layers default to off: a layer counts only when the stack scrapes it)."""
-    optional = {
-        "iceberg": iceberg_exporter,
-        "gitops": gitops,
-        "hive": hive,
-        "ceph": ceph,
-        "oracle": oracle,
-        "powerscale": powerscale,
-        "bitbucket": bitbucket,
-    }
-    return tuple(name for name, _ in PLATFORM_LAYERS if optional.get(name, True))
-
-
-def availability_by_layer_expr(layers: Sequence[str]) -> str:
+def availability_by_layer_expr(deployed: Sequence[str]) -> str:
     """Share of targets up per deployed layer; a deployed layer without targets reads 0.
 
     Only layers this stack deploys are expected: a stack without the Iceberg exporter
     must not read as permanently degraded. rules/platform.rules.yaml holds the
     all-layers form (a test keeps it equal to this function's output).
     """
-    jobs = dict(PLATFORM_LAYERS)
-    unknown = set(layers) - set(jobs)
-    if unknown or not layers:
+    jobs = layer_jobs()
+    unknown = set(deployed) - set(jobs)
+    if unknown or not deployed:
         raise ValueError(f"unknown or no platform layers: {sorted(unknown)}")
-    ordered = [name for name, _ in PLATFORM_LAYERS if name in layers]
+    ordered = [name for name in jobs if name in deployed]
     scraped = "\n  or\n".join(f'    label_replace(up{{job=~"{jobs[name]}"}}, "layer", "{name}", "", "")' for name in ordered)
     expected = "\n".join(f'or label_replace(vector(0), "layer", "{name}", "", "")' for name in ordered)
     return f"avg by (layer) (\n{scraped}\n)\n{expected}\n"

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.powerscale.settings import ScrapeUrl
 from components.powerscale.settings import PowerScaleSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, labels
 from core.rules import domain_rule
@@ -72,3 +73,7 @@ class PowerScaleMonitoring(pulumi.ComponentResource):
         )
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"target": settings.url.target})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("powerscale", jobs="(.+/)?(powerscale|isilon).*", component=PowerScaleMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="powerscale")

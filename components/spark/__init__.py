@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.spark.settings import SparkSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import dump_yaml, keep_metrics, labels, load_asset, monitor
 from core.rules import domain_rule
@@ -135,3 +136,7 @@ class SparkMonitoring(pulumi.ComponentResource):
         # Bitbucket when those layers are on): rules/jvm.rules.yaml, always with Spark.
         self.jvm_rules = domain_rule("jvm", target, self, COMPONENT, DASHBOARD)
         self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(settings.namespaces)})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
+LAYER = Layer("spark", jobs="(.+/)?spark.*", component=SparkMonitoring, chart_values=chart_values)

@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.storage.settings import StorageSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, labels, monitor
 from core.rules import domain_rule
@@ -66,3 +67,7 @@ class StorageMonitoring(pulumi.ComponentResource):
             "storage", wiring, self, COMPONENT, DASHBOARD, aliases=_moved()
         )
         self.register_outputs({"minioNamespace": settings.minio_namespace})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
+LAYER = Layer("storage", jobs="(.+/)?minio.*", component=StorageMonitoring)

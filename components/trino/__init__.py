@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.trino.settings import TrinoSettings
+from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, labels, monitor
 from core.rules import domain_rule
@@ -73,3 +74,7 @@ class TrinoMonitoring(pulumi.ComponentResource):
         ]
         self.rules = domain_rule("trino", wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"trinoNamespace": settings.namespace})
+
+
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
+LAYER = Layer("trino", jobs="(.+/)?trino.*", component=TrinoMonitoring)
