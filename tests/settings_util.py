@@ -10,11 +10,12 @@ from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks as pulumi_mocks
 
 from settings import PROJECT, load_settings
-from tools.mock_engine import ProgramMocks, Secret
+from tools.mock_engine import ProgramMocks, Secret, open_event_loop
 
 
 def load(values: dict[str, Any], stack: str = "test"):
     """values: short keys -> value; Secret(...) marks a secret. Returns StackSettings or raises."""
+    open_event_loop()
     pulumi_mocks.set_mocks(ProgramMocks(preview=True), project=PROJECT, stack=stack, preview=True)
     config, secret_keys = {}, []
     for key, value in values.items():

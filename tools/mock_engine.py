@@ -8,6 +8,7 @@ exactly what the engine would receive.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import json
@@ -482,6 +483,7 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
     """Run ``__main__.py`` once under the mock engine with exactly this config."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    open_event_loop()
     mocks = ProgramMocks(preview)
     monitor = RecordingMonitor(mocks)
     # A fresh root Stack per run: otherwise exports of an earlier run in this process linger.
@@ -491,7 +493,11 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
     os.environ.pop("PULUMI_CONFIG", None)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")))
+    except BaseException:
+        close_event_loop()
+        raise
     secrets = frozenset(config[k] for k in secret_keys if k in config) | ProgramMocks.generated_secrets()
     return ProgramRun(
         registrations=list(monitor.registrations),
@@ -499,6 +505,41 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
         outputs_registered=frozenset(monitor.outputs_registered),
         secret_values=secrets,
     )
+
+
+def open_event_loop() -> None:
+    """An open event loop before pulumi's mocks are set: they take the current one, and an
+    earlier failed run closed and unset it (close_event_loop)."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def close_event_loop() -> None:
+    """Close this thread's event loop (the one the program ran on), cancelling what it still holds.
+
+    A loop left open is closed by the garbage collector at interpreter exit, sometimes after
+    its self-pipe socket: asyncio then prints "Exception ignored in BaseEventLoop.__del__ ...
+    ValueError: Invalid file descriptor: -1" after the clean settings message. The next run
+    gets a fresh loop (pulumi's _sync_await creates one when none is set).
+    """
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:  # none set (closed already)
+        return
+    if not loop.is_closed() and not loop.is_running():
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())  # the threads of run_in_executor calls
+        loop.close()
+    asyncio.set_event_loop(None)
 
 
 def _stack_outputs() -> dict[str, Any]:

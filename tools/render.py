@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.mock_engine import ROOT, ProgramRun, masked, run_program, stack_config
+from tools.mock_engine import ROOT, ProgramRun, close_event_loop, masked, run_program, stack_config
 
 
 def _short(urn: str) -> str:
@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path, run = render(args.stack, args.out or ROOT / "build" / args.stack, args.stack_file, args.as_deployed)
     except SettingsError as err:
+        # run_program closes its event loop when the program fails; a problem of the stack
+        # file alone is raised after a complete run, whose loop is closed here.
+        close_event_loop()
         print(str(err), file=sys.stderr)
         return 2
     print(table(run))

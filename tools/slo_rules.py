@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.mock_engine import PROJECT, ROOT, ProgramMocks, stack_config
+from tools.mock_engine import PROJECT, ROOT, ProgramMocks, open_event_loop, stack_config
 
 SLO_RULES_FILE = ROOT / "rules" / "slo.rules.yaml"
 SOURCE_STACK = "prod"
@@ -32,6 +32,7 @@ def load_stack_settings(stack: str = SOURCE_STACK):
     from settings import load_settings
 
     config, secret_keys = stack_config(stack, placeholder_secrets=True)
+    open_event_loop()
     pulumi_mocks.set_mocks(ProgramMocks(preview=True), project=PROJECT, stack=stack, preview=True)
     runtime_config.set_all_config(dict(config), list(secret_keys))
     return load_settings(pulumi.Config(PROJECT))
