@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 # --------------------------------------------------------------------------------------
 # Value parsers. Each returns the parsed value or raises ValueError with a short reason.
@@ -285,3 +287,36 @@ slack_channel = pattern(r"^#[a-z0-9][a-z0-9._-]{0,79}$", "must be a Slack channe
 # S3-compatible stores differ in length rules (Ceph RGW relaxes them); all refuse spaces, '/', upper case and URLs.
 s3_bucket = pattern(r"^[a-z0-9][a-z0-9._-]{0,62}$", "must be a bucket name (no s3:// or path): lower-case letters, digits, '.', '_' and '-', at most 63")
 s3_region = pattern(r"^[a-z0-9][a-z0-9-]{0,31}$", "must be a region name like us-east-1 (lower-case letters, digits and '-')")
+
+
+@dataclass(frozen=True)
+class ScrapeUrl:
+    """A metrics URL split the way a Prometheus scrape config spells it."""
+
+    scheme: str  # HTTP | HTTPS (ScrapeConfig enum)
+    target: str  # host:port
+    path: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme.lower()}://{self.target}{self.path}"
+
+
+def scrape_url(value: Any, default_path: str = "/metrics") -> ScrapeUrl:
+    """An http(s) URL with an explicit host, no credentials, query or fragment."""
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
+        raise ValueError("must be an http(s) URL, e.g. http://gostats.example.com:9090/metrics")
+    parts = urlsplit(value)
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials (set them in their own settings)")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query string or fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
+    default_port = 443 if parts.scheme == "https" else 80
+    host = parts.netloc if port else f"{parts.netloc}:{default_port}"
+    return ScrapeUrl(scheme=parts.scheme.upper(), target=host, path=parts.path or default_path)

@@ -6,9 +6,10 @@ with a digit (``import dashboards.00_main_navigation`` is a syntax error). Each 
 order, and the number still leads the name. The ConfigMap file names keep the guide's
 ``<NN>-dataops-<name>.json``.
 
-Every module has ``build(inputs: Inputs = DEFAULT_INPUTS) -> dict`` (the Grafana dashboard JSON
+Every module has ``build(inputs: Inputs) -> dict`` (the Grafana dashboard JSON
 model, made with grafana-foundation-sdk builders and its JSON encoder). ``Inputs`` holds what a
-stack's settings change (the freshness limit, the optional parts it deploys); alert thresholds are read from the rule files
+stack's settings and the SLO rules change (the freshness limit, burn factors, the optional parts it deploys), handed down as
+plain values by components/dashboards; alert thresholds are read from the rule files
 (``dashboards.thresholds``). ``DASHBOARDS`` is the ordered registry; ``rendered(inputs)``
 gives ``(file_name, json_text)`` pairs with deterministic text: same inputs, same bytes.
 """
@@ -27,7 +28,7 @@ from dashboards import (
     d06_e2e_analytics,
 )
 from dashboards.lib import INDEX, DashboardInfo, dump
-from dashboards.thresholds import DEFAULT_INPUTS, Inputs
+from dashboards.thresholds import Inputs
 
 DASHBOARDS: tuple[ModuleType, ...] = (
     d00_main_navigation,
@@ -44,6 +45,6 @@ def info(module: ModuleType) -> DashboardInfo:
     return INDEX[module.NUMBER]
 
 
-def rendered(inputs: Inputs = DEFAULT_INPUTS) -> list[tuple[str, str]]:
+def rendered(inputs: Inputs) -> list[tuple[str, str]]:
     """``(file_name, json_text)`` per dashboard, in the guide's order; same inputs, same bytes."""
     return [(info(m).file_name, dump(m.build(inputs))) for m in DASHBOARDS]

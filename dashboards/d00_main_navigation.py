@@ -5,7 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import bargauge
 
 from dashboards import lib
-from dashboards.lib import C, INDEX, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, INDEX, Board, target, Inputs, T
 
 NUMBER = "00"
 
@@ -27,7 +27,7 @@ def _navigation_markdown() -> str:
     return "\n".join(lines)
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "DataOps 플랫폼 전체 상태와 다른 대시보드로 가는 길 (platform health at a glance, links to every DataOps dashboard).",
@@ -101,8 +101,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             "남은 에러 버짓 (Error budget remaining)",
             [target(f"dataops:slo:error_budget_remaining{{{C}}}", "{{slo}}")],
             "percentunit",
-            lib.low_is_bad(T.error_budget_min(), 0.5),
-            f"Share of each SLO's error budget left over its window. Red below {lib.pct(T.error_budget_min())} (SLOErrorBudgetExhausted). Negative = overspent.",
+            lib.low_is_bad(inputs.error_budget_min, 0.5),
+            f"Share of each SLO's error budget left over its window. Red below {lib.pct(inputs.error_budget_min)} (SLOErrorBudgetExhausted). Negative = overspent.",
             w=12,
             h=6,
             min_val=None,

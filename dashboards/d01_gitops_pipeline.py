@@ -9,7 +9,7 @@ collapsed row, left out of stacks that do not monitor Bitbucket (Inputs.parts).
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "01"
 
@@ -26,7 +26,7 @@ JENKINS_RESULTS = {
 }
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "Argo CD 애플리케이션 동기화/헬스 상태와 Jenkins 빌드 결과 (Argo CD application sync/health, Jenkins build results and durations).",

@@ -8,12 +8,12 @@ and sit in collapsed rows named by the layer, left out of stacks without that la
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, CNS, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, CNS, Board, target, Inputs, T
 
 NUMBER = "02"
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "클러스터 CPU/메모리 사용률, 노드 할당 가능량, 워크로드 limit 사용률, PVC 사용률과 7일 예측 "

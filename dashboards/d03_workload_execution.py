@@ -7,7 +7,7 @@ Airflow row follows ``$cluster`` only; Spark and Trino follow ``$namespace`` too
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, CNS, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, CNS, Board, target, Inputs, T
 
 NUMBER = "03"
 
@@ -83,7 +83,7 @@ def _jvm_rows(b: Board) -> None:
     )
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "Spark 애플리케이션, Airflow DAG, Trino 쿼리의 실행 현황 (Spark applications, Airflow DAG runs, Trino queries).",

@@ -7,7 +7,7 @@ table)`` drops the exporter's pod/instance so a restarted or doubled exporter do
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "04"
 
@@ -18,7 +18,7 @@ def _per_table(metric: str) -> str:
     return f"max by (database, table) ({metric}{{{TABLES}}})"
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "Iceberg 테이블 크기/파일/스냅샷/작은 파일 비율/최신성, S3 오류율과 MinIO 용량 "

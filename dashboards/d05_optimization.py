@@ -7,7 +7,7 @@ for), bounded by topk; executor ids never appear.
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, CNS, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, CNS, Board, target, Inputs, T
 
 NUMBER = "05"
 
@@ -27,7 +27,7 @@ def _oom(by: str, window: str) -> str:
     return f"sum by ({by}) ({_OOM.format(sel=CNS, w=window)})"
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "GC 상위 앱, 작은 파일 상위 테이블, OOM Kill, 재시작, 스크레이프/룰 평가 상태 "

@@ -10,7 +10,7 @@ window / (1 - objective); the dashed lines are the SLOErrorBudgetBurn factors.
 from __future__ import annotations
 
 from dashboards import lib
-from dashboards.lib import C, Board, target, DEFAULT_INPUTS, Inputs, T
+from dashboards.lib import C, Board, target, Inputs, T
 
 NUMBER = "06"
 
@@ -36,7 +36,7 @@ def _burn_panel(policy) -> object:
     )
 
 
-def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
+def build(inputs: Inputs) -> dict:
     b = Board(
         NUMBER,
         "SLO 에러 버짓과 멀티 윈도우 소진 속도, GitOps부터 스토리지까지의 전 구간 상태 "
@@ -60,8 +60,8 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
                 target(burn("1d")),
                 target(burn("3d")),
             ],
-            thresholds=lib.low_is_bad(T.error_budget_min(), 0.5),
-            description=f"Objective, error budget left over the SLO window (red below {lib.pct(T.error_budget_min())}, SLOErrorBudgetExhausted) and burn rates.",
+            thresholds=lib.low_is_bad(inputs.error_budget_min, 0.5),
+            description=f"Objective, error budget left over the SLO window (red below {lib.pct(inputs.error_budget_min)}, SLOErrorBudgetExhausted) and burn rates.",
             w=24,
             h=7,
             hide=("Time", "__name__"),
@@ -89,13 +89,13 @@ def build(inputs: Inputs = DEFAULT_INPUTS) -> dict:
             "남은 에러 버짓 추이 (Error budget remaining)",
             [target(f"dataops:slo:error_budget_remaining{{{S}}}", "{{slo}}")],
             "percentunit",
-            lib.low_is_bad(T.error_budget_min(), 0.5),
+            lib.low_is_bad(inputs.error_budget_min, 0.5),
             "Share of the error budget left over each SLO's window; below 0 the SLO is violated.",
             w=24,
             max_val=1,
         ),
     )
-    b.add(*(_burn_panel(p) for p in T.burn_policies()))
+    b.add(*(_burn_panel(p) for p in inputs.burn_rates))
 
     b.row("E2E 경로 (End-to-end path: GitOps → App → Data → Storage)")
     b.add(

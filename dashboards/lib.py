@@ -52,7 +52,7 @@ from dashboards.panels import (  # noqa: F401
     text_panel,
     timeseries_panel,
 )
-from dashboards.thresholds import DEFAULT_INPUTS, Inputs  # noqa: F401
+from dashboards.thresholds import Inputs  # noqa: F401
 
 # ---------------------------------------------------------------------------------------
 # Dashboard assembly

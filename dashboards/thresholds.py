@@ -3,9 +3,9 @@
 A panel that shows an alert's threshold (a red step, a dashed line) must turn red exactly
 where the alert fires. The number is therefore not repeated here: ``alert_threshold()``
 reads it from the alert's expression in ``rules/<domain>.rules.yaml`` (the number after
-``>``/``<``), SLO numbers come from ``components/slo/rules.py`` (burn factors ``PAGE`` /
-``TICKETS``, ``BUDGET_EXHAUSTED_BELOW``), and the freshness limit is the stack's
-``sloFreshnessMaxAge`` (``Inputs``, given by the Dashboards component). Changing an alert's
+``>``/``<``). SLO numbers (burn factors, the exhausted-budget level) and the stack's
+``sloFreshnessMaxAge`` arrive as plain values in ``Inputs``, given by the Dashboards
+component (components/dashboards): nothing here imports a component. Changing an alert's
 number changes the dashboards with it; an alert whose expression no longer has a single
 comparison makes the build fail instead of silently keeping an old number.
 
@@ -22,9 +22,6 @@ from typing import Optional
 
 import yaml
 
-from components.slo import rules as slo_rules
-from components.slo import settings as slo_settings
-from core.parsers import parse_duration
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
@@ -150,28 +147,9 @@ def bitbucket_up_selector() -> str:
     return alert_selector("bitbucket", "BitbucketDown", "up")
 
 
-# --------------------------------------------------------------------- SLOs (generated rules)
-
-
-def error_budget_min() -> float:
-    """SLOErrorBudgetExhausted fires below this share of the budget (components/slo/rules.py)."""
-    return slo_rules.BUDGET_EXHAUSTED_BELOW
-
-
-def burn_policies() -> tuple[slo_rules.BurnPolicy, ...]:
-    """SLOErrorBudgetBurn's (factor, long window, short window, severity), page first."""
-    return slo_rules.POLICIES
-
-
 # Airflow's pipeline-latency SLO counts DAG runs within this (the le="3600" bucket of the
 # default SLO in components/slo/settings.py; a stack's own ``slos`` may differ).
 PIPELINE_LATENCY_MAX_S = 3600
-
-
-def default_freshness_max_age_s() -> float:
-    """``sloFreshnessMaxAge``'s default, from its declaration."""
-    declared = next(s for s in slo_settings.SETTINGS if s.key == "sloFreshnessMaxAge")
-    return parse_duration(declared.default)
 
 
 #: Parts of the dashboards shown only where a stack has them: the optional layers' rows and
@@ -181,10 +159,26 @@ OPTIONAL_PARTS = ("bitbucket", "ceph", "oracle", "powerscale", "hive", "service_
 
 
 @dataclass(frozen=True)
-class Inputs:
-    """What a stack's settings change on the dashboards; same inputs -> same JSON."""
+class BurnRate:
+    """One SLOErrorBudgetBurn window pair: it fires when the burn rate over both windows exceeds ``factor``."""
 
-    freshness_max_age_s: float = default_freshness_max_age_s()
+    severity: str
+    factor: float
+    long_window: str
+    short_window: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a stack's settings and the SLO rules change on the dashboards, handed down as plain
+    values by the Dashboards component; same inputs -> same JSON."""
+
+    # The data-freshness SLO's limit (sloFreshnessMaxAge), in seconds.
+    freshness_max_age_s: float
+    # SLOErrorBudgetExhausted fires below this share of the budget.
+    error_budget_min: float
+    # SLOErrorBudgetBurn's window pairs, page first.
+    burn_rates: tuple[BurnRate, ...]
     # The optional parts this stack deploys; None: every one (the tests' and docs' default).
     parts: Optional[frozenset[str]] = None
 
@@ -197,6 +191,3 @@ class Inputs:
         if part not in OPTIONAL_PARTS:
             raise ValueError(f"{part!r} is not an optional dashboard part ({', '.join(OPTIONAL_PARTS)})")
         return self.parts is None or part in self.parts
-
-
-DEFAULT_INPUTS = Inputs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -16,7 +17,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 import dashboards
 from components.dashboards import CONFIGMAP_LIMIT_BYTES, config_map_name
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
-from components.dashboards import freshness_max_age_s
+from components.dashboards import DEFAULT_INPUTS, freshness_max_age_s
 from components.gitops import JENKINS_KEEP
 from components.slo import rules as slo_rules
 from dashboards import annotations, lib, thresholds
@@ -35,7 +36,7 @@ IDS = [m.__name__.rsplit(".", 1)[-1] for m in MODULES]
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, dict]:
-    return {m.NUMBER: m.build() for m in MODULES}
+    return {m.NUMBER: m.build(DEFAULT_INPUTS) for m in MODULES}
 
 
 def _panels(model: dict) -> list[dict]:
@@ -289,7 +290,7 @@ def _copy_rules(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> Path:
 
 def test_changing_a_number_in_a_rule_file_changes_the_dashboards(tmp_path, monkeypatch):
     """One source: the dashboards follow an edited copy of rules/ without any other change."""
-    before_03, before_02 = d03.build(), d02.build()
+    before_03, before_02 = d03.build(DEFAULT_INPUTS), d02.build(DEFAULT_INPUTS)
     copy = _copy_rules(
         tmp_path,
         {
@@ -299,7 +300,7 @@ def test_changing_a_number_in_a_rule_file_changes_the_dashboards(tmp_path, monke
         },
     )
     monkeypatch.setattr(thresholds, "RULES_DIR", copy)
-    after_03, after_02 = d03.build(), d02.build()
+    after_03, after_02 = d03.build(DEFAULT_INPUTS), d02.build(DEFAULT_INPUTS)
     for model, metric, old, new in (
         (after_03, "dataops:jvm:heap_used_ratio", 0.9, 0.75),
         (after_02, "dataops:cluster:cpu_usage_ratio", 0.85, 0.8),
@@ -312,7 +313,7 @@ def test_changing_a_number_in_a_rule_file_changes_the_dashboards(tmp_path, monke
     assert "> 0.75)" in heap_stat["targets"][0]["expr"] and "75 %" in heap_stat["description"]
     assert after_03 != before_03 and after_02 != before_02
     monkeypatch.undo()
-    assert d03.build() == before_03 and d02.build() == before_02
+    assert d03.build(DEFAULT_INPUTS) == before_03 and d02.build(DEFAULT_INPUTS) == before_02
 
 
 def test_threshold_reader_refuses_ambiguous_or_missing_alerts(tmp_path):
@@ -347,7 +348,7 @@ def test_freshness_limit_comes_from_the_stacks_slo_settings():
     # No data-freshness SLO: the setting's declared default (6h), as an int like the settings give.
     plain = load({"environment": "staging", "clusterName": "x", "thanosEnabled": False})
     assert freshness_max_age_s(plain.slos) == 21600 and isinstance(freshness_max_age_s(plain.slos), int)
-    model = d04.build(lib.Inputs(freshness_max_age_s=7200))
+    model = d04.build(dataclasses.replace(DEFAULT_INPUTS, freshness_max_age_s=7200))
     stale = next(p for p in _viz(model) if p["title"].startswith("신선도 초과 테이블"))
     assert "> 7200)" in stale["targets"][0]["expr"] and "2 h" in stale["description"]
     age = next(p for p in _viz(model) if p["title"].startswith("마지막 업데이트 이후 시간"))
@@ -366,13 +367,13 @@ def test_freshness_setting_reaches_the_deployed_dashboard(run_stack):
 
 
 def test_json_is_deterministic():
-    first = dashboards.rendered()
-    second = dashboards.rendered()
+    first = dashboards.rendered(DEFAULT_INPUTS)
+    second = dashboards.rendered(DEFAULT_INPUTS)
     assert first == second
     for name, text in first:
         assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n", name
     # Same inputs, same bytes; other inputs change only the dashboard that uses them.
-    two_h = lib.Inputs(freshness_max_age_s=7200)
+    two_h = dataclasses.replace(DEFAULT_INPUTS, freshness_max_age_s=7200)
     assert dashboards.rendered(two_h) == dashboards.rendered(two_h)
     changed = [a[0] for a, b in zip(first, dashboards.rendered(two_h)) if a != b]
     assert changed == ["04-dataops-data-pipeline.json"]
@@ -443,7 +444,7 @@ def test_promtool_check_rejects_invalid_promql(tmp_path: Path):
 
 def test_one_labelled_configmap_per_dashboard_in_the_monitoring_namespace(prod_run):
     component = prod_run.one("dataops:monitoring:Dashboards", "dashboards")
-    prod_inputs = thresholds.Inputs(parts=frozenset())  # prod deploys none of the optional parts
+    prod_inputs = dataclasses.replace(DEFAULT_INPUTS, parts=frozenset())  # prod deploys none of the optional parts
     rendered = dict(dashboards.rendered(prod_inputs))
     assert len(rendered) == 7
     for file_name, text in rendered.items():
@@ -460,20 +461,20 @@ def test_one_labelled_configmap_per_dashboard_in_the_monitoring_namespace(prod_r
 
 
 def test_configmaps_stay_well_under_the_1mib_limit():
-    for file_name, text in dashboards.rendered():
+    for file_name, text in dashboards.rendered(DEFAULT_INPUTS):
         assert len(text.encode()) < CONFIGMAP_LIMIT_BYTES // 4, file_name
 
 
 def test_component_registers_outputs_and_waits_for_the_chart(prod_run):
     component = prod_run.one("dataops:monitoring:Dashboards", "dashboards")
-    for file_name, _ in dashboards.rendered():
+    for file_name, _ in dashboards.rendered(DEFAULT_INPUTS):
         cm = prod_run.one(CONFIG_MAP, config_map_name(file_name))
         assert any("kube-prometheus-stack" in d for d in cm.dependencies)
     assert component.name == "dashboards"
 
 
 def test_same_configmaps_in_staging(staging_run, prod_run):
-    for file_name, _ in dashboards.rendered():
+    for file_name, _ in dashboards.rendered(DEFAULT_INPUTS):
         name = config_map_name(file_name)
         assert staging_run.one(CONFIG_MAP, name).inputs["data"] == prod_run.one(CONFIG_MAP, name).inputs["data"]
 
@@ -485,7 +486,7 @@ def test_every_alert_links_an_existing_dashboard_and_variable():
     from dashboards import DASHBOARDS
     from tests.rules_util import deployed_alerts
 
-    models = {m.build()["uid"]: m.build() for m in DASHBOARDS}
+    models = {m.build(DEFAULT_INPUTS)["uid"]: m.build(DEFAULT_INPUTS) for m in DASHBOARDS}
     variables = {uid: {v["name"] for v in model.get("templating", {}).get("list", [])} for uid, model in models.items()}
     problems = []
     for file_name, rule in deployed_alerts():
@@ -692,9 +693,9 @@ def test_rows_of_optional_parts_a_stack_does_not_deploy_are_left_out():
         return {p["title"] for p in model["panels"]}
 
     for part, (number, title) in where.items():
-        assert title in titles(thresholds.Inputs(), number)  # the default shows every part
-        assert title in titles(thresholds.Inputs(parts=frozenset({part})), number)
+        assert title in titles(DEFAULT_INPUTS, number)  # the default shows every part
+        assert title in titles(dataclasses.replace(DEFAULT_INPUTS, parts=frozenset({part})), number)
         others = frozenset(set(where) - {part})
-        assert title not in titles(thresholds.Inputs(parts=others), number), part
+        assert title not in titles(dataclasses.replace(DEFAULT_INPUTS, parts=others), number), part
     with pytest.raises(ValueError, match="unknown optional dashboard parts"):
-        thresholds.Inputs(parts=frozenset({"cassandra"}))
+        dataclasses.replace(DEFAULT_INPUTS, parts=frozenset({"cassandra"}))

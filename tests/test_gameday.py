@@ -182,8 +182,9 @@ def test_the_dashboards_checked_are_the_ones_the_stack_deploys(rendered):
     """Read from the render's labelled ConfigMaps: a row the stack leaves out (no Ceph in
     prod) is not queried, and each of the seven dashboards is."""
     import dashboards
+    from components.dashboards import DEFAULT_INPUTS
 
-    assert [d["uid"] for d in rendered.dashboards] == [m.build()["uid"] for m in dashboards.DASHBOARDS]
+    assert [d["uid"] for d in rendered.dashboards] == [m.build(DEFAULT_INPUTS)["uid"] for m in dashboards.DASHBOARDS]
     titles = {p["title"] for d in rendered.dashboards for p in d["panels"]}
     assert "Ceph" not in titles and "Hive Metastore" not in titles
     assert "플랫폼 가용성 (Platform availability)" in titles

@@ -570,7 +570,7 @@ def test_bitbucket_scrape_job_with_real_prometheus(tmp_path):
     "bitbucket", the keep-list drops what no rule reads; a wrong token reads as up == 0."""
     from components.bitbucket import scrape_configs
     from components.bitbucket.settings import APP_PATH
-    from components.powerscale.settings import ScrapeUrl
+    from core.parsers import ScrapeUrl
     from tests.live import prom_query, wait_until
 
     token = secrets.token_hex(12)

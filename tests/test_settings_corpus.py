@@ -352,7 +352,8 @@ def _promtool_accepts(expr: str, tmp_path: Path) -> bool:
 
 
 def test_promql_check_and_promtool_agree(tmp_path):
-    from components.slo.settings import DEFAULT_SLOS, _freshness_slo, promql_problem
+    from components.slo.settings import DEFAULT_SLOS, _freshness_slo
+    from core.promql import promql_problem
 
     good = [d[k] for d in (*DEFAULT_SLOS, _freshness_slo(("sales.orders", "marketing.events"), 3600)) for k in ("errorRatio", "good", "total") if k in d]
     good += ["sum by (job) (rate(x_total{code=~\"5..\"}[${window}])) / on(job) group_left sum by (job) (rate(x_total[${window}]))",

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.powerscale.settings import ScrapeUrl
+from core.parsers import ScrapeUrl
 from components.bitbucket.settings import BitbucketSettings
 from core.layers import Layer
 from core.wiring import Wiring

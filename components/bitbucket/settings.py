@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.powerscale.settings import ScrapeUrl, scrape_url
+from core.parsers import ScrapeUrl, scrape_url
 from core.parsers import text
 from core.settings import Reader, setting
 

@@ -11,7 +11,6 @@ SLO carries ``sloFreshnessMaxAge`` (the limit the freshness panels draw).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -20,10 +19,13 @@ import pulumi_kubernetes as k8s
 
 import dashboards
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
+from components.slo import rules as slo_rules
+from components.slo import settings as slo_settings
 from components.slo.settings import SloSpec
 from core.k8s import labels
 from core.wiring import Wiring
-from dashboards.thresholds import Inputs, default_freshness_max_age_s
+from core.parsers import parse_duration
+from dashboards.thresholds import BurnRate, Inputs
 
 COMPONENT = "grafana-dashboards"
 # A ConfigMap holds at most 1 MiB (data plus metadata); stay well below it.
@@ -40,9 +42,10 @@ class DashboardsArgs:
     parts: Optional[frozenset[str]] = None
 
 
-FRESHNESS_SLO = "data-freshness"
-# components/slo/settings.py writes sloFreshnessMaxAge into the SLI as "... < bool <seconds>".
-_FRESH_BELOW = re.compile(r"<\s*bool\s+([0-9]+(?:\.[0-9]+)?)")
+def default_freshness_max_age_s() -> float:
+    """``sloFreshnessMaxAge``'s default, from its declaration."""
+    declared = next(s for s in slo_settings.SETTINGS if s.key == "sloFreshnessMaxAge")
+    return parse_duration(declared.default)
 
 
 def freshness_max_age_s(slos: Sequence[SloSpec]) -> float:
@@ -52,24 +55,32 @@ def freshness_max_age_s(slos: Sequence[SloSpec]) -> float:
     the panels use its declared default. A hand-written ``data-freshness`` SLO whose limit
     cannot be read keeps the default too, with a warning naming the mismatch.
     """
-    slo = next((s for s in slos if s.name == FRESHNESS_SLO), None)
+    slo = next((s for s in slos if s.name == slo_settings.FRESHNESS_SLO), None)
     if slo is None:
         return default_freshness_max_age_s()
-    limits = {float(v) for v in _FRESH_BELOW.findall(slo.error_ratio_expr("1h"))}
-    if len(limits) != 1:
+    if slo.max_age_s is None:
         default = default_freshness_max_age_s()
         pulumi.log.warn(
-            f"SLO {FRESHNESS_SLO}: no single '< bool <seconds>' age limit in its SLI (found {sorted(limits) or 'none'}); "
+            f"SLO {slo_settings.FRESHNESS_SLO}: no single '< bool <seconds>' age limit in its SLI; "
             f"the freshness panels of dashboard 04 draw the default {default:g} s instead."
         )
         return default
-    limit = limits.pop()
-    # Whole seconds as an int: the same limit gives the same JSON whichever way it was set.
-    return int(limit) if limit.is_integer() else limit
+    return slo.max_age_s
 
 
-def dashboard_inputs(args: DashboardsArgs) -> Inputs:
-    return Inputs(freshness_max_age_s=freshness_max_age_s(args.slos), parts=args.parts)
+def dashboard_inputs(slos: Sequence[SloSpec] = (), parts: Optional[frozenset[str]] = None) -> Inputs:
+    """The plain values the dashboards draw: the stack's freshness limit, the SLO alerts'
+    numbers (components/slo/rules.py) and the optional parts it deploys (None: all)."""
+    return Inputs(
+        freshness_max_age_s=freshness_max_age_s(slos),
+        error_budget_min=slo_rules.BUDGET_EXHAUSTED_BELOW,
+        burn_rates=tuple(BurnRate(p.severity, p.factor, p.long_window, p.short_window) for p in slo_rules.POLICIES),
+        parts=parts,
+    )
+
+
+#: Every part shown, the default SLOs: the dashboards as the docs and most tests see them.
+DEFAULT_INPUTS = dashboard_inputs()
 
 
 def config_map_name(file_name: str) -> str:
@@ -85,7 +96,7 @@ class Dashboards(pulumi.ComponentResource):
         # The chart release: the ConfigMaps wait for Grafana's sidecar to exist.
         depends_on = [wiring.operator] if wiring.operator is not None else []
         self.config_maps = {}
-        for file_name, text in dashboards.rendered(dashboard_inputs(args)):
+        for file_name, text in dashboards.rendered(dashboard_inputs(args.slos, args.parts)):
             size = len(file_name.encode()) + len(text.encode())
             if size >= CONFIGMAP_LIMIT_BYTES:
                 raise ValueError(f"dashboard {file_name} is {size} bytes: over the 1 MiB ConfigMap limit")

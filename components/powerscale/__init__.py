@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.powerscale.settings import ScrapeUrl
+from core.parsers import ScrapeUrl
 from components.powerscale.settings import PowerScaleSettings
 from core.layers import Layer
 from core.wiring import Wiring

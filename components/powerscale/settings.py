@@ -7,49 +7,14 @@ section: with ``powerscaleExporterUser`` set the (secret) password is required t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import pulumi
 
-from core.parsers import text
+from core.parsers import ScrapeUrl, scrape_url, text
 
 from core.settings import PROJECT, Reader, setting
-
-
-@dataclass(frozen=True)
-class ScrapeUrl:
-    """A metrics URL split the way a Prometheus scrape config spells it."""
-
-    scheme: str  # HTTP | HTTPS (ScrapeConfig enum)
-    target: str  # host:port
-    path: str
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme.lower()}://{self.target}{self.path}"
-
-
-def scrape_url(value: Any, default_path: str = "/metrics") -> ScrapeUrl:
-    """An http(s) URL with an explicit host, no credentials, query or fragment."""
-    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", value):
-        raise ValueError("must be an http(s) URL, e.g. http://gostats.example.com:9090/metrics")
-    parts = urlsplit(value)
-    if parts.username or parts.password:
-        raise ValueError("must not contain credentials (set them in their own settings)")
-    if parts.query or parts.fragment:
-        raise ValueError("must not contain a query string or fragment")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    if not parts.hostname:
-        raise ValueError("has no host")
-    default_port = 443 if parts.scheme == "https" else 80
-    host = parts.netloc if port else f"{parts.netloc}:{default_port}"
-    return ScrapeUrl(scheme=parts.scheme.upper(), target=host, path=parts.path or default_path)
 
 
 def _metrics_url(value: Any) -> ScrapeUrl:

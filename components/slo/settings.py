@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import pulumi
 
+from core.promql import promql_problem
 from core.parsers import DNS_LABEL_RE, duration_between, parse_duration, parse_ratio, parse_string_list, pattern
 
 from core.settings import PROJECT, Reader, setting
@@ -30,104 +31,6 @@ SETTINGS = (
 )
 
 
-# --------------------------------------------------------------------------------------
-# A cheap PromQL syntax check for SLO expressions, run at settings time.
-#
-# `promtool check rules` is the real parser, but settings are read by every `pulumi
-# preview` (Jenkins, an operator's laptop) where promtool is not installed, and starting it
-# per SLO would cost a process and a temp file per preview. This check catches the usual
-# mistakes early with the position of the problem: unbalanced brackets or quotes, unknown
-# functions, operators with a missing operand, a range without a duration, label matchers
-# that are not matchers. The tests run promtool over the generated rule files (and check
-# that promtool rejects every expression this check rejects).
-# --------------------------------------------------------------------------------------
-
-PROMQL_FUNCTIONS = frozenset(
-    """abs absent absent_over_time acos acosh asin asinh atan atanh avg_over_time ceil changes clamp clamp_max
-    clamp_min cos cosh count_over_time day_of_month day_of_week day_of_year days_in_month deg delta deriv
-    double_exponential_smoothing exp floor histogram_avg histogram_count histogram_fraction histogram_quantile
-    histogram_stddev histogram_stdvar histogram_sum holt_winters hour idelta increase info irate label_join
-    label_replace last_over_time ln log10 log2 mad_over_time max_over_time min_over_time minute month pi
-    predict_linear present_over_time quantile_over_time rad rate resets round scalar sgn sin sinh sort sort_by_label
-    sort_by_label_desc sort_desc sqrt stddev_over_time stdvar_over_time sum_over_time tan tanh time timestamp
-    vector year start end""".split()
-)
-PROMQL_AGGREGATIONS = frozenset("sum avg min max count stddev stdvar topk bottomk quantile count_values group limitk limit_ratio".split())
-_PROMQL_KEYWORDS = frozenset("by without on ignoring group_left group_right offset bool and or unless atan2".split())
-_PROMQL_SET_OPS = frozenset("and or unless atan2".split())
-_PROMQL_TOKEN = re.compile(
-    r"""(?P<space>\s+|\#[^\n]*)
-    |(?P<placeholder>\$\{(?:window|step)\})
-    |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
-    |(?P<duration>(?:[0-9]+(?:ms|s|m|h|d|w|y))+(?![A-Za-z0-9_]))
-    |(?P<number>0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![A-Za-z_])|(?i:inf|nan)(?![A-Za-z0-9_]))
-    |(?P<ident>:?[A-Za-z_][A-Za-z0-9_:]*)
-    |(?P<op>==|!=|>=|<=|=~|!~|[-+*/%^<>=,:@])
-    |(?P<open>[(\[{])
-    |(?P<close>[)\]}])""",
-    re.VERBOSE,
-)
-_PAIRS = {"(": ")", "[": "]", "{": "}"}
-
-
-def promql_problem(expr: str) -> Optional[str]:
-    """None when ``expr`` looks like PromQL, else a short reason with the position."""
-    tokens: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(expr):
-        match = _PROMQL_TOKEN.match(expr, pos)
-        if not match:
-            if expr[pos] in "\"'`":
-                return f"unterminated string at character {pos + 1}"
-            return f"unexpected character {expr[pos]!r} at character {pos + 1}"
-        kind = match.lastgroup
-        if kind != "space":
-            tokens.append((kind, match.group(), pos))
-        pos = match.end()
-    if not tokens:
-        return "empty expression"
-    stack: list[tuple[str, int, bool]] = []  # bracket, position, is a modifier's label list (by/on/...)
-    operand_kinds = ("ident", "number", "string", "duration", "placeholder")
-    prev: Optional[tuple[str, str, int]] = None
-    for index, (kind, value, at) in enumerate(tokens):
-        where = f"at character {at + 1}"
-        nxt = tokens[index + 1] if index + 1 < len(tokens) else None
-        inside = stack[-1][0] if stack else ""
-        if kind == "open":
-            if value == "(" and prev and prev[0] == "ident" and prev[1] not in PROMQL_FUNCTIONS | PROMQL_AGGREGATIONS | _PROMQL_KEYWORDS:
-                return f"unknown function {prev[1]!r} at character {prev[2] + 1}"
-            if value == "[" and not (nxt and nxt[0] in ("duration", "placeholder", "number")):
-                return f"a range [...] needs a duration like [5m] or [${{window}}] {where}"
-            modifier = value == "(" and prev is not None and prev[1] in _PROMQL_KEYWORDS - _PROMQL_SET_OPS - {"offset", "bool"}
-            stack.append((value, at, modifier))
-        elif kind == "close":
-            if not stack or _PAIRS[stack[-1][0]] != value:
-                return f"unbalanced {value!r} {where}"
-            if prev and prev[0] == "op" and prev[1] not in (",",) and not (value == "]" and prev[1] == ":"):
-                return f"operator {prev[1]!r} has no right-hand operand {where}"
-            _, _, modifier = stack.pop()
-            if modifier:
-                prev = ("ident", "by", at)  # what follows a modifier's label list is an operand
-                continue
-        elif kind == "op":
-            binary = value not in ("+", "-") and not (value == ":" and inside == "[")
-            if binary and value != "," and (prev is None or prev[0] == "op" or prev[1] in "([{"):
-                return f"operator {value!r} has no left-hand operand {where}"
-            if value in ("=", "=~", "!~") and inside != "{":
-                return f"{value!r} outside a label matcher {{...}} {where} (use == to compare)"
-        elif kind in operand_kinds and prev is not None and prev[0] in operand_kinds + ("close",):
-            # Two operands in a row: only keywords (by, offset, and, ...) may follow an operand.
-            if not (kind == "ident" and value in _PROMQL_KEYWORDS) and not (prev[0] == "ident" and prev[1] in _PROMQL_KEYWORDS | PROMQL_AGGREGATIONS):
-                if not (kind in ("duration", "number", "placeholder") and prev[0] == "ident" and prev[1] == "offset"):
-                    return f"missing operator before {value!r} {where}"
-        prev = (kind, value, at)
-    if stack:
-        return f"unclosed {stack[-1][0]!r} at character {stack[-1][1] + 1}"
-    if tokens[-1][0] == "op":
-        return f"expression ends with the operator {tokens[-1][1]!r}"
-    return None
-
-
 @dataclass(frozen=True)
 class SloSpec:
     """One SLO. Expressions contain ``${window}``, replaced by each burn-rate window."""
@@ -143,6 +46,9 @@ class SloSpec:
     # A lagging SLI (a DAG run is late only once it ends; a table is stale only after the
     # freshness limit) cannot meet the 5-minute MTTD: its fast burn goes out as severity high.
     page: bool = True
+    # A data-freshness SLO's age limit in seconds (sloFreshnessMaxAge), as a typed value for
+    # what draws it (the freshness panels); None for every other SLO.
+    max_age_s: Optional[float] = None
 
     def error_ratio_expr(self, window: str) -> str:
         """PromQL for the ratio of bad events over ``window``; ``${step}`` becomes ``subquery_step(window)``."""
@@ -207,7 +113,7 @@ def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
         for db, table in pairs
     )
     return {
-        "name": "data-freshness",
+        "name": FRESHNESS_SLO,
         "objective": 0.99,
         "window": "30d",
         "page": False,  # lagging SLI: a table turns stale only after sloFreshnessMaxAge
@@ -217,10 +123,12 @@ def _freshness_slo(tables: tuple[str, ...], max_age_s: float) -> dict:
 
 
 def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s: float) -> tuple[SloSpec, ...]:
+    generated_limit = None  # the freshness SLO built from sloFreshnessMaxAge: its limit is that setting
     if raw is None:
         items = list(DEFAULT_SLOS)
         if freshness:
             items.append(_freshness_slo(freshness, max_age_s))
+            generated_limit = int(max_age_s)  # whole seconds, as its SLI compares
     else:
         items = raw
     key = f"{PROJECT}:slos"
@@ -269,6 +177,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
                 reader.problem(f"{where}.{field_name} = {expr!r}: not valid PromQL ({reason}). Fix: pulumi config set --path '{PROJECT}:slos[{index}].{field_name}' '<PromQL with [${{window}}]>'")
         slos.append(
             SloSpec(
+                max_age_s=(generated_limit or _age_limit_s(item)) if name == FRESHNESS_SLO else None,
                 name=str(name),
                 objective=objective,
                 window=str(window),
@@ -280,6 +189,22 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
             )
         )
     return tuple(slos)
+
+
+FRESHNESS_SLO = "data-freshness"
+# _freshness_slo writes the limit as "... < bool <seconds>"; a hand-written data-freshness SLO
+# in the same form gives its limit the same way.
+_FRESH_BELOW = re.compile(r"<\s*bool\s+([0-9]+(?:\.[0-9]+)?)")
+
+
+def _age_limit_s(item: dict) -> Optional[float]:
+    """The single age limit of a data-freshness SLO's SLI, or None when it has none or several."""
+    limits = {float(v) for field_name in ("errorRatio", "good", "total") for v in _FRESH_BELOW.findall(str(item.get(field_name) or ""))}
+    if len(limits) != 1:
+        return None
+    limit = limits.pop()
+    # Whole seconds as an int: the same limit gives the same JSON whichever way it was set.
+    return int(limit) if limit.is_integer() else limit
 
 
 def _page(reader: Reader, where: str, index: int, value: Any) -> bool:
