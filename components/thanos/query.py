@@ -1,0 +1,92 @@
+"""Thanos Query (Deployment, HA): fans out to the sidecars, the Store Gateway, the Ruler and
+Receive (when on) and any ``thanosStoreEndpoints`` (other clusters), deduplicating HA pairs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi_kubernetes as k8s
+
+from components.prometheus_stack import PROMETHEUS_REPLICA_LABEL, RELEASE_NAME
+from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, QUERY, QUERY_SERVICE_PORT, Build, container, disruption_budget, pod_spec, selector, service, service_monitor
+from components.thanos.receive import RECEIVE, RECEIVE_REPLICA_LABEL
+from components.thanos.ruler import RULER_REPLICA_LABEL, RULER_SERVICE, ruler_enabled
+from components.thanos.settings import ThanosSettings
+from components.thanos.store import STORE
+from core.k8s import labels
+
+RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
+
+# kube-prometheus-stack's `prometheus.thanosService` renders a headless Service named
+# "<fullname>-thanos-discovery" (templates/prometheus/serviceThanosSidecar.yaml) with a port
+# named "grpc"; fullnameOverride is RELEASE_NAME, so its SRV record names every sidecar.
+SIDECAR_SERVICE = f"{RELEASE_NAME}-thanos-discovery"
+
+
+def query_url(namespace: str) -> str:
+    return f"http://{QUERY}.{namespace}.svc:{QUERY_SERVICE_PORT}"
+
+
+def query_endpoints(namespace: str, thanos: ThanosSettings) -> list[str]:
+    """Store API endpoints of Query: sidecars, Store Gateway, Ruler, Receive by SRV; then other clusters."""
+    srv = [SIDECAR_SERVICE, STORE] + ([RULER_SERVICE] if ruler_enabled(thanos) else []) + ([RECEIVE] if thanos.receive_enabled else [])
+    return [f"dnssrv+_grpc._tcp.{service}.{namespace}.svc.cluster.local" for service in srv] + list(thanos.store_endpoints)
+
+
+def endpoint_config(namespace: str, thanos: ThanosSettings) -> dict[str, Any]:
+    """``--endpoint.sd-config`` content (Thanos v0.42 deprecates the repeated ``--endpoint`` flag).
+
+    JSON is YAML, so one line in the container args; ``dnssrv+``/``dns+`` addresses are
+    re-resolved by Query, which is why none is ``strict`` (Thanos refuses strict SD entries).
+    """
+    return {"endpoints": [{"address": address} for address in query_endpoints(namespace, thanos)]}
+
+
+def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
+    """Thanos Query: dedup HA pairs, discover sidecars/store/receive by SRV, add other clusters."""
+    flags = [
+        "query",
+        *COMMON_FLAGS,
+        f"--grpc-address=0.0.0.0:{GRPC_PORT}",
+        f"--query.replica-label={PROMETHEUS_REPLICA_LABEL}",
+    ]
+    if thanos.receive_enabled:
+        flags.append(f"--query.replica-label={RECEIVE_REPLICA_LABEL}")
+    if ruler_enabled(thanos):
+        # The Ruler's replicas record the same series; deduplicate them like Prometheus pairs.
+        flags.append(f"--query.replica-label={RULER_REPLICA_LABEL}")
+    flags.append("--endpoint.sd-config=" + json.dumps(endpoint_config(namespace, thanos), sort_keys=True, separators=(",", ":")))
+    # Long ranges read 5m/1h downsampled blocks instead of raw samples.
+    flags.append("--query.auto-downsampling")
+    return flags
+
+
+def build_query(build: Build) -> k8s.apps.v1.Deployment:
+    thanos = build.thanos
+    deployment = k8s.apps.v1.Deployment(
+        QUERY,
+        metadata=build.meta(QUERY),
+        spec={
+            "replicas": thanos.query_replicas,
+            "selector": {"matchLabels": selector(QUERY)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(QUERY)},
+                "spec": pod_spec(
+                    QUERY,
+                    container(QUERY, thanos.image, build.namespace.apply(lambda n: query_flags(n, thanos)), [HTTP, GRPC], [], RESOURCES),
+                    [],
+                    spread=thanos.query_replicas > 1,
+                ),
+            },
+        },
+        opts=build.child,
+    )
+    service(build, QUERY, [
+        {"name": "http", "port": QUERY_SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+    ], headless=False)
+    disruption_budget(build, QUERY, thanos.query_replicas)
+    service_monitor(build, QUERY)
+    return deployment
