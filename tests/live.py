@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
+from tools.loopback import free_port, http_get  # noqa: F401 - the tests import them from here
 
 
 TOOLS_BIN = Path(__file__).resolve().parent.parent / ".tools" / "bin"
@@ -48,17 +48,6 @@ def with_package_share(args: list[str], package: str) -> list[str]:
     unshare = ["unshare", "--mount", "--propagation", "private"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
     script = 'mount -t overlay overlay -o "lowerdir=$0:/usr/share" /usr/share && exec "$@"'
     return [*unshare, "sh", "-c", script, str(share), *args]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 2.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
-        return response.read()
 
 
 def wait_until(check: Callable[[], Optional[object]], timeout: float, what: str, interval: float = 0.25):

@@ -34,12 +34,32 @@ reaches another receiver than PagerDuty; the table says which.
 
 from __future__ import annotations
 
-from tools.gameday.common import BIN, BUDGET_S, HISTORY_S, MONITOR_TYPES, ROOT, RULE_CR, fmt, log, seconds  # noqa: F401
-from tools.gameday.rendered import CriticalAlert, Rendered, _unwrap, critical_alerts, render, selects  # noqa: F401
-from tools.gameday.targets import Series, Target, TargetServer, Value, _escape, _labels_text, _snake, apply_monitor  # noqa: F401
-from tools.gameday.runtime import prom_api, Notification, Processes, StandIn, binary, free_port, http_get, run_tool, stand_ins, with_package_share  # noqa: F401
-from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, recording_levels, scrape_configs, write_openmetrics, write_rule_files  # noqa: F401
-from tools.gameday.world import DAG_BUCKETS, ICEBERG_TABLES, NODES, PODS, SPARK_NS, World, _freshness_tables, _pod_ip, build_world, uncatalogued  # noqa: F401
-from tools.gameday.scenarios import Expect, Result, Scenario, _pd_matches, _slack_firing, _slack_matches, _slo_fastest, build_scenarios, format_table, update_results  # noqa: F401
-from tools.gameday.dashboards import FAILURE_ONLY, PanelCheck, _LABEL_VALUES, dashboard_checks, dashboards_ok, format_dashboards, strip_external_matchers, substitute, variable_values, why_empty  # noqa: F401
-from tools.gameday.run import Stack, WATCHDOG_GROUP, check_dashboards, main, run_scenarios, start_stack, wait_for_scrapes, wait_rule_groups  # noqa: F401
+# The entry points the tests and `python -m tools.gameday` use; everything else is imported
+# from its own module (common, rendered, targets, runtime, configs, world, scenarios,
+# dashboards, run).
+from tools.gameday.configs import alertmanager_config
+from tools.gameday.dashboards import strip_external_matchers
+from tools.gameday.rendered import Rendered, critical_alerts, render
+from tools.gameday.run import main, run_scenarios, start_stack
+from tools.gameday.runtime import Processes, stand_ins
+from tools.gameday.scenarios import build_scenarios
+from tools.gameday.targets import Value, apply_monitor
+from tools.gameday.world import build_world, uncatalogued
+
+__all__ = [
+    "Processes",
+    "Rendered",
+    "Value",
+    "alertmanager_config",
+    "apply_monitor",
+    "build_scenarios",
+    "build_world",
+    "critical_alerts",
+    "main",
+    "render",
+    "run_scenarios",
+    "stand_ins",
+    "start_stack",
+    "strip_external_matchers",
+    "uncatalogued",
+]

@@ -15,8 +15,9 @@ import yaml
 
 from tools.gameday.common import seconds
 from tools.gameday.rendered import Rendered
-from tools.gameday.targets import Target, _labels_text
-from tools.gameday.runtime import prom_api, Processes, StandIn, binary, free_port, run_tool
+from tools.gameday.targets import Target, labels_text
+from tools.gameday.runtime import prom_api, Processes, StandIn, binary, run_tool
+from tools.loopback import free_port
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def write_openmetrics(targets: Iterable[Target], start: float, end: float, path:
         step = seconds(t.interval)
         first = math.ceil(start / step) * step
         times = [first + i * step for i in range(int((end - first) // step) + 1) if first + i * step <= end]
-        up_labels = _labels_text({"job": t.job, **t.labels})
+        up_labels = labels_text({"job": t.job, **t.labels})
         by_name.setdefault("up", {}).setdefault(up_labels, []).extend(f"1 {ts:.3f}" for ts in times)
         count += len(times)
         for s in t.series:
@@ -150,7 +151,7 @@ def write_openmetrics(targets: Iterable[Target], start: float, end: float, path:
                 continue
             name = stored.pop("__name__")
             points = [f"{s.value.at(ts):.17g} {ts:.3f}" for ts in times if s.alive(ts)]
-            by_name.setdefault(name, {}).setdefault(_labels_text(stored), []).extend(points)
+            by_name.setdefault(name, {}).setdefault(labels_text(stored), []).extend(points)
             count += len(points)
     with open(path, "w") as out:
         for name in sorted(by_name):

@@ -19,7 +19,8 @@ import yaml
 from tools.gameday.common import HISTORY_S, fmt, log
 from tools.gameday.rendered import Rendered, critical_alerts, render
 from tools.gameday.targets import TargetServer, apply_monitor
-from tools.gameday.runtime import prom_api, Processes, StandIn, binary, free_port, run_tool, stand_ins, with_package_share
+from tools.gameday.runtime import prom_api, Processes, StandIn, binary, run_tool, stand_ins, with_package_share
+from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
 from tools.gameday.scenarios import Result, Scenario, build_scenarios, format_table, update_results

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any, Optional
 
 
 from tools.gameday.common import BIN
+from tools.loopback import http_get
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,17 +91,6 @@ def stand_ins() -> dict[str, StandIn]:
 # --------------------------------------------------------------------------------------------
 # Processes: started with a new session, stopped by PID (process group = PID) whatever happens
 # --------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 10.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
-        return response.read()
 
 
 def prom_api(base: str, path: str, params: dict[str, Any]) -> Any:

@@ -70,7 +70,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels_text(labels: dict[str, str]) -> str:
+def labels_text(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items())) + "}" if labels else ""
 
 
@@ -108,7 +108,7 @@ class Target:
         lines = []
         for s in self.series:
             if s.alive(t):
-                lines.append(f"{s.name}{_labels_text(s.labels)} {s.value.at(t):.17g}")
+                lines.append(f"{s.name}{labels_text(s.labels)} {s.value.at(t):.17g}")
         return "\n".join(lines) + "\n"
 
     # What Prometheus stores for a scraped sample: target labels merged (honor_labels or
