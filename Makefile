@@ -34,7 +34,7 @@ $(VENV)/.installed: $(wildcard $(REQUIREMENTS))
 venv: $(VENV)/.installed
 
 render: venv
-	$(PY) -m tools.render $(STACK)
+	$(PY) -m tools.render $(STACK)$(if $(STRICT), --strict)
 
 render-all: venv
 	$(PY) -m tools.render staging

@@ -11,6 +11,7 @@ are generated from ``SETTINGS_SCHEMA`` (``make pulumi-yaml``).
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -23,15 +24,19 @@ from components.prometheus_stack import settings as prometheus_stack
 from components.slo import settings as slo
 from components.thanos import settings as thanos
 from core.rules import Links
-from core.parsers import one_of, parse_bool, parse_dns_label, parse_duration, parse_quantity, text
+from core.parsers import one_of, parse_bool, parse_dns_label, parse_duration, parse_quantity, pattern, text
 from core.settings import PROJECT, Reader, Setting, SettingsError, setting
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+# Profiles: sizing, strictness and protection. The environment (the label on every series and
+# alert) is separate: a `qa` stack may run the staging profile and still say [qa].
+PROFILES = ("dev", "staging", "prod")
+ENVIRONMENTS = PROFILES  # the stack names that pick their profile by name
+ENVIRONMENT_RE = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
 
-# `pulumi stack init dev` needs no stack file: these defaults give a small single-replica stack
-# without the parts that need outside credentials (Thanos bucket, Iceberg catalog, Argo CD/Jenkins).
+# A stack without a stack file gets the dev profile: these defaults give a small single-replica
+# stack without the parts that need outside credentials (Thanos bucket, Iceberg catalog, Argo CD/Jenkins);
+# its clusterName defaults to dataops-<stack>.
 DEV_PROFILE = {
-    "clusterName": "dataops-dev",
     "prometheusReplicas": 1,
     "prometheusAntiAffinity": "none",
     "prometheusRetention": "2d",
@@ -49,12 +54,14 @@ DEV_PROFILE = {
 }
 
 STACK_SETTINGS = (
-    setting("environment", "string", "Which environment this stack is: dev, staging or prod (defaults to the stack name when it is one of them). Prod enforces secrets, HA and protection; dev defaults to a small footprint.", one_of(*ENVIRONMENTS), optional=True, example="prod"),
-    setting("clusterName", "string", "Cluster name, used as the 'cluster' external label and in alert routing.", parse_dns_label, example="dataops-prod"),
+    setting("environment", "string", "The environment label on every series and alert ([<environment>] in notifications): lower-case letters, digits and '-', up to 32. Defaults to the stack name.", pattern(ENVIRONMENT_RE, "must be lower-case letters, digits and '-' (up to 32), e.g. qa"), optional=True, example="{stack}"),
+    setting("profile", "string", "Sizing, strictness and protection: dev (small footprint, for trials), staging, or prod (required secrets, HA, protection). Defaults to the environment, or the stack name, when it is one of them, else dev.", one_of(*PROFILES), optional=True, example="staging"),
+    setting("clusterName", "string", "Cluster name, used as the 'cluster' external label and in alert routing.", parse_dns_label, example="dataops-{stack}"),
     setting("namespace", "string", "Namespace for the monitoring stack.", parse_dns_label, "monitoring"),
     setting("storageClass", "string", "StorageClass for every monitoring volume (Prometheus, Alertmanager, Grafana, Thanos).", parse_dns_label, "longhorn"),
     setting("createNamespace", "boolean", "Create the namespace; false when it already exists (e.g. made by the platform team): the stack then only uses it.", parse_bool, True),
-    setting("kubeContext", "string", "kubeconfig context this stack deploys to (explicit provider: never the agent's current context). Required in prod unless kubeconfig is set.", text, optional=True, example="dataops-prod"),
+    setting("kubeContext", "string", "kubeconfig context this stack deploys to (explicit provider: never the agent's current context). Every stack names its cluster: this, or kubeconfig, or (local trials only) allowCurrentContext.", text, optional=True, example="<context from kubectl config get-contexts>"),
+    setting("allowCurrentContext", "boolean", "Local trials only (not in prod): deploy to kubectl's current context when neither kubeContext nor kubeconfig is set.", parse_bool, False),
     setting("kubeconfig", "string", "A whole kubeconfig for this stack's cluster (instead of the agent's ~/.kube/config).", text, optional=True, secret=True, example="<kubeconfig>"),
     setting("protectResources", "boolean", "Pulumi `protect` on the namespace, the Helm release and the volume-bearing StatefulSets (a rename or a stray destroy fails instead of deleting monitoring data). Defaults to true in prod.", parse_bool, optional=True, example="true"),
 )
@@ -92,6 +99,7 @@ class StackSettings:
     project: str
     stack: str
     environment: str
+    profile: str
     cluster_name: str
     namespace: str
     storage_class: str
@@ -130,7 +138,7 @@ class StackSettings:
 
     @property
     def is_prod(self) -> bool:
-        return self.environment == "prod"
+        return self.profile == "prod"
 
     @property
     def external_labels(self) -> dict[str, str]:
@@ -146,14 +154,20 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     reader = Reader(SETTINGS_SCHEMA, config)
     reader.check_unknown_keys()
     stack = pulumi.get_stack()
+    reader.stack = stack
     environment = reader.get("environment")
-    if environment is None and stack in ENVIRONMENTS:
-        environment = stack
-    elif environment is None and reader.raw("environment") is None:  # an invalid value is already reported
-        reader.problem(f"{PROJECT}:environment is not set (stack {stack!r} is not named after an environment). Fix: pulumi config set {PROJECT}:environment staging")
+    if environment is None and reader.raw("environment") is None:  # an invalid value is already reported
+        if re.match(ENVIRONMENT_RE, stack):
+            environment = stack
+        else:
+            reader.problem(f"{PROJECT}:environment is not set and the stack name {stack!r} cannot be the label. Fix: pulumi config set {PROJECT}:environment <environment>")
     reader.environment = environment or ""
-    if reader.environment == "dev":
-        reader.profile = DEV_PROFILE
+    profile = reader.get("profile")
+    if profile is None and reader.raw("profile") is None:
+        profile = next((name for name in (environment, stack) if name in PROFILES), "dev")
+    reader.profile_name = profile or ""
+    if reader.profile_name == "dev":
+        reader.profile = {**DEV_PROFILE, "clusterName": f"dataops-{stack}"}
     stack_settings = prometheus_stack.read(reader)
     values = dict(
         cluster_name=reader.get("clusterName"),
@@ -169,15 +183,19 @@ def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
     )
     if reader.problems:
         raise SettingsError(reader.problems)
-    return StackSettings(project=pulumi.get_project(), stack=stack, environment=reader.environment, **values)
+    return StackSettings(project=pulumi.get_project(), stack=stack, environment=reader.environment, profile=reader.profile_name, **values)
 
 
 def _read_cluster(reader: Reader) -> ClusterSettings:
     context, kubeconfig = reader.get("kubeContext"), reader.secret("kubeconfig", False)
-    if reader.is_prod and context is None and kubeconfig is None:
+    current = bool(reader.get("allowCurrentContext"))
+    if current and reader.is_prod:
+        reader.problem(f"{PROJECT}:allowCurrentContext is true in a prod-profile stack: prod always names its cluster. Fix: pulumi config rm {PROJECT}:allowCurrentContext")
+    if context is None and kubeconfig is None and (reader.is_prod or not current):
         reader.problem(
-            f"{PROJECT}:kubeContext is not set: prod must name its cluster instead of deploying to the agent's current context. "
+            f"{PROJECT}:kubeContext is not set: every stack names its cluster instead of deploying to whatever kubectl points at. "
             f"Fix: pulumi config set {PROJECT}:kubeContext <context from kubectl config get-contexts>"
+            + ("" if reader.is_prod else f" (or, for a local trial only: pulumi config set {PROJECT}:allowCurrentContext true)")
         )
     protect = reader.get("protectResources")
     return ClusterSettings(

@@ -8,6 +8,8 @@ raises one ``SettingsError`` with every problem of every domain.
 
 from __future__ import annotations
 
+import dataclasses
+
 import difflib
 import json
 from dataclasses import dataclass
@@ -53,9 +55,15 @@ def _quote(value: str) -> str:
     return f"'{value}'" if any(c in value for c in " []{}\"$#*<>|&;()") else value
 
 
-def fix_command(setting: Setting, value: str = "") -> str:
-    """The ``pulumi config set`` command that sets ``setting``; lists are set item by item with --path."""
+def fix_command(setting: Setting, value: str = "", stack: str = "") -> str:
+    """The ``pulumi config set`` command that sets ``setting``; lists are set item by item with --path.
+
+    An example naming ``{stack}`` gets the stack's own name (``dataops-{stack}`` -> ``dataops-qa``):
+    a fix never suggests another environment's values.
+    """
     flag = "--secret " if setting.secret else ""
+    if "{stack}" in setting.example:
+        setting = dataclasses.replace(setting, example=setting.example.replace("{stack}", stack or "<stack>"))
     if setting.pulumi_type == "array":
         example = value or setting.example or "<value>"
         try:
@@ -93,18 +101,21 @@ class Reader:
         self.problems: list[str] = []
         self._plain_reported: set[str] = set()
         self.environment = environment
-        # Defaults of an environment profile (dev: small footprint) replace the schema's.
+        # The stack's profile (dev, staging, prod: sizing, strictness, protection) and its
+        # defaults, which replace the schema's (dev: small footprint).
+        self.profile_name = ""
         self.profile: dict[str, Any] = {}
+        self.stack = ""
 
     @property
     def is_prod(self) -> bool:
-        return self.environment == "prod"
+        return self.profile_name == "prod"
 
     def problem(self, message: str) -> None:
         self.problems.append(message)
 
     def fix(self, key: str, value: str = "") -> str:
-        return fix_command(self.schema[key], value)
+        return fix_command(self.schema[key], value, self.stack)
 
     def raw(self, key: str) -> Any:
         value = runtime_config.get_config(f"{PROJECT}:{key}")
@@ -120,18 +131,18 @@ class Reader:
         if raw is None:
             default = self.profile.get(key, setting.default)
             if default is None and not setting.optional:
-                self.problem(f"{PROJECT}:{key} is not set: {setting.description} Fix: {fix_command(setting)}")
+                self.problem(f"{PROJECT}:{key} is not set: {setting.description} Fix: {fix_command(setting, stack=self.stack)}")
             return default
         if setting.pulumi_type in ("array", "object") and isinstance(raw, str):
             try:
                 raw = json.loads(raw)
             except json.JSONDecodeError:
-                self.problem(f"{PROJECT}:{key} = {raw!r}: not valid JSON for a {setting.pulumi_type}. Fix: {fix_command(setting)}")
+                self.problem(f"{PROJECT}:{key} = {raw!r}: not valid JSON for a {setting.pulumi_type}. Fix: {fix_command(setting, stack=self.stack)}")
                 return setting.default
         try:
             return setting.parse(raw)
         except ValueError as err:
-            self.problem(f"{PROJECT}:{key} = {raw!r}: {err}. Fix: {fix_command(setting)}")
+            self.problem(f"{PROJECT}:{key} = {raw!r}: {err}. Fix: {fix_command(setting, stack=self.stack)}")
             return setting.default
 
     def peek(self, key: str) -> Any:
@@ -166,7 +177,7 @@ class Reader:
         raw = self.raw(key)
         if raw is None:
             if required:
-                self.problem(f"{full} is not set ({why}): {setting.description} Fix: {fix_command(setting)}")
+                self.problem(f"{full} is not set ({why}): {setting.description} Fix: {fix_command(setting, stack=self.stack)}")
             return None
         if not runtime_config.is_config_secret(full):
             if key not in self._plain_reported:  # check_unknown_keys may have reported it already
@@ -176,7 +187,7 @@ class Reader:
             try:
                 setting.parse(raw)
             except ValueError as err:
-                self.problem(f"{full} = [secret, not shown]: {err}. Fix: {fix_command(setting)}")
+                self.problem(f"{full} = [secret, not shown]: {err}. Fix: {fix_command(setting, stack=self.stack)}")
         return self.config.get_secret(key)
 
     def items(self, key: str, parse: Callable[[str], Any], example: str) -> tuple:

@@ -14,7 +14,13 @@ from tools.mock_engine import ProgramMocks, Secret, open_event_loop
 
 
 def load(values: dict[str, Any], stack: str = "test"):
-    """values: short keys -> value; Secret(...) marks a secret. Returns StackSettings or raises."""
+    """values: short keys -> value; Secret(...) marks a secret. Returns StackSettings or raises.
+
+    Every stack names its cluster: a test that does not say otherwise gets a kubeContext
+    (``kubeContext=None`` leaves it out)."""
+    if not {"kubeContext", "kubeconfig", "allowCurrentContext"} & set(values):
+        values = {"kubeContext": "test-cluster", **values}
+    values = {k: v for k, v in values.items() if v is not None}
     open_event_loop()
     pulumi_mocks.set_mocks(ProgramMocks(preview=True), project=PROJECT, stack=stack, preview=True)
     config, secret_keys = {}, []

@@ -104,7 +104,7 @@ def test_dev_stack_renders_without_a_stack_file_and_small(run_stack, tmp_path):
     from tools.mock_engine import ROOT
 
     assert not (ROOT / "Pulumi.dev.yaml").exists()
-    run = run_stack("dev", {})
+    run = run_stack("dev", {f"{PROJECT}:kubeContext": "kind-trial"})
     values = run.one(RELEASE, "kube-prometheus-stack").inputs["values"]
     spec = values["prometheus"]["prometheusSpec"]
     assert spec["replicas"] == 1 and spec["retention"] == "2d"

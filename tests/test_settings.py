@@ -103,9 +103,9 @@ def test_slo_expression_must_take_the_window():
 
 
 def test_missing_required_keys_are_all_reported():
-    problems = problems_for({"thanosEnabled": False})
-    assert any(f"{PROJECT}:environment is not set" in p for p in problems)
-    assert any(f"{PROJECT}:clusterName is not set" in p for p in problems)
+    # Outside the dev profile (which names the cluster dataops-<stack>) clusterName is required.
+    problems = problems_for({"thanosEnabled": False, "profile": "staging"})
+    assert any(f"{PROJECT}:clusterName is not set" in p and f"{PROJECT}:clusterName dataops-test" in p for p in problems), problems
 
 
 def test_prod_requires_secrets_that_staging_may_omit():

@@ -122,7 +122,7 @@ CASES = [
     case("store-endpoint-no-port", staging("thanosStoreEndpoints: [thanos-query.other-cluster]"), f"{P}:thanosStoreEndpoints[0] = 'thanos-query.other-cluster': must be host:port"),
     case("region-spaces", staging("thanosRegion: us east 1"), "thanosRegion = 'us east 1': must be a region name"),
     case("cluster-name-underscore", staging("clusterName: Bad_Name").replace(f"  {P}:clusterName: dataops-corpus\n", ""), "clusterName = 'Bad_Name': must be a DNS-1123 label"),
-    case("environment-qa", staging().replace("environment: staging", "environment: qa"), "environment = 'qa': must be one of"),
+    case("environment-shape", staging().replace("environment: staging", "environment: QA_1"), "environment = 'QA_1': must be lower-case letters, digits and '-'"),
     case("namespace-upper", staging("namespace: Monitoring"), "namespace = 'Monitoring': must be a DNS-1123 label"),
     case("image-latest", staging("thanosImage: quay.io/thanos/thanos:latest"), "thanosImage = 'quay.io/thanos/thanos:latest': must be an image reference pinned"),
     case("chart-location-registry-only", staging("kubePrometheusStackChart: oci://registry.example.com"), "kubePrometheusStackChart = 'oci://registry.example.com': an OCI reference names the chart itself"),
@@ -187,8 +187,9 @@ CASES = [
     case("secure-with-extra-field", raw(f"{P}:trinoPassword: {{secure: v1:abc, value: x}}"), f"{P}:trinoPassword mixes 'secure:' with other fields"),
     case("secure-empty", raw(f"{P}:trinoPassword: {{secure: ''}}"), f"{P}:trinoPassword has an empty or non-text secure: value"),
     case("unknown-key", staging("prometheusRetension: 15d"), f"{P}:prometheusRetension is not a known setting. Did you mean {P}:prometheusRetention?"),
-    # Thanos is on by default: an empty file also lacks its bucket and endpoint.
-    case("empty-file", "", f"{P}:environment is not set", f"{P}:clusterName is not set", f"{P}:thanosBucket is not set", f"{P}:thanosEndpoint is not set"),
+    # Outside the dev profile Thanos is on by default: a profile alone also lacks the cluster's name and the bucket.
+    case("profile-only", f"config:\n  {P}:profile: staging\n", f"{P}:clusterName is not set", f"{P}:thanosBucket is not set", f"{P}:thanosEndpoint is not set"),
+    case("profile-unknown", staging("profile: qa"), "profile = 'qa': must be one of"),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
+import logging
 import json
 import os
 import re
@@ -259,6 +260,8 @@ class ProgramRun:
     outputs_registered: frozenset[str] = frozenset()
     # Every secret value the program was given or generated: config secrets, passwords.
     secret_values: frozenset[str] = frozenset()
+    # What the program logged with pulumi.log.warn (the CLI would show each).
+    warnings: tuple[str, ...] = ()
 
     def by_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_token]
@@ -486,9 +489,10 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
     open_event_loop()
     mocks = ProgramMocks(preview)
     monitor = RecordingMonitor(mocks)
+    warnings = _WarningLog()
     # A fresh root Stack per run: otherwise exports of an earlier run in this process linger.
     pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, logger=warnings.logger)
     runtime_config.set_all_config(dict(config), list(secret_keys))
     os.environ.pop("PULUMI_CONFIG", None)
     SETTINGS.rpc_manager.clear()
@@ -504,7 +508,21 @@ def run_program(stack: str, config: dict[str, str], secret_keys: Iterable[str] =
         stack_outputs=_stack_outputs(),
         outputs_registered=frozenset(monitor.outputs_registered),
         secret_values=secrets,
+        warnings=tuple(warnings.messages),
     )
+
+
+class _WarningLog(logging.Handler):
+    """The mock engine's logger for one run: keeps what the program warns about."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.Logger(f"{PROJECT}.program")  # not registered: no other handler sees it
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def open_event_loop() -> None:

@@ -50,7 +50,13 @@ def unused_secrets(run: ProgramRun, config: dict[str, str], secret_keys: list[st
 
 
 def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deployed: bool = False) -> tuple[Path, ProgramRun]:
-    """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError."""
+    """Render ``stack``; every problem of the stack file and of its settings comes in one SettingsError.
+
+    ``as_deployed`` (``--as-deployed``, ``--strict``, ``make render STRICT=1``): no placeholder for
+    a secret the stack file lacks, only for the encrypted values it holds (which an offline render
+    cannot read): the stack as ``pulumi preview`` sees it, so the render fails where ``pulumi up``
+    would (a required secret missing, no cluster named).
+    """
     from core.settings import SettingsError
 
     file_problems: list[str] = []
@@ -83,6 +89,30 @@ def render(stack: str, out_dir: Path, stack_file: Path | None = None, as_deploye
     return path, run
 
 
+def summary(document: dict, run: ProgramRun) -> str:
+    """What the offline render filled in or could not check: the placeholder secrets, what a
+    stack loses without them (receivers that are null), and the program's warnings."""
+    from components.alerting.settings import WITHOUT_CREDENTIAL
+
+    prefix = "dataops-monitoring:"
+    encrypted = set(document.get("secureValueDigests", {}))
+    missing = [k for k in document["placeholderSecrets"] if k not in encrypted]
+    lines = []
+    if encrypted:
+        lines.append(f"Encrypted in the stack file (placeholders here, read by pulumi up): {', '.join(sorted(k.removeprefix(prefix) for k in encrypted))}")
+    if missing:
+        lines.append(f"Placeholder secrets (NOT in the stack file; set them with pulumi config set --secret): {', '.join(k.removeprefix(prefix) for k in missing)}")
+        for key in missing:
+            name = key.removeprefix(prefix)
+            if name in WITHOUT_CREDENTIAL:
+                lines.append(f"  without {name}: {WITHOUT_CREDENTIAL[name]}")
+            if name == "kubeconfig" and not document["outputs"].get("kubeContext"):
+                lines.append("  without kubeconfig (and no kubeContext): pulumi up has no cluster to deploy to")
+        lines.append("make render STACK=<stack> STRICT=1 renders without these placeholders and fails where pulumi up would.")
+    lines += [f"warning: {message}" for message in run.warnings]
+    return "\n".join(lines)
+
+
 def table(run: ProgramRun) -> str:
     """Type, name, namespace and parent (the component that owns it: what `pulumi import --parent` needs)."""
     from tools.import_commands import short_parent
@@ -100,20 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/<stack>)")
     parser.add_argument("--stack-file", type=Path, default=None, help="read this stack file instead of Pulumi.<stack>.yaml")
     parser.add_argument(
-        "--as-deployed", action="store_true",
-        help="placeholders only for the secrets the stack file holds (as `pulumi preview` sees the stack), none for missing ones",
+        "--as-deployed", "--strict", dest="as_deployed", action="store_true",
+        help="placeholders only for the secrets the stack file holds (as `pulumi preview` sees the stack): fails where pulumi up would",
     )
     args = parser.parse_args(argv)
-    from settings import ENVIRONMENTS
 
     if args.stack_file is not None and not args.stack_file.is_file():
         print(f"error: no stack file {args.stack_file}", file=sys.stderr)
         return 2
-    # A stack named after an environment (dev) renders from defaults without a stack file.
-    if args.stack_file is None and not (ROOT / f"Pulumi.{args.stack}.yaml").exists() and args.stack not in ENVIRONMENTS:
+    # Any stack name: one without a stack file renders from the defaults (the dev profile).
+    if args.stack_file is None and not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
-        print(f"error: no Pulumi.{args.stack}.yaml; stacks: {', '.join(stacks)}", file=sys.stderr)
-        return 2
+        print(
+            f"note: no Pulumi.{args.stack}.yaml (stacks with a file: {', '.join(stacks) or 'none'}): stack {args.stack!r} renders from the defaults, "
+            f"dev profile, environment {args.stack!r}. To start it: pulumi stack init {args.stack}, then pulumi config set dataops-monitoring:kubeContext <context> "
+            "(and profile, environment, ...: README, Stacks).",
+            file=sys.stderr,
+        )
     from settings import SettingsError
 
     try:
@@ -126,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(table(run))
     print(f"\n{len(run.registrations)} resources -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    notes = summary(json.loads(path.read_text(encoding="utf-8")), run)
+    if notes:
+        print(notes, file=sys.stderr)
     return 0
 
 

@@ -51,6 +51,15 @@ SETTINGS = (
 )
 
 
+
+#: What a stack loses without each notification credential: the Alertmanager receiver gets no
+#: integration and its route delivers to "null" (components/alerting/alertmanager_config.py).
+WITHOUT_CREDENTIAL = {
+    "pagerdutyRoutingKey": "critical alerts page nobody (the critical route keeps only its Slack copy, or goes to null without Slack)",
+    "slackWebhookUrl": "high and medium alerts go to the null receiver (and critical ones have no Slack copy)",
+    "deadMansSwitchUrl": "the Watchdog heartbeat reaches no dead-man's switch: a dead Alertmanager goes unnoticed",
+}
+
 @dataclass(frozen=True)
 class RoutingSettings:
     group_wait: str

@@ -36,7 +36,7 @@ def _store_endpoint(value: str) -> str:
 SETTINGS = (
     setting("thanosEnabled", "boolean", "Deploy Thanos (sidecar upload, Query, Store Gateway, Compactor).", parse_bool, True),
     setting("thanosImage", "string", "Thanos image for every Thanos component.", image_ref, "quay.io/thanos/thanos:v0.42.4"),
-    setting("thanosBucket", "string", "Object storage bucket for Thanos blocks. Required when Thanos is enabled.", s3_bucket, optional=True, example="dataops-thanos"),
+    setting("thanosBucket", "string", "Object storage bucket for Thanos blocks. Required when Thanos is enabled.", s3_bucket, optional=True, example="dataops-thanos-{stack}"),
     setting("thanosEndpoint", "string", "S3 endpoint host[:port] (AWS S3, MinIO or Ceph RGW). Required when Thanos is enabled.", _endpoint, optional=True, example="minio.storage.svc:9000"),
     setting("thanosRegion", "string", "S3 region.", s3_region, "us-east-1"),
     setting("thanosInsecure", "boolean", "Use plain HTTP to the S3 endpoint (in-cluster MinIO without TLS).", parse_bool, False),
