@@ -15,7 +15,7 @@ from components.portal import PortalMonitoring
 from components.prometheus_stack import ChartContributions, PrometheusStack
 from components.thanos import Thanos, ruler_enabled, thanos_datasource, thanos_sidecar
 from core.k8s import labels
-from core.layers import deployed_layers, layers as declared_layers
+from core.layers import counted_layers, deployed_layers, layers as declared_layers
 from core.wiring import Wiring
 from settings import load_settings
 
@@ -74,7 +74,7 @@ if settings.portal.urls or settings.portal.service_probes or settings.hive.enabl
     wiring = wiring.with_prober(PortalMonitoring("portal", settings.portal, wiring, tcp_probe_ports=tcp_probe_ports))
 
 built = {layer.name: layer.component(layer.resource_name or layer.name, settings.domains[layer.name], wiring) for layer in layers}
-PlatformMonitoring("platform", [layer.name for layer in layers], wiring)
+PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring)
 # Rows of optional layers the stack does not deploy are left out rather than shown empty.
 parts = {layer.dashboard_part for layer in layers if layer.dashboard_part} | ({"service_probes"} if settings.portal.service_probes else set())
 Dashboards("dashboards", DashboardsArgs(slos=settings.slos, parts=frozenset(parts)), wiring)

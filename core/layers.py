@@ -34,8 +34,11 @@ class Layer:
     jobs: str
     # Builds the domain's component: (logical name, the domain's settings, the stack's wiring).
     component: Callable[[str, Any, Wiring], pulumi.ComponentResource]
-    # Whether the stack deploys the layer, given the domain's settings object.
+    # Whether the stack deploys the layer's component, given the domain's settings object.
     deployed: Callable[[Any], bool] = always
+    # Whether its scrape jobs count in platform availability (default: when deployed). The
+    # storage domain runs its volume rules on cloud S3 too, but has MinIO targets only with MinIO.
+    counted: Optional[Callable[[Any], bool]] = None
     # The dashboards' optional row of this layer (dashboards.thresholds.OPTIONAL_PARTS), if any.
     dashboard_part: Optional[str] = None
     # The component's logical name when it is not the layer's name.
@@ -57,6 +60,11 @@ def layers(domains: Optional[tuple[str, ...]] = None) -> tuple[Layer, ...]:
             raise ValueError(f"components/{name} declares a layer named {layer.name!r}")
         declared.append(layer)
     return tuple(declared)
+
+
+def counted_layers(deployed: tuple[Layer, ...], domain_settings: Mapping[str, Any]) -> tuple[Layer, ...]:
+    """Of the deployed layers, those whose targets count in platform availability."""
+    return tuple(layer for layer in deployed if (layer.counted or layer.deployed)(domain_settings[layer.name]))
 
 
 def deployed_layers(registry: tuple[Layer, ...], domain_settings: Mapping[str, Any]) -> tuple[Layer, ...]:

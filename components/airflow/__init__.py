@@ -118,5 +118,5 @@ class AirflowMonitoring(pulumi.ComponentResource):
         self.register_outputs({"statsdHost": self.statsd_host, "statsdPort": STATSD_PORT})
 
 
-# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
-LAYER = Layer("airflow", jobs="(.+/)?(airflow|statsd).*", component=AirflowMonitoring)
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("airflow", jobs="(.+/)?(airflow|statsd).*", component=AirflowMonitoring, deployed=lambda settings: settings.enabled)

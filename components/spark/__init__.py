@@ -138,5 +138,5 @@ class SparkMonitoring(pulumi.ComponentResource):
         self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(settings.namespaces)})
 
 
-# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
-LAYER = Layer("spark", jobs="(.+/)?spark.*", component=SparkMonitoring, chart_values=chart_values)
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("spark", jobs="(.+/)?spark.*", component=SparkMonitoring, chart_values=chart_values, deployed=lambda settings: settings.enabled)

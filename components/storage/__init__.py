@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -10,7 +12,7 @@ from components.storage.settings import StorageSettings
 from core.layers import Layer
 from core.wiring import Wiring
 from core.k8s import keep_metrics, labels, monitor
-from core.rules import domain_rule
+from core.rules import domain_rule, domain_rule_groups
 
 COMPONENT = "platform-monitoring"
 MINIO_TOKEN_SECRET = "minio-prometheus-token"
@@ -21,6 +23,23 @@ DASHBOARD = "dataops-02-resource"
 FORMER_PARENT_NAME, FORMER_PARENT_TYPE = "platform", "dataops:monitoring:PlatformMonitoring"
 
 
+# The rules of rules/storage.rules.yaml that read MinIO's metrics (a test keeps this list
+# complete): left out where object storage is a cloud S3 without MinIO metrics.
+MINIO_RULES = frozenset({
+    "dataops:s3:error_ratio", "dataops:s3:server_error_ratio", "dataops:s3:capacity_usage_ratio",
+    "DataOpsTargetDown", "DataOpsMetricsAbsent", "S3ErrorRatioHigh", "MinIONodesOffline", "MinIODrivesOffline", "MinIOCapacityLow",
+})
+
+
+def storage_rule_groups(minio: bool) -> list[dict[str, Any]]:
+    """rules/storage.rules.yaml, without the MinIO rules unless ``minio``."""
+    groups = domain_rule_groups("storage")
+    if not minio:
+        for group in groups:
+            group["rules"] = [r for r in group["rules"] if (r.get("record") or r.get("alert")) not in MINIO_RULES]
+    return groups
+
+
 def _moved() -> list[pulumi.Alias]:
     return [pulumi.Alias(parent=pulumi.create_urn(FORMER_PARENT_NAME, FORMER_PARENT_TYPE))]
 
@@ -29,45 +48,47 @@ class StorageMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: StorageSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:StorageMonitoring", name, None, wiring.opts)
         moved = pulumi.ResourceOptions(parent=self, aliases=_moved())
-        endpoint = {
-            "port": "http",
-            # Cluster-wide metrics v2: capacity, drives/nodes offline, S3 request/error counters.
-            "path": "/minio/v2/metrics/cluster",
-            "interval": "60s",
-            "metricRelabelings": keep_metrics(r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive)_.+)"),
-        }
-        depends_on = []
-        if settings.minio_token is not None:
-            token_secret = k8s.core.v1.Secret(
-                MINIO_TOKEN_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=MINIO_TOKEN_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-                type="Opaque",
-                string_data={"token": settings.minio_token},
-                opts=moved,
+        # Cloud S3 (minioEnabled false): no MinIO target, no MinIO rule; the volume rules stay.
+        self.minio_monitor = None
+        if settings.minio_enabled:
+            endpoint = {
+                "port": "http",
+                # Cluster-wide metrics v2: capacity, drives/nodes offline, S3 request/error counters.
+                "path": "/minio/v2/metrics/cluster",
+                "interval": "60s",
+                "metricRelabelings": keep_metrics(r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive)_.+)"),
+            }
+            depends_on = []
+            if settings.minio_token is not None:
+                token_secret = k8s.core.v1.Secret(
+                    MINIO_TOKEN_SECRET,
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=MINIO_TOKEN_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
+                    type="Opaque",
+                    string_data={"token": settings.minio_token},
+                    opts=moved,
+                )
+                endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": MINIO_TOKEN_SECRET, "key": "token"}}
+                depends_on.append(token_secret)
+            # Job label = Service name "minio": the storage layer of dataops:platform:availability.
+            self.minio_monitor = monitor(
+                "ServiceMonitor",
+                "minio",
+                wiring.namespace,
+                {
+                    "namespaceSelector": {"matchNames": [settings.minio_namespace]},
+                    "selector": {"matchLabels": {"app": "minio"}},
+                    "endpoints": [endpoint],
+                },
+                self,
+                wiring.operator,
+                COMPONENT,
+                depends_on=depends_on,
+                aliases=_moved(),
             )
-            endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": MINIO_TOKEN_SECRET, "key": "token"}}
-            depends_on.append(token_secret)
-        # Job label = Service name "minio": the storage layer of dataops:platform:availability.
-        self.minio_monitor = monitor(
-            "ServiceMonitor",
-            "minio",
-            wiring.namespace,
-            {
-                "namespaceSelector": {"matchNames": [settings.minio_namespace]},
-                "selector": {"matchLabels": {"app": "minio"}},
-                "endpoints": [endpoint],
-            },
-            self,
-            wiring.operator,
-            COMPONENT,
-            depends_on=depends_on,
-            aliases=_moved(),
-        )
-        self.rules = domain_rule(
-            "storage", wiring, self, COMPONENT, DASHBOARD, aliases=_moved()
-        )
+        groups = None if settings.minio_enabled else storage_rule_groups(minio=False)
+        self.rules = domain_rule("storage", wiring, self, COMPONENT, DASHBOARD, groups=groups, aliases=_moved())
         self.register_outputs({"minioNamespace": settings.minio_namespace})
 
 
-# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
-LAYER = Layer("storage", jobs="(.+/)?minio.*", component=StorageMonitoring)
+# This domain's platform layer (core.layers): its MinIO targets count in platform availability (cloud S3 has none).
+LAYER = Layer("storage", jobs="(.+/)?minio.*", component=StorageMonitoring, counted=lambda settings: settings.minio_enabled)

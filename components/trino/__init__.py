@@ -76,5 +76,5 @@ class TrinoMonitoring(pulumi.ComponentResource):
         self.register_outputs({"trinoNamespace": settings.namespace})
 
 
-# This domain's platform layer (core.layers): its scrape jobs count in platform availability.
-LAYER = Layer("trino", jobs="(.+/)?trino.*", component=TrinoMonitoring)
+# This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
+LAYER = Layer("trino", jobs="(.+/)?trino.*", component=TrinoMonitoring, deployed=lambda settings: settings.enabled)

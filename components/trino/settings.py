@@ -7,11 +7,12 @@ from typing import Optional
 
 import pulumi
 
-from core.parsers import non_empty, parse_dns_label, user_name
+from core.parsers import parse_bool, non_empty, parse_dns_label, user_name
 
 from core.settings import Reader, setting
 
 SETTINGS = (
+    setting("trinoEnabled", "boolean", "Monitor Trino (coordinator/worker ServiceMonitors and rules); false where the platform runs no Trino.", parse_bool, True),
     setting("trinoNamespace", "string", "Namespace where Trino runs.", parse_dns_label, "trino"),
     setting("trinoUser", "string", "User name Prometheus presents to Trino's /metrics.", user_name, "prometheus"),
     setting("trinoPassword", "string", "Password for Trino basic auth, when Trino requires one.", non_empty, optional=True, secret=True, example="<password>"),
@@ -23,7 +24,8 @@ class TrinoSettings:
     namespace: str
     user: str
     password: Optional[pulumi.Output]
+    enabled: bool = True
 
 
 def read(reader: Reader) -> TrinoSettings:
-    return TrinoSettings(namespace=reader.get("trinoNamespace"), user=reader.get("trinoUser"), password=reader.secret("trinoPassword", False))
+    return TrinoSettings(namespace=reader.get("trinoNamespace"), user=reader.get("trinoUser"), password=reader.secret("trinoPassword", False), enabled=bool(reader.get("trinoEnabled")))
