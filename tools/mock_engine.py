@@ -10,6 +10,7 @@ exactly what the engine would receive.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -254,6 +255,17 @@ def close_event_loop() -> None:
         loop.run_until_complete(loop.shutdown_default_executor())  # the threads of run_in_executor calls
         loop.close()
     asyncio.set_event_loop(None)
+    close_stray_event_loops()
+
+
+def close_stray_event_loops() -> None:
+    """Close every event loop object still open that nothing runs: loops the SDK made on the
+    side (its _sync_await makes one when none is set) are otherwise left to the garbage
+    collector at exit, with the same "Invalid file descriptor: -1" traceback (seen with
+    PYTHONHASHSEED=8 after the current loop was already closed)."""
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed() and not obj.is_running():
+            obj.close()
 
 
 def _stack_outputs() -> dict[str, Any]:
