@@ -108,16 +108,20 @@ class Run:
         leftovers = cluster.clean_leftovers()
         if leftovers:
             say(f"stopped what an earlier run left running: {', '.join(leftovers)}")
-        cluster.start()
-        say(f"control plane up in {cluster.timings['control_plane_start_seconds']} s "
-            f"(API server ready after {cluster.timings['apiserver_ready_seconds']} s), https://127.0.0.1:{cluster.api_port}")
-        port = cluster.start_operator(binary_path("prometheus-operator"))
-        say(f"prometheus-operator v0.93.1 running as a local process, metrics on 127.0.0.1:{port}")
-        cluster.add_storage(storage_classes())
-        chart = make_chart(run_dir / "chart")
-        pulumi = PulumiCli(run_dir, cluster.kubeconfig)
-        pulumi.prepare()
-        say(pulumi.version().splitlines()[0] + " (pulumi CLI built from pkg/v3)")
+        try:
+            cluster.start()
+            say(f"control plane up in {cluster.timings['control_plane_start_seconds']} s "
+                f"(API server ready after {cluster.timings['apiserver_ready_seconds']} s), https://127.0.0.1:{cluster.api_port}")
+            port = cluster.start_operator(binary_path("prometheus-operator"))
+            say(f"prometheus-operator v0.93.1 running as a local process, metrics on 127.0.0.1:{port}")
+            cluster.add_storage(storage_classes())
+            chart = make_chart(run_dir / "chart")
+            pulumi = PulumiCli(run_dir, cluster.kubeconfig)
+            pulumi.prepare()
+            say(pulumi.version().splitlines()[0] + " (pulumi CLI built from pkg/v3)")
+        except BaseException:
+            cluster.stop()  # nothing left running when the start itself fails
+            raise
         return cls(cluster, pulumi, chart)
 
     def stop(self) -> None:
