@@ -27,17 +27,19 @@ def short_urn(urn: str) -> str:
     return "" if resource_type == "pulumi:pulumi:Stack" else f"{resource_type}::{parts[3]}"
 
 
-def preview_resources(preview: dict) -> set[tuple[str, str, str]]:
-    """(type, name, parent) of every resource a real preview would create or keep."""
-    found = set()
+def _resource_steps(preview: dict):
+    """(step, type, name, parent) of each step of a preview's JSON, the Stack itself left out."""
     for step in preview.get("steps", []):
         state = step.get("newState") or step.get("oldState") or {}
         urn = step.get("urn") or state.get("urn", "")
-        resource_type = state.get("type") or urn.split("::")[2].split("$")[-1]
-        if resource_type == "pulumi:pulumi:Stack":
-            continue
-        found.add((resource_type, urn.split("::")[-1], short_urn(state.get("parent", ""))))
-    return found
+        resource_type = urn.split("::")[2].split("$")[-1]
+        if resource_type != "pulumi:pulumi:Stack":
+            yield step, resource_type, urn.split("::")[-1], short_urn(state.get("parent", ""))
+
+
+def preview_resources(preview: dict) -> set[tuple[str, str, str]]:
+    """(type, name, parent) of every resource a real preview would create or keep."""
+    return {(resource_type, name, parent) for _step, resource_type, name, parent in _resource_steps(preview)}
 
 
 def render_resources(document: dict) -> set[tuple[str, str, str]]:
@@ -47,17 +49,7 @@ def render_resources(document: dict) -> set[tuple[str, str, str]]:
 
 def changed_steps(preview: dict) -> dict[tuple[str, str], str]:
     """(type, name) -> op for every step that is not 'same'."""
-    changed = {}
-    for step in preview.get("steps", []):
-        if step.get("op") in ("same", None):
-            continue
-        state = step.get("newState") or step.get("oldState") or {}
-        urn = step.get("urn") or state.get("urn", "")
-        resource_type = urn.split("::")[2].split("$")[-1]
-        if resource_type == "pulumi:pulumi:Stack":
-            continue
-        changed[(resource_type, urn.split("::")[-1])] = step["op"]
-    return changed
+    return {(resource_type, name): step["op"] for step, resource_type, name, _parent in _resource_steps(preview) if step.get("op") not in ("same", None)}
 
 
 def our_objects(kube: Kube, kind: str) -> list[dict]:

@@ -14,7 +14,6 @@ StorageClass per name the stack asks for, with no provisioner.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -282,7 +281,3 @@ class LocalCluster:
     def crashed(self) -> list[str]:
         return self.processes.check_running()
 
-
-def environment(cluster: LocalCluster) -> dict[str, str]:
-    """What a client of this cluster needs: its kubeconfig, nothing from the user's own."""
-    return {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}

@@ -31,7 +31,7 @@ from typing import Callable
 import yaml
 
 from e2e import checks, jenkins
-from e2e.build import TOOLS, binary_path, module_file
+from e2e.build import binary_path, module_file
 from e2e.build import main as build_main
 from e2e.cluster import CONTEXT, LocalCluster
 from e2e.kube import wait_for
@@ -360,9 +360,6 @@ def make_chart(dest: Path) -> Path:
 def test(stacks: list[str]) -> int:
     if build_main([]) != 0:
         return 2
-    for tool in TOOLS:
-        if tool.pinned_version and tool.pinned_version != tool.version or tool.why_different.startswith("STAND-IN"):
-            say(f"version note: {tool.name} {tool.version}: {tool.why_different}")
     started = time.monotonic()
     run = Run.start()
     try:
