@@ -203,11 +203,14 @@ class Run:
 
     def policy_blocks_a_violation(self, name: str) -> None:
         """A deliberately violating config (an image from an unapproved registry, with that
-        policy made mandatory the way docs/policy.md configures a pack) is blocked."""
+        policy made mandatory and given the registries the way docs/policy.md configures a pack) is blocked."""
         p = self.pulumi
         key = "dataops-monitoring:statsdExporterImage"
         config = self.cluster.run_dir / "policy-config.json"
-        config.write_text(json.dumps({"approved-image-registries": {"enforcementLevel": "mandatory"}}))
+        # No registry is approved by default (policy/dataops_policy/policies.py): the config names
+        # the ones our stacks pull from, as docs/policy.md shows a team doing.
+        approved = ["registry.dataops.internal/dataops", "quay.io/prometheus", "quay.io/thanos", "docker.io/prom"]
+        config.write_text(json.dumps({"approved-image-registries": {"enforcementLevel": "mandatory", "approvedRegistries": approved}}))
         p.run(["config", "set", key, "ghcr.io/not-approved/statsd-exporter:v0.28.0"], stack=name)
         result = p.run(["preview", "--policy-pack", "policy", "--policy-pack-config", str(config)], stack=name, check=False)
         p.run(["config", "rm", key], stack=name)

@@ -17,9 +17,11 @@ def load(values: dict[str, Any], stack: str = "test"):
     """values: short keys -> value; Secret(...) marks a secret. Returns StackSettings or raises.
 
     Every stack names its cluster: a test that does not say otherwise gets a kubeContext
-    (``kubeContext=None`` leaves it out)."""
+    (``kubeContext=None`` leaves it out); likewise the Iceberg exporter image, which has no
+    default (``icebergExporterImage=None`` leaves it out)."""
     if not {"kubeContext", "kubeconfig", "allowCurrentContext"} & set(values):
         values = {"kubeContext": "test-cluster", **values}
+    values = {"icebergExporterImage": "registry.example/iceberg-exporter:1.0.0", **values}
     values = {k: v for k, v in values.items() if v is not None}
     open_event_loop()
     pulumi_mocks.set_mocks(ProgramMocks(preview=True), project=PROJECT, stack=stack, preview=True)

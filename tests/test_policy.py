@@ -228,9 +228,27 @@ def test_no_policy_hits_an_unknown_value(stacks, stack):
     assert not [v for v in stacks[stack].violations if v.message.startswith("unknown during preview")]
 
 
+# The registries our own stacks pull from (docs/policy.md's example policy config): the policy
+# has no default list, so the test hands it the one a team would set.
+OUR_REGISTRIES = {"approved-image-registries": {"approvedRegistries": [
+    "registry.dataops.internal/dataops", "quay.io/prometheus", "quay.io/thanos", "docker.io/prom"]}}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_images_come_from_approved_registries(stacks, stack):
-    assert not stacks[stack].by_policy("approved-image-registries")
+    policy = [POLICIES["approved-image-registries"]]
+    workloads = [r for r in stacks[stack].resources if evaluate(r, policy, {"approved-image-registries": {"approvedRegistries": ["nowhere.example"]}})]
+    assert workloads, "nothing pulls an image: the check below would prove nothing"
+    assert [v.message for r in workloads for v in evaluate(r, policy, OUR_REGISTRIES)] == []
+
+
+def test_no_registry_is_approved_by_default(stacks):
+    """No default list (issue 23): nothing is flagged until a team names its registries."""
+    statsd = stacks["prod"].one(DEPLOYMENT, "airflow-statsd-exporter")
+    policy = [POLICIES["approved-image-registries"]]
+    assert DEFAULT_APPROVED_REGISTRIES == ()
+    assert evaluate(statsd, policy, {}) == []
+    assert evaluate(statsd, policy, {"approved-image-registries": {"approvedRegistries": ["quay.io"]}})
 
 
 def test_protect_is_observed(stacks):
@@ -386,8 +404,9 @@ BREAKS = [
 def test_broken_copy_trips_exactly_its_policy(stacks, policy, stack, type_token, name, edit):
     # Compliant base: the real rendered resource, protected (so prod's advisory stays quiet).
     base = replace(stacks[stack].one(type_token, name), protect=True)
-    assert evaluate(base) == [], "the base of a broken copy must pass every policy"
-    found = evaluate(base.broken(edit))
+    # OUR_REGISTRIES: approved-image-registries checks nothing without a configured list.
+    assert evaluate(base, config=OUR_REGISTRIES) == [], "the base of a broken copy must pass every policy"
+    found = evaluate(base.broken(edit), config=OUR_REGISTRIES)
     assert policies_reporting(found) == {policy}, found
 
 
@@ -697,3 +716,16 @@ def test_image_references(image, problem):
 def test_image_registries(image, registry, name):
     ref = kubernetes.parse_image(image)
     assert (ref.registry, ref.name) == (registry, name)
+
+
+# The repository's own stack files are user data: the tests above read their samples
+# (tests/stacks/samples); what each real file must do is render and pass the pack.
+@pytest.mark.parametrize("stack_file", sorted(ROOT.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_stack_file_present_passes_the_mandatory_policies(stack_file, tmp_path):
+    stack = stack_file.name[len("Pulumi.") : -len(".yaml")]
+    _, run = render.render(stack, tmp_path, stack_file)
+    mandatory = [p for p in dataops_policy.POLICIES if p.enforcement_level == EnforcementLevel.MANDATORY]
+    resources = [Resource(type=r.type, name=r.name, urn=r.urn, parent=r.parent, inputs=r.inputs, protect=r.protect,
+                          additional_secret_outputs=tuple(r.additional_secret_outputs)) for r in run.registrations]
+    assert len(resources) > 20
+    assert [v for r in resources for v in evaluate(r, mandatory)] == []

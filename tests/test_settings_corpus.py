@@ -30,6 +30,7 @@ STAGING = f"""config:
   {P}:environment: staging
   {P}:clusterName: dataops-corpus
   {P}:thanosEnabled: false
+  {P}:icebergExporterImage: registry.example/iceberg-exporter:1.0.0
 """
 
 
@@ -160,24 +161,28 @@ CASES = [
     case("thanos-1h-shorter-than-5m", staging("thanosRetention5m: 90d", "thanosRetention1h: 30d"), "thanosRetention1h = '30d' is shorter than dataops-monitoring:thanosRetention5m = '90d'"),
     case("receive-without-thanos", staging("thanosReceiveEnabled: true"), "thanosReceiveEnabled is true but thanosEnabled is false"),
     case("thanos-without-bucket", staging().replace("thanosEnabled: false", "thanosEnabled: true"), "thanosBucket is not set (Thanos is enabled)", "thanosEndpoint is not set (Thanos is enabled)"),
+    case("iceberg-image-not-named", STAGING.replace(f"  {P}:icebergExporterImage: registry.example/iceberg-exporter:1.0.0\n", ""),
+         "icebergExporterImage is not set: the Iceberg exporter runs the image you built and pushed (make image push-image REGISTRY=<registry>; "
+         "Jenkins sets it to the commit's tag). Fix: pulumi config set dataops-monitoring:icebergExporterImage <registry>/iceberg-exporter:<tag> "
+         "(or pulumi config set dataops-monitoring:icebergExporterEnabled false)"),
     case("freshness-without-exporter", staging("sloFreshnessTables: [sales.orders]", "icebergExporterEnabled: false"), "sloFreshnessTables = ['sales.orders'] needs the Iceberg exporter"),
     case("freshness-faster-than-collection", staging("sloFreshnessTables: [sales.orders]", "sloFreshnessMaxAge: 10m", "icebergInterval: 30m"), "sloFreshnessMaxAge = '10m' (shorter than dataops-monitoring:icebergInterval = '30m')"),
-    case("prod-single-replicas", STAGING.replace("environment: staging", "environment: prod") + f"  {P}:kubeContext: prod\n  {P}:icebergExporterImage: registry.example/iceberg-exporter:1.0.0\n  {P}:portalUrls: [https://portal.example.com]\n  {P}:prometheusReplicas: 1\n  {P}:alertmanagerReplicas: 1\n",
+    case("prod-single-replicas", STAGING.replace("environment: staging", "environment: prod") + f"  {P}:kubeContext: prod\n  {P}:portalUrls: [https://portal.example.com]\n  {P}:prometheusReplicas: 1\n  {P}:alertmanagerReplicas: 1\n",
          "prometheusReplicas = 1: prod needs at least 2", "alertmanagerReplicas = 1: prod needs 3"),
     # ----------------------------------------------------------------- file-level damage
     case("yaml-unclosed-bracket", f"config:\n  {P}:environment: staging\n  {P}:sparkNamespaces: [a, b\n", "is not valid YAML"),
     case("yaml-tab-indent", f"config:\n\t{P}:environment: staging\n", "is not valid YAML on line 2"),
     case("yaml-bad-indent", f"config:\n  {P}:environment: staging\n {P}:clusterName: x\n", "is not valid YAML"),
     case("yaml-unhashable-key", "config:\n  [a, b]: c\n", "is not valid YAML"),
-    case("not-utf8-latin1", STAGING.encode() + f"  {P}:grafanaAdminUser: ".encode() + "josé\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 5)"),
+    case("not-utf8-latin1", STAGING.encode() + f"  {P}:grafanaAdminUser: ".encode() + "josé\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 on line 6)"),
     case("not-utf8-binary", b"\x00\xff\xfe garbage", "is not UTF-8 text"),
     case("config-list", "config:\n  - environment: staging\n", "config: must be a mapping"),
     case("config-string", "config: staging\n", "config: must be a mapping"),
     case("document-list", "- config\n", "must be a mapping with a config: section, not a list"),
     case("config-misspelt", STAGING.replace("config:", "confg:"), "top-level key 'confg' is not a stack file section (did you mean config:?)"),
     case("extra-section", STAGING + "settings:\n  retention: 15d\n", "top-level key 'settings' is not a stack file section"),
-    case("duplicate-key", raw(f"{P}:prometheusRetention: 3d", f"{P}:prometheusRetention: 7d"), f"key '{P}:prometheusRetention' appears twice (lines 5 and 6)"),
-    case("duplicate-key-and-bad-value", raw(f"{P}:clusterName: again", f"{P}:prometheusReplicas: many"), f"key '{P}:clusterName' appears twice (lines 3 and 5)", "prometheusReplicas = 'many': not an integer"),
+    case("duplicate-key", raw(f"{P}:prometheusRetention: 3d", f"{P}:prometheusRetention: 7d"), f"key '{P}:prometheusRetention' appears twice (lines 6 and 7)"),
+    case("duplicate-key-and-bad-value", raw(f"{P}:clusterName: again", f"{P}:prometheusReplicas: many"), f"key '{P}:clusterName' appears twice (lines 3 and 6)", "prometheusReplicas = 'many': not an integer"),
     case("bare-key", raw("namespace: monitoring"), f"config key 'namespace' has no project prefix. Fix: edit Pulumi.bare-key.yaml: rename it to {P}:namespace"),
     case("misspelt-prefix", raw("dataops-monitorng:namespace: monitoring"), f"dataops-monitorng:namespace is under 'dataops-monitorng', not '{P}'"),
     case("misspelt-prefix-and-key", raw("dataops-monitoring-prod:prometheusRetension: 7d"), f"under 'dataops-monitoring-prod', not '{P}': the program never reads it. Fix: pulumi config rm dataops-monitoring-prod:prometheusRetension && pulumi config set {P}:prometheusRetention"),
@@ -188,7 +193,8 @@ CASES = [
     case("secure-empty", raw(f"{P}:trinoPassword: {{secure: ''}}"), f"{P}:trinoPassword has an empty or non-text secure: value"),
     case("unknown-key", staging("prometheusRetension: 15d"), f"{P}:prometheusRetension is not a known setting. Did you mean {P}:prometheusRetention?"),
     # Outside the dev profile Thanos is on by default: a profile alone also lacks the cluster's name and the bucket.
-    case("profile-only", f"config:\n  {P}:profile: staging\n", f"{P}:clusterName is not set", f"{P}:thanosBucket is not set", f"{P}:thanosEndpoint is not set"),
+    case("profile-only", f"config:\n  {P}:profile: staging\n", f"{P}:clusterName is not set", f"{P}:thanosBucket is not set", f"{P}:thanosEndpoint is not set",
+         f"{P}:icebergExporterImage is not set"),
     case("profile-unknown", staging("profile: qa"), "profile = 'qa': must be one of"),
 ]
 

@@ -19,7 +19,9 @@ CATALOG_SCHEMES = {"hive": ("thrift",), "rest": ("http", "https"), "sql": ("post
 
 SETTINGS = (
     setting("icebergExporterEnabled", "boolean", "Deploy the Iceberg table-metrics exporter.", parse_bool, True),
-    setting("icebergExporterImage", "string", "Image built from exporters/iceberg/Dockerfile.", image_ref, "dataops/iceberg-exporter:0.1.0"),
+    # No default: a default would name a registry namespace the adopting team does not own
+    # (Docker Hub's dataops/ was one); the team names the registry it pushes to.
+    setting("icebergExporterImage", "string", "Image built from exporters/iceberg/Dockerfile and pushed to a registry you control (make image push-image REGISTRY=<registry>); required while the exporter is enabled.", image_ref, optional=True, example="<registry>/iceberg-exporter:<tag>"),
     setting("icebergCatalogType", "string", "Iceberg catalog type: hive, rest or sql.", one_of("hive", "rest", "sql"), "hive"),
     setting("icebergCatalogUri", "string", "Iceberg catalog URI (hive: thrift://host:port, rest: http(s)://..., sql: a SQLAlchemy URL).", CATALOG_URI, "thrift://hive-metastore:9083"),
     setting("icebergWarehouse", "string", "Warehouse location (for catalogs that need it).", WAREHOUSE, optional=True, example="s3://warehouse/"),
@@ -35,7 +37,7 @@ SETTINGS = (
 @dataclass(frozen=True)
 class IcebergSettings:
     enabled: bool
-    image: str
+    image: Optional[str]
     catalog_type: str
     catalog_uri: str
     warehouse: Optional[str]
@@ -78,11 +80,13 @@ def read(reader: Reader) -> IcebergSettings:
     for present, missing in (("icebergS3AccessKey", "icebergS3SecretKey"), ("icebergS3SecretKey", "icebergS3AccessKey")):
         if reader.raw(present) is not None and reader.raw(missing) is None:
             reader.problem(f"{PROJECT}:{present} is set but {PROJECT}:{missing} is not: the exporter needs both. Fix: {reader.fix(missing)} (or pulumi config rm {PROJECT}:{present})")
-    if reader.is_prod and settings.enabled and reader.raw("icebergExporterImage") is None:
-        # The default names no registry the team controls: nothing builds or pushes it there.
+    if settings.enabled and settings.image is None:
+        # Every profile: nothing builds or pushes the exporter image anywhere but the team's own
+        # registry, so there is no default to fall back on.
         reader.problem(
-            f"{PROJECT}:icebergExporterImage is not set: prod must name the exporter image it pushed "
+            f"{PROJECT}:icebergExporterImage is not set: the Iceberg exporter runs the image you built and pushed "
             f"(make image push-image REGISTRY=<registry>; Jenkins sets it to the commit's tag). "
-            f"Fix: pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag>"
+            f"Fix: pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag> "
+            f"(or pulumi config set {PROJECT}:icebergExporterEnabled false)"
         )
     return settings

@@ -240,15 +240,11 @@ def validate_prod_protects_stateful(args: ResourceValidationArgs, report_violati
         )
 
 
-# What the stacks pull today: the exporter image Jenkins builds (its REGISTRY parameter's default)
-# and the stack files' default for it, statsd_exporter, blackbox_exporter and Thanos.
-DEFAULT_APPROVED_REGISTRIES = (
-    "registry.dataops.internal/dataops",
-    "docker.io/dataops",
-    "docker.io/prom",
-    "quay.io/prometheus",
-    "quay.io/thanos",
-)
+# Empty by default: which registries an organisation trusts is its own decision, and a default
+# list would approve namespaces the adopting team does not own (Docker Hub's dataops/ was one).
+# Until a team sets approvedRegistries in its policy config the policy checks nothing
+# (docs/policy.md shows the list our stacks pull from).
+DEFAULT_APPROVED_REGISTRIES: tuple[str, ...] = ()
 
 
 def registry_approved(ref: ImageRef, approved: Iterable[str]) -> bool:
@@ -275,6 +271,8 @@ def _images(args: ResourceValidationArgs) -> list[tuple[str, ImageRef]]:
 
 def validate_approved_registries(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     approved = _config_list(args, "approvedRegistries", DEFAULT_APPROVED_REGISTRIES)
+    if not approved:
+        return
     for where, ref in _images(args):
         if not registry_approved(ref, approved):
             report_violation(f"{where} pulls {ref.name}, which is not under an approved registry ({', '.join(approved)})", None)
@@ -375,7 +373,7 @@ POLICIES: list[ResourceValidationPolicy] = [
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
                     "default": list(DEFAULT_APPROVED_REGISTRIES),
-                    "description": "Registry hosts (quay.io) or host/path prefixes (docker.io/prom) images may come from; Docker Hub is docker.io.",
+                    "description": "Registry hosts (quay.io) or host/path prefixes (docker.io/prom) images may come from; Docker Hub is docker.io. Empty (the default): nothing is checked until you set it.",
                 }
             }
         ),
