@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.alerting import Alerting, AlertingArgs, alertmanager_wiring
 from components.dashboards import Dashboards, DashboardsArgs
+from components.jvm import JvmMonitoring, runs_jvms
 from components.platform import PlatformMonitoring
 from components.portal import PortalMonitoring
 from components.prometheus_stack import ChartContributions, PrometheusStack
@@ -75,6 +76,8 @@ if settings.portal.urls or settings.portal.service_probes or settings.hive.enabl
 
 built = {layer.name: layer.component(layer.resource_name or layer.name, settings.domains[layer.name], wiring) for layer in layers}
 PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring)
+if runs_jvms(layers):
+    JvmMonitoring("jvm", [layer.name for layer in layers if layer.runs_jvm], wiring)
 # Rows of optional layers the stack does not deploy are left out rather than shown empty.
 parts = {layer.dashboard_part for layer in layers if layer.dashboard_part} | ({"service_probes"} if settings.portal.service_probes else set())
 Dashboards("dashboards", DashboardsArgs(slos=settings.slos, parts=frozenset(parts)), wiring)

@@ -34,8 +34,11 @@ ENVIRONMENTS = PROFILES  # the stack names that pick their profile by name
 ENVIRONMENT_RE = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
 
 # A stack without a stack file gets the dev profile: these defaults give a small single-replica
-# stack without the parts that need outside credentials (Thanos bucket, Iceberg catalog, Argo CD/Jenkins);
-# its clusterName defaults to dataops-<stack>.
+# stack with only what a laptop trial needs: nothing that needs outside credentials (Thanos
+# bucket, Iceberg catalog and image, Argo CD/Jenkins) or the platform's own namespaces and
+# services (Spark's JMX ConfigMaps go into its namespaces; Trino and MinIO are scraped where
+# they run). Airflow stays: its statsd_exporter is ours and needs nothing outside. Each is one
+# `pulumi config set` away; its clusterName defaults to dataops-<stack>.
 DEV_PROFILE = {
     "prometheusReplicas": 1,
     "prometheusAntiAffinity": "none",
@@ -51,6 +54,9 @@ DEV_PROFILE = {
     "thanosEnabled": False,
     "icebergExporterEnabled": False,
     "gitopsEnabled": False,
+    "sparkEnabled": False,
+    "trinoEnabled": False,
+    "minioEnabled": False,
 }
 
 STACK_SETTINGS = (

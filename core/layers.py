@@ -45,6 +45,9 @@ class Layer:
     resource_name: Optional[str] = None
     # Helm values the layer adds to kube-prometheus-stack when deployed (merged in order).
     chart_values: Optional[Callable[[], Mapping[str, Any]]] = None
+    # Its pods run JVMs with jmx_exporter 0.x / client_java DefaultExports series: the JVM
+    # heap and GC rules (components/jvm) are deployed when any such layer is.
+    runs_jvm: bool = False
 
 
 def layers(domains: Optional[tuple[str, ...]] = None) -> tuple[Layer, ...]:

@@ -21,6 +21,7 @@ from components import LAYER_DOMAINS
 from core.layers import Layer, deployed_layers, layers
 from dashboards.thresholds import OPTIONAL_PARTS
 from tools.mock_engine import ROOT
+from tools.stack_files import stack_file as sample_stack_file  # the sample under tests/stacks/samples (tests/conftest.py)
 
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
@@ -67,7 +68,7 @@ def test_the_stack_counts_exactly_its_deployed_layers(staging_run):
     expected = [layer.name for layer in deployed_layers(layers(), settings.domains)]
     rule = staging_run.one(RULE, "dataops-platform")
     expr = next(r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
-    assert re.findall(r'vector\(0\), "layer", "([a-z]+)"', expr) == expected
+    assert re.findall(r'label_replace\(up\{job=~"[^"]*"\}, "layer", "([a-z]+)"', expr) == expected
     assert not set(expected) & {layer.name for layer in layers() if layer.dashboard_part}, "the staging file turns no optional layer on"
 
 
@@ -113,7 +114,7 @@ def test_the_add_a_layer_recipe_works(tmp_path):
     registry.write_text(text.replace(last, f'"{LAYER_DOMAINS[-1]}", "redis")'), encoding="utf-8")
 
     stack_file = tmp_path / "Pulumi.trial.yaml"
-    base = (ROOT / "Pulumi.staging.yaml").read_text(encoding="utf-8")
+    base = sample_stack_file("staging").read_text(encoding="utf-8")
 
     def render(extra: str) -> dict:
         stack_file.write_text(base.rstrip("\n") + "\n" + extra, encoding="utf-8")
@@ -129,6 +130,10 @@ def test_the_add_a_layer_recipe_works(tmp_path):
         rule = next(r for r in document["resources"] if r["type"] == RULE and r["name"] == "dataops-platform")
         return next(r["expr"] for g in rule["inputs"]["spec"]["groups"] for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
 
+    def no_targets(document: dict) -> str:
+        rule = next(r for r in document["resources"] if r["type"] == RULE and r["name"] == "dataops-platform")
+        return next(r["expr"] for g in rule["inputs"]["spec"]["groups"] for r in g["rules"] if r.get("alert") == "DataOpsLayerNoTargets")
+
     on = render("  dataops-monitoring:redisNamespace: redis\n")
     by_type = {(r["type"], r["name"]): r for r in on["resources"]}
     assert ("dataops:monitoring:RedisMonitoring", "redis") in by_type
@@ -139,8 +144,8 @@ def test_the_add_a_layer_recipe_works(tmp_path):
     assert alert["annotations"]["runbook_url"].endswith("/RedisDown.md")
     # Counted, with its row in the availability-by-layer panel (one series per layer label).
     assert 'label_replace(up{job=~"(.+/)?redis.*"}, "layer", "redis", "", "")' in availability(on)
-    assert 'label_replace(vector(0), "layer", "redis", "", "")' in availability(on)
+    assert 'label_replace(vector(1), "layer", "redis", "", "")' in no_targets(on)
 
     off = render("")
     assert not any("Redis" in r["type"] or r["name"] == "dataops-redis" for r in off["resources"])
-    assert '"layer", "redis"' not in availability(off)
+    assert '"layer", "redis"' not in availability(off) and '"layer", "redis"' not in no_targets(off)

@@ -221,9 +221,10 @@ def test_every_rule_a_stack_with_all_layers_deploys_passes_promtool(layers_on, t
         assert f'"layer", "{layer}"' in expr, layer
 
 
-def test_spark_deploys_the_jvm_rule(layers_off):
+def test_spark_brings_the_jvm_rule(layers_off):
+    # Spark runs jmx_exporter JVMs: the JVM rules come with it (components/jvm), under their own component.
     rule = layers_off.one(RULE, "dataops-jvm")
-    assert rule.parent == layers_off.one("dataops:monitoring:SparkMonitoring", "spark").urn
+    assert rule.parent == layers_off.one("dataops:monitoring:JvmMonitoring", "jvm").urn
     alerts = [r for g in rule.inputs["spec"]["groups"] for r in g["rules"] if "alert" in r]
     assert [a["alert"] for a in alerts] == ["JvmHeapPressure"]
     assert alerts[0]["annotations"]["dashboard_url"] == f"{GRAFANA}/d/dataops-03-workload"

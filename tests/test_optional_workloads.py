@@ -47,7 +47,7 @@ def _rules(run: ProgramRun) -> dict[str, list]:
 def _counted_layers(run: ProgramRun) -> list[str]:
     groups = _rules(run)["dataops-platform"]
     expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == BY_LAYER)
-    return re.findall(r'vector\(0\), "layer", "([a-z]+)"', expr)
+    return re.findall(r'label_replace\(up\{job=~"[^"]*"\}, "layer", "([a-z]+)"', expr)
 
 
 def test_turned_off_workloads_leave_nothing(lean):
@@ -91,3 +91,46 @@ def test_no_platform_alert_when_the_deployed_layers_are_healthy(lean, tmp_path):
     down = [{"series": 'up{job="airflow-statsd-exporter"}', "values": "0x40"}]
     proc = _promtool_case(tmp_path, lean, down, [{"eval_time": "15m", "alertname": "DataOpsPlatformDown", "exp_alerts": []}])
     assert proc.returncode != 0, "the same test must fail when the one deployed layer is down"
+
+
+def test_a_deployed_layer_without_targets_gets_its_own_alert_not_a_page(lean, tmp_path):
+    """Airflow deployed but no statsd_exporter target at all (discovery broken): no critical
+    DataOpsPlatformDown; DataOpsLayerNoTargets (high, Slack) names the layer after 10 minutes."""
+    no_targets = [{"series": 'up{job="node-exporter"}', "values": "1x40"}]
+    rule = next(r for g in _rules(lean)["dataops-platform"] for r in g["rules"] if r.get("alert") == "DataOpsLayerNoTargets")
+    # As rendered (runbook and dashboard links injected), with the layer's label filled in.
+    rendered_annotations = {k: v.replace("{{ $labels.layer }}", "airflow") for k, v in rule["annotations"].items()}
+    assert "airflow" in rendered_annotations["summary"]
+    quiet_and_named = [
+        {"eval_time": "15m", "alertname": "DataOpsPlatformDown", "exp_alerts": []},
+        {"eval_time": "15m", "alertname": "DataOpsLayerNoTargets", "exp_alerts": [{
+            "exp_labels": {"severity": "high", "component": "platform", "layer": "airflow"},
+            "exp_annotations": rendered_annotations,
+        }]},
+    ]
+    proc = _promtool_case(tmp_path, lean, no_targets, quiet_and_named)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # With the target there (and up), the layer is not reported.
+    healthy = [{"series": 'up{job="airflow-statsd-exporter"}', "values": "1x40"}]
+    proc = _promtool_case(tmp_path, lean, healthy, [{"eval_time": "15m", "alertname": "DataOpsLayerNoTargets", "exp_alerts": []}])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_jvm_rules_follow_any_layer_that_runs_jvms_not_spark_alone(lean):
+    """With Spark off the Hive Metastore's and Bitbucket's heap alerts stay (components/jvm)."""
+    assert "dataops-jvm" not in _rules(lean)  # no JVM layer deployed
+    hive_only = _run(LEAN, "lean", hiveMetastoreThriftAddress="hive-metastore.hive.svc:9083", hiveMetastoreNamespace="hive")
+    assert "dataops-jvm" in _rules(hive_only)
+    rule = next(r for r in hive_only.registrations if r.type == RULE and r.name == "dataops-jvm")
+    assert rule.parent.endswith("dataops:monitoring:JvmMonitoring::jvm"), rule.parent
+    alerts = {r.get("alert") for g in _rules(hive_only)["dataops-jvm"] for r in g["rules"]}
+    assert "JvmHeapPressure" in alerts
+
+
+def test_the_jvm_rule_moved_from_spark_keeps_its_identity(full):
+    """Same object as before under a new parent: an alias to its old parent, so `pulumi up`
+    updates it instead of deleting the same-named PrometheusRule after creating it."""
+    rule = next(r for r in full.registrations if r.type == RULE and r.name == "dataops-jvm")
+    assert rule.parent.endswith("dataops:monitoring:JvmMonitoring::jvm"), rule.parent
+    assert rule.inputs["metadata"]["name"] == "dataops-jvm"
+    assert any("dataops:monitoring:SparkMonitoring::spark" in alias for alias in rule.aliases), rule.aliases

@@ -177,11 +177,13 @@ def test_example_spark_application_matches_what_the_monitors_expect():
 
 def test_committed_platform_rules_hold_the_all_layers_availability_expression():
     from core.rules import load_rule_file
-    from components.platform import BY_LAYER_RECORD, availability_by_layer_expr, layer_jobs
+    from components.platform import BY_LAYER_RECORD, NO_TARGETS_ALERT, availability_by_layer_expr, layer_jobs, layers_without_targets_expr
 
     rules = [r for g in load_rule_file(RULES_DIR / "platform.rules.yaml")["groups"] for r in g["rules"]]
     committed = next(r["expr"] for r in rules if r.get("record") == BY_LAYER_RECORD)
     assert committed == availability_by_layer_expr(list(layer_jobs()))
+    no_targets = next(r["expr"] for r in rules if r.get("alert") == NO_TARGETS_ALERT)
+    assert no_targets == layers_without_targets_expr(list(layer_jobs()))
 
 
 def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tmp_path):
@@ -192,6 +194,9 @@ def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tm
     expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
     assert '"iceberg"' not in expr and '"gitops"' not in expr
     assert '"spark"' in expr and '"storage"' in expr
+    no_targets = next(r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "DataOpsLayerNoTargets")
+    assert '"iceberg"' not in no_targets and '"gitops"' not in no_targets
+    assert '"spark"' in no_targets and '"storage"' in no_targets
     # The narrowed rule file is still valid for Prometheus.
     path = tmp_path / "platform.rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}))
@@ -202,5 +207,7 @@ def test_disabled_layers_are_not_expected_in_platform_availability(run_stack, tm
 def test_all_layers_expected_by_default(prod_run):
     groups = prod_run.one(CR.format("PrometheusRule"), "dataops-platform").inputs["spec"]["groups"]
     expr = next(r["expr"] for g in groups for r in g["rules"] if r.get("record") == "dataops:platform:availability:by_layer")
+    no_targets = next(r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "DataOpsLayerNoTargets")
     for layer in ("spark", "airflow", "trino", "iceberg", "storage", "gitops"):
         assert f'"layer", "{layer}"' in expr
+        assert f'label_replace(vector(1), "layer", "{layer}", "", "")' in no_targets

@@ -71,4 +71,4 @@ class BitbucketMonitoring(pulumi.ComponentResource):
 
 
 # This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
-LAYER = Layer("bitbucket", jobs="(.+/)?bitbucket.*", component=BitbucketMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="bitbucket", chart_values=chart_values)
+LAYER = Layer("bitbucket", jobs="(.+/)?bitbucket.*", component=BitbucketMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="bitbucket", chart_values=chart_values, runs_jvm=True)

@@ -81,4 +81,4 @@ class HiveMonitoring(pulumi.ComponentResource):
 
 
 # This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
-LAYER = Layer("hive", jobs="(.+/)?hive-metastore.*", component=HiveMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="hive")
+LAYER = Layer("hive", jobs="(.+/)?hive-metastore.*", component=HiveMonitoring, deployed=lambda settings: settings.enabled, dashboard_part="hive", runs_jvm=True)

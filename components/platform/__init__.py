@@ -21,34 +21,52 @@ def layer_jobs() -> dict[str, str]:
     return {layer.name: layer.jobs for layer in layers()}
 
 
-def availability_by_layer_expr(deployed: Sequence[str]) -> str:
-    """Share of targets up per deployed layer; a deployed layer without targets reads 0.
+NO_TARGETS_ALERT = "DataOpsLayerNoTargets"
 
-    Only layers this stack deploys are expected: a stack without the Iceberg exporter
-    must not read as permanently degraded. rules/platform.rules.yaml holds the
-    all-layers form (a test keeps it equal to this function's output).
-    """
+
+def _deployed_jobs(deployed: Sequence[str]) -> dict[str, str]:
     jobs = layer_jobs()
     unknown = set(deployed) - set(jobs)
     if unknown or not deployed:
         raise ValueError(f"unknown or no platform layers: {sorted(unknown)}")
-    ordered = [name for name in jobs if name in deployed]
-    scraped = "\n  or\n".join(f'    label_replace(up{{job=~"{jobs[name]}"}}, "layer", "{name}", "", "")' for name in ordered)
-    expected = "\n".join(f'or label_replace(vector(0), "layer", "{name}", "", "")' for name in ordered)
-    return f"avg by (layer) (\n{scraped}\n)\n{expected}\n"
+    return {name: jobs[name] for name in jobs if name in deployed}
+
+
+def availability_by_layer_expr(deployed: Sequence[str]) -> str:
+    """Share of targets up per deployed layer; a layer without any target has no series.
+
+    Only layers this stack deploys are scraped for. A deployed layer whose targets are all
+    missing is left out of the average (it raises its own DataOpsLayerNoTargets instead):
+    read as 0 it drove the platform to a critical page for a discovery problem.
+    rules/platform.rules.yaml holds the all-layers form (a test keeps it equal to this
+    function's output).
+    """
+    jobs = _deployed_jobs(deployed)
+    scraped = "\n  or\n".join(f'    label_replace(up{{job=~"{jobs[name]}"}}, "layer", "{name}", "", "")' for name in jobs)
+    return f"avg by (layer) (\n{scraped}\n)\n"
+
+
+def layers_without_targets_expr(deployed: Sequence[str]) -> str:
+    """The deployed layers that have no scrape target at all: one series per such layer."""
+    expected = "\n  or ".join(f'label_replace(vector(1), "layer", "{name}", "", "")' for name in _deployed_jobs(deployed))
+    return f"(\n    {expected}\n)\nunless on (layer) {BY_LAYER_RECORD}\n"
 
 
 def platform_rule_groups(layers: Sequence[str]) -> list[dict[str, Any]]:
-    """rules/platform.rules.yaml with the availability rule narrowed to the deployed layers."""
+    """rules/platform.rules.yaml with the availability rule and the no-targets alert narrowed
+    to the deployed layers."""
     groups = domain_rule_groups("platform")
-    found = 0
+    found = {BY_LAYER_RECORD: 0, NO_TARGETS_ALERT: 0}
     for group in groups:
         for rule in group["rules"]:
             if rule.get("record") == BY_LAYER_RECORD:
                 rule["expr"] = availability_by_layer_expr(layers)
-                found += 1
-    if found != 1:
-        raise ValueError(f"{BY_LAYER_RECORD} must be recorded exactly once in platform.rules.yaml")
+                found[BY_LAYER_RECORD] += 1
+            elif rule.get("alert") == NO_TARGETS_ALERT:
+                rule["expr"] = layers_without_targets_expr(layers)
+                found[NO_TARGETS_ALERT] += 1
+    if set(found.values()) != {1}:
+        raise ValueError(f"{BY_LAYER_RECORD} and {NO_TARGETS_ALERT} must each appear exactly once in platform.rules.yaml: {found}")
     return groups
 
 

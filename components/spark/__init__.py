@@ -130,13 +130,9 @@ class SparkMonitoring(pulumi.ComponentResource):
             )
             for namespace in settings.namespaces
         ]
-        target = wiring
-        self.rules = domain_rule("spark", target, self, COMPONENT, DASHBOARD)
-        # JVM heap/GC of every jmx_exporter 0.x JVM (Spark pods, and the Hive Metastore and
-        # Bitbucket when those layers are on): rules/jvm.rules.yaml, always with Spark.
-        self.jvm_rules = domain_rule("jvm", target, self, COMPONENT, DASHBOARD)
+        self.rules = domain_rule("spark", wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"jmxConfigMap": JMX_CONFIGMAP, "sparkNamespaces": list(settings.namespaces)})
 
 
 # This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
-LAYER = Layer("spark", jobs="(.+/)?spark.*", component=SparkMonitoring, chart_values=chart_values, deployed=lambda settings: settings.enabled)
+LAYER = Layer("spark", jobs="(.+/)?spark.*", component=SparkMonitoring, chart_values=chart_values, deployed=lambda settings: settings.enabled, runs_jvm=True)
