@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tools.mock_engine import PROJECT, ProgramRun, Secret, run_program, stack_config  # noqa: E402
+from tools.stack_files import STACK_DIR_VARIABLE  # noqa: E402
+
+# Tests own their inputs: `prod` and `staging` mean the sample files in tests/stacks/samples,
+# never the repository's Pulumi.*.yaml (user data; only tests/test_stacks.py and the policy
+# tests read those, to check that each renders). Subprocesses (tools.render) inherit it.
+SAMPLE_STACKS = ROOT / "tests" / "stacks" / "samples"
+os.environ[STACK_DIR_VARIABLE] = str(SAMPLE_STACKS)
 
 # Secret keys a stack needs to preview without placeholders; values are random per run,
 # so no credential-looking literal ever sits in the repository.

@@ -18,6 +18,7 @@ import pytest
 
 from tools import render
 from tools.mock_engine import ROOT
+from tools.stack_files import stack_file as sample_stack_file  # the sample under tests/stacks/samples (tests/conftest.py)
 
 RUNS = 25  # catches a 1-in-25 failure with probability 1 - (24/25)**25 = 0.64; the in-process tests check its cause every time
 
@@ -27,7 +28,7 @@ def unprefixed_key_stack(tmp_path):
     """A valid stack file plus one key without the project prefix: a problem of the file alone,
     reported after a complete program run (the path that left the loop open)."""
     path = tmp_path / "Pulumi.trial.yaml"
-    path.write_text((ROOT / "Pulumi.staging.yaml").read_text(encoding="utf-8").rstrip("\n") + "\n  prometheusRetention: 3d\n", encoding="utf-8")
+    path.write_text(sample_stack_file("staging").read_text(encoding="utf-8").rstrip("\n") + "\n  prometheusRetention: 3d\n", encoding="utf-8")
     return path
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import ROOT, with_secrets
 from tools import review_diff as rd
+from tools.stack_files import stack_file as sample_stack_file  # the sample under tests/stacks/samples (tests/conftest.py)
 
 STACK = "prod"
 SECTIONS = re.compile(r"^## (.+)$", re.M)
@@ -261,7 +262,7 @@ def test_a_rotated_secret_shows_as_a_changed_encrypted_value(tmp_path):
     ciphertext in the stack file changes, and the report says so without showing it."""
     from tools.render import render
 
-    original = (ROOT / "Pulumi.prod.yaml").read_text()
+    original = sample_stack_file("prod").read_text()
     ciphertexts = {name: "v1:" + secrets.token_urlsafe(24) for name in ("base-slack", "head-slack", "pd")}
 
     def stack_file(name: str, slack: str, with_pagerduty: bool) -> object:

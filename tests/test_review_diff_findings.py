@@ -26,6 +26,7 @@ from tools import review_diff as rd
 from tools.render import render
 from tools.review_diff.model import SOURCE_GLOBS
 from tools.review_diff.stale import changed_numbers, number_pattern
+from tools.stack_files import stack_file as sample_stack_file  # the sample under tests/stacks/samples (tests/conftest.py)
 
 HIVE = {"dataops-monitoring:hiveMetastoreThriftAddress": "hive-metastore.hive.svc:9083",
         "dataops-monitoring:hiveMetastoreNamespace": "hive"}
@@ -36,7 +37,7 @@ def sources(root: Path = ROOT) -> dict[str, str]:
 
 
 def render_with(tmp_path: Path, stack: str, extra: dict) -> dict:
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    document = yaml.safe_load(sample_stack_file(stack).read_text())
     document.setdefault("config", {}).update(extra)
     stack_file = tmp_path / f"{stack}-{len(extra)}.yaml"
     stack_file.write_text(yaml.safe_dump(document))

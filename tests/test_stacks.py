@@ -78,6 +78,23 @@ def test_render_of_any_stack_name_explains_itself(tmp_path, capsys):
     assert "Placeholder secrets (NOT in the stack file" in err and "kubeconfig" in err
 
 
+def test_the_dev_profile_deploys_only_what_a_laptop_trial_needs():
+    """No stack file: no Spark, Trino or MinIO monitoring (their namespaces and services are not on
+    a laptop), no Thanos, Iceberg or GitOps (outside credentials); Airflow's statsd_exporter is ours."""
+    config, keys = stack_config("laptop", placeholder_secrets=False, path=QA.parent / "Pulumi.no-such-file.yaml",
+                                overrides={f"{PROJECT}:allowCurrentContext": True})
+    run = run_program("laptop", config, keys)
+    types = {r.type for r in run.registrations}
+    for off in ("SparkMonitoring", "TrinoMonitoring", "Thanos", "IcebergExporter", "GitOpsMonitoring"):
+        assert f"dataops:monitoring:{off}" not in types, off
+    assert "dataops:monitoring:AirflowMonitoring" in types
+    assert "minio" not in {r.name for r in run.registrations if r.type.endswith(":ServiceMonitor")}
+    # Turned on again with one setting each, as the profile's comment promises.
+    config, keys = stack_config("laptop", placeholder_secrets=False, path=QA.parent / "Pulumi.no-such-file.yaml",
+                                overrides={f"{PROJECT}:allowCurrentContext": True, f"{PROJECT}:sparkEnabled": True})
+    assert "dataops:monitoring:SparkMonitoring" in {r.type for r in run_program("laptop", config, keys).registrations}
+
+
 def test_strict_render_fails_where_pulumi_up_would(tmp_path, capsys):
     prod_like = tmp_path / "Pulumi.prodlike.yaml"
     prod_like.write_text(
@@ -106,4 +123,4 @@ def test_the_programs_warnings_are_printed(tmp_path, capsys):
 @pytest.mark.parametrize("stack_file", sorted((Path(__file__).parent.parent).glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_every_stack_file_present_renders(stack_file, tmp_path):
     stack = stack_file.name[len("Pulumi.") : -len(".yaml")]
-    assert render.main([stack, "--out", str(tmp_path)]) == 0
+    assert render.main([stack, "--stack-file", str(stack_file), "--out", str(tmp_path)]) == 0

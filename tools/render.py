@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tools.mock_engine import ROOT, ProgramRun, close_event_loop, masked, run_program, stack_config
+from tools.stack_files import stack_dir, stack_file
 
 
 def _short(urn: str) -> str:
@@ -139,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no stack file {args.stack_file}", file=sys.stderr)
         return 2
     # Any stack name: one without a stack file renders from the defaults (the dev profile).
-    if args.stack_file is None and not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
-        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    if args.stack_file is None and not stack_file(args.stack).exists():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stack_dir().glob("Pulumi.*.yaml"))
         print(
             f"note: no Pulumi.{args.stack}.yaml (stacks with a file: {', '.join(stacks) or 'none'}): stack {args.stack!r} renders from the defaults, "
             f"dev profile, environment {args.stack!r}. To start it: pulumi stack init {args.stack}, then pulumi config set dataops-monitoring:kubeContext <context> "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +20,19 @@ from tools.masking import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "dataops-monitoring"
+# Where `Pulumi.<stack>.yaml` is looked up: the project root, unless DATAOPS_STACK_DIR names
+# another folder. The tests point it at their own sample files (tests/stacks/samples), so the
+# real stack files stay user data: editing a channel or turning a layer on fails no test that
+# is not about the file's validity (docs/DEVELOPING.md, "Tests own their inputs").
+STACK_DIR_VARIABLE = "DATAOPS_STACK_DIR"
+
+
+def stack_dir() -> Path:
+    return Path(os.environ.get(STACK_DIR_VARIABLE) or ROOT)
+
+
+def stack_file(stack: str) -> Path:
+    return stack_dir() / f"Pulumi.{stack}.yaml"
 
 
 class _StackFileLoader(yaml.SafeLoader):
@@ -166,7 +180,7 @@ def stack_config(
     from core.settings import SettingsError
     from settings import SCHEMA_BY_KEY, SETTINGS_SCHEMA  # the program's own schema: no second list of secrets
 
-    path = path or ROOT / f"Pulumi.{stack}.yaml"
+    path = path or stack_file(stack)
     # `pulumi stack init dev` writes no stack file until a value is set: no file is no config.
     if path.exists():
         document_config, file_problems, usable = read_stack_file(path)

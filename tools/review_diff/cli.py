@@ -103,7 +103,9 @@ def render_tree(tree: Path, stack: str, label: str) -> Render:
     if not (tree / f"Pulumi.{stack}.yaml").exists():
         return Render(f"{label} (no Pulumi.{stack}.yaml: empty)", {"stack": stack, "resources": [], "outputs": {}}, files)
     with tempfile.TemporaryDirectory(prefix="review-diff-out-") as out:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PULUMI_CONFIG")}
+        # The tree's own stack files: a test's DATAOPS_STACK_DIR (tools/stack_files.py) must not
+        # replace what the reviewer changed.
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PULUMI_CONFIG", "DATAOPS_STACK_DIR")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         proc = subprocess.run([_python(), "-m", "tools.render", stack, "--out", out], cwd=tree, env=env,
                               capture_output=True, text=True, timeout=600)
