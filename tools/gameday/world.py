@@ -32,6 +32,7 @@ PODS = (
 )
 ICEBERG_TABLES = (("sales", "orders"), ("sales", "customers"), ("marketing", "campaign_events"))
 DAG_BUCKETS = (60, 300, 600, 1200, 1800, 2700, 3600, 5400, 7200, 14400)
+MINIO_ERASURE_SETS = ("0", "1")
 
 
 def _pod_ip(i: int) -> str:
@@ -159,6 +160,9 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
     mi.gauge("minio_cluster_capacity_usable_free_bytes", {"server": server}, 22 << 40)
     mi.gauge("minio_cluster_nodes_offline_total", {"server": server}, 0)
     mi.gauge("minio_cluster_drive_offline_total", {"server": server}, 0)
+    # One pool of two erasure sets, both with write quorum (MinIOErasureSetQuorumLost's input).
+    for erasure_set in MINIO_ERASURE_SETS:
+        mi.gauge("minio_cluster_health_erasure_set_status", {"server": server, "pool": "0", "set": erasure_set}, 1)
 
     # GitOps: Argo CD application controller and Jenkins.
     ar = w(Target("argocd", "argocd-metrics", "argocd-application-controller", {
