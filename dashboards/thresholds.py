@@ -108,7 +108,7 @@ def spark_failure_max() -> float:
 
 
 def trino_failure_max() -> float:
-    return alert_threshold("trino", "TrinoQueryFailureRatioHigh", "dataops:trino:query_failure_rate_5m")
+    return alert_threshold("trino", "TrinoQueryFailureRatioHigh", "dataops:trino:platform_failure_rate_5m")
 
 
 def trino_workers_min() -> float:

@@ -120,6 +120,9 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
         "service": "trino-coordinator", "endpoint": "http", "cluster_name": "trino-prod"}, layer="trino"))
     tc.counter("trino_execution_name_QueryManager_CompletedQueries", {}, 1.0)
     tc.counter("trino_execution_name_QueryManager_FailedQueries", {}, 0.01)
+    # The failed queries by error type (QueryManagerStats): mostly users' errors.
+    for error_type, rate in (("UserErrorFailures", 0.007), ("InternalFailures", 0.002), ("ExternalFailures", 0.001), ("InsufficientResourcesFailures", 0.0)):
+        tc.counter(f"trino_execution_name_QueryManager_{error_type}", {}, rate)
     tc.gauge("trino_execution_name_QueryManager_RunningQueries", {}, 12)
     tc.gauge("trino_execution_name_QueryManager_QueuedQueries", {}, 2)
     tc.gauge("trino_failuredetector_name_HeartbeatFailureDetector_ActiveCount", {}, 3)
