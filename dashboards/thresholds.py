@@ -100,7 +100,7 @@ def storage_usage_max() -> float:
 
 
 def small_files_max() -> float:
-    return alert_threshold("iceberg", "IcebergSmallFilesHigh", "dataops:iceberg:small_files_ratio")
+    return alert_threshold("iceberg", "IcebergSmallFilesHigh", "dataops:iceberg:table_small_files_ratio")
 
 
 def spark_failure_max() -> float:
