@@ -74,7 +74,8 @@ if settings.portal.urls or settings.portal.service_probes or settings.hive.enabl
     wiring = wiring.with_prober(PortalMonitoring("portal", settings.portal, wiring, tcp_probe_ports=tcp_probe_ports))
 
 built = {layer.name: layer.component(layer.resource_name or layer.name, settings.domains[layer.name], wiring) for layer in layers}
-PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring)
+PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring,
+                   namespaces=settings.trino.namespaces if settings.trino.enabled else ())
 # Rows of optional layers the stack does not deploy are left out rather than shown empty.
 parts = {layer.dashboard_part for layer in layers if layer.dashboard_part} | ({"service_probes"} if settings.portal.service_probes else set())
 Dashboards("dashboards", DashboardsArgs(slos=settings.slos, parts=frozenset(parts)), wiring)
