@@ -1,4 +1,4 @@
-"""Escape hatches (issue 23, item 7), each shown on its own fixture stack (tests/stacks/Pulumi.hatches.yaml)
+"""Escape hatches, each shown on its own fixture stack (tests/stacks/Pulumi.hatches.yaml)
 or on literal settings: chart values passed through with our keys protected, resources per Thanos
 part, Thanos on a workload identity instead of static keys, Grafana's Ingress, several Trino namespaces.
 """
