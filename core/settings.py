@@ -66,7 +66,7 @@ def fix_command(setting: Setting, value: str = "", stack: str = "") -> str:
     flag = "--secret " if setting.secret else ""
     if "{stack}" in setting.example:
         setting = dataclasses.replace(setting, example=setting.example.replace("{stack}", stack or "<stack>"))
-    if setting.pulumi_type == "object" and setting.example and setting.example[0] not in "[{":
+    if setting.pulumi_type == "object" and setting.example and not setting.example.startswith(("{", "[{")):
         # An object is set leaf by leaf: the example is "<path> <value>" (limits.memory 4Gi).
         path, _, leaf = setting.example.partition(" ")
         return f"pulumi config set {flag}--path '{PROJECT}:{setting.key}{'' if path.startswith('[') else '.'}{path}' {_quote(leaf or '<value>')}"

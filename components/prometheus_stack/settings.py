@@ -62,7 +62,7 @@ SETTINGS = (
         "Escape hatch: chart values deep-merged over the ones this program computes (e.g. grafana.grafana.ini.auth.generic_oauth, nodeExporter, kube-state-metrics tuning). Keys a setting controls are refused with the setting to use; credentials belong in Secrets the chart references, never here.",
         lambda value: value,
         optional=True,
-        example="grafana.ingress.annotations.<annotation> <value>",
+        example="defaultRules.rules.etcd false",
     ),
     # Alertmanager
     setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
