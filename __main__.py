@@ -75,7 +75,8 @@ if settings.portal.urls or settings.portal.service_probes or settings.hive.enabl
     wiring = wiring.with_prober(PortalMonitoring("portal", settings.portal, wiring, tcp_probe_ports=tcp_probe_ports))
 
 built = {layer.name: layer.component(layer.resource_name or layer.name, settings.domains[layer.name], wiring) for layer in layers}
-PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring)
+PlatformMonitoring("platform", [layer.name for layer in counted_layers(layers, settings.domains)], wiring,
+                   namespaces=settings.trino.namespaces if settings.trino.enabled else ())
 if runs_jvms(layers):
     JvmMonitoring("jvm", [layer.name for layer in layers if layer.runs_jvm], wiring)
 # Rows of optional layers the stack does not deploy are left out rather than shown empty.

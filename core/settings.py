@@ -43,12 +43,14 @@ class Setting:
     # The offline render fills a missing secret with a placeholder to show where it goes; not
     # a secret whose absence chooses another way (grafanaAdminPassword unset: generated).
     render_placeholder: bool = True
+    # ... nor when this other key is set (thanosAccessKey: not with thanosServiceAccountAnnotations).
+    placeholder_unless: str = ""
 
 
-def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False, render_placeholder=True) -> Setting:
+def setting(key, pulumi_type, description, parse=text, default=None, example="", optional=False, secret=False, render_placeholder=True, placeholder_unless="") -> Setting:
     """A Setting whose fix example defaults to its default value; a ``Bounded`` parser gives its bounds."""
     example = example or (str(default) if default not in (None, "", ()) else "")
-    return Setting(key, pulumi_type, description, parse, default, example, optional, secret, getattr(parse, "bounds", ""), render_placeholder)
+    return Setting(key, pulumi_type, description, parse, default, example, optional, secret, getattr(parse, "bounds", ""), render_placeholder, placeholder_unless)
 
 
 def _quote(value: str) -> str:
@@ -64,6 +66,10 @@ def fix_command(setting: Setting, value: str = "", stack: str = "") -> str:
     flag = "--secret " if setting.secret else ""
     if "{stack}" in setting.example:
         setting = dataclasses.replace(setting, example=setting.example.replace("{stack}", stack or "<stack>"))
+    if setting.pulumi_type == "object" and setting.example and not setting.example.startswith(("{", "[{")):
+        # An object is set leaf by leaf: the example is "<path> <value>" (limits.memory 4Gi).
+        path, _, leaf = setting.example.partition(" ")
+        return f"pulumi config set {flag}--path '{PROJECT}:{setting.key}{'' if path.startswith('[') else '.'}{path}' {_quote(leaf or '<value>')}"
     if setting.pulumi_type == "array":
         example = value or setting.example or "<value>"
         try:

@@ -150,7 +150,8 @@ def test_mock_engine_auto_names_like_the_provider():
     assert re.fullmatch(r"cfg-[0-9a-f]{8}", outputs["metadata"]["name"])
 
 
-_CLI = re.compile(r"^pulumi config (set|rm)( --secret)?( --path)? '?dataops-monitoring:[A-Za-z0-9]+(\[\d+\])?'?( \S.*)?$")
+# A --path names a list item (key[0]) or an object's leaf (key.a.b, key["a.b/c"]).
+_CLI = re.compile(r"^pulumi config (set|rm)( --secret)?( --path)? '?dataops-monitoring:[A-Za-z0-9]+(\[\d+\]|(\.[A-Za-z0-9_-]+|\[\"[^\"]+\"\])+)?'?( \S.*)?$")
 
 
 @pytest.mark.parametrize("setting", SETTINGS_SCHEMA, ids=lambda s: s.key)
@@ -162,6 +163,9 @@ def test_every_fix_hint_is_a_command_the_cli_accepts(setting):
         if setting.pulumi_type == "array":
             # `pulumi config set KEY '["a"]'` stores a string; items are set by path.
             assert "--path" in words and re.search(r"\[\d+\]$", words[-2]), command
+        if setting.pulumi_type == "object" and not setting.example.startswith(("{", "[{")):
+            # An object is set leaf by leaf: a --path below the key, never the object as a string.
+            assert "--path" in words and re.search(r"dataops-monitoring:[A-Za-z0-9]+(\.|\[\")", words[-2]), command
         if setting.secret:
             assert "--secret" in words
 

@@ -137,6 +137,17 @@ CASES = [
     case("airflow-namespace-bad", staging("airflowNamespaces: [Airflow_Prod]"), f"{P}:airflowNamespaces[0] = 'Airflow_Prod': must be a DNS-1123 label"),
     case("airflow-namespaces-empty", staging("airflowNamespaces: []"), f"{P}:airflowNamespaces is empty"),
     case("secret-in-plain-text", staging("trinoPassword: hunter2-plain"), f"{P}:trinoPassword is stored in plain text"),
+    # ---------------------------------------------------------------- escape hatches
+    case("thanos-resources-bad-quantity", staging("thanosStoreResources: {limits: {memory: 4GB}}"), f"{P}:thanosStoreResources.limits.memory = '4GB'"),
+    case("thanos-resources-request-over-limit", staging("thanosQueryResources: {requests: {memory: 4Gi}}"), f"{P}:thanosQueryResources.requests.memory = '4Gi' is larger than"),
+    case("thanos-resources-not-an-object", staging("thanosRulerResources: 1Gi"), f"{P}:thanosRulerResources = '1Gi': not valid JSON"),
+    case("thanos-annotation-bad-key", staging("thanosServiceAccountAnnotations: {'bad key': x}"), f"{P}:thanosServiceAccountAnnotations[\"bad key\"] = 'x'"),
+    case("grafana-ingress-class-without-ingress", staging("grafanaIngressClassName: nginx"), f"{P}:grafanaIngressClassName = 'nginx' is set but grafanaIngressEnabled is false"),
+    case("grafana-ingress-tls-over-http", staging("grafanaIngressEnabled: true", "grafanaUrl: http://grafana.corpus.invalid", "grafanaIngressTlsSecret: grafana-tls"), f"{P}:grafanaIngressTlsSecret = 'grafana-tls' but {P}:grafanaUrl = 'http://grafana.corpus.invalid' is http"),
+    case("chart-values-owned-key", staging("kubePrometheusStackValues: {alertmanager: {alertmanagerSpec: {replicas: 5}}}"), f"{P}:kubePrometheusStackValues.alertmanager.alertmanagerSpec.replicas = 5"),
+    case("chart-values-a-list", staging("kubePrometheusStackValues: [grafana]"), f"{P}:kubePrometheusStackValues = ['grafana']: must be an object"),
+    case("trino-namespaces-twice", staging("trinoNamespaces: [trino, trino]"), f"{P}:trinoNamespaces[1] = 'trino': listed twice"),
+    case("trino-namespace-and-namespaces", staging("trinoNamespace: olap", "trinoNamespaces: [adhoc]"), f"{P}:trinoNamespace = 'olap' is set together with"),
     case("webhook-in-plain-text", staging("slackWebhookUrl: hooks.slack.com/services/T0/B0/x"), f"{P}:slackWebhookUrl is stored in plain text"),
     # ----------------------------------------------------------------- SLOs
     case("slo-promql-unclosed", staging(slo(errorRatio="1 - avg_over_time(up[${window}]")), "slos[0].errorRatio = '1 - avg_over_time(up[${window}]': not valid PromQL (unclosed '('"),

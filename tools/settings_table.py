@@ -1,15 +1,17 @@
 """Print the settings reference table for the README from settings.SETTINGS_SCHEMA."""
 
+import json
+
 from settings import SETTINGS_SCHEMA
 
 
 def table() -> str:
     rows = ["| key | type | default | bounds | description |", "|---|---|---|---|---|"]
     for s in SETTINGS_SCHEMA:
-        if s.pulumi_type == "object":
-            continue
         if s.default is None:
             default = "*secret*" if s.secret else ("*required*" if not s.optional else "*unset*")
+        elif isinstance(s.default, dict):  # an object setting: set leaf by leaf with --path
+            default = "`" + json.dumps(s.default, separators=(",", ":")) + "`"
         elif isinstance(s.default, tuple):
             default = "`[" + ", ".join(s.default) + "]`" if s.default else "`[]`"
         else:

@@ -220,7 +220,8 @@ def stack_config(
     if placeholder_secrets and fill_missing_secrets:
         for setting in SETTINGS_SCHEMA:
             full = f"{PROJECT}:{setting.key}"
-            if setting.secret and setting.render_placeholder and config.get(full, "") == "":  # "" is a declared default
+            unneeded = setting.placeholder_unless and config.get(f"{PROJECT}:{setting.placeholder_unless}", "") not in ("", "{}")
+            if setting.secret and setting.render_placeholder and not unneeded and config.get(full, "") == "":  # "" is a declared default
                 config[full] = _placeholder(setting)
                 secret_keys.append(full)
     return config, sorted(secret_keys)

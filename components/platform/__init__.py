@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import pulumi
@@ -14,6 +15,8 @@ COMPONENT = "platform-monitoring"
 # The dashboard this domain's alerts link to unless an alert names another.
 DASHBOARD = "dataops-00-main"
 BY_LAYER_RECORD = "dataops:platform:availability:by_layer"
+# The workload-namespace selector rules/platform.rules.yaml uses (see its header).
+WORKLOAD_NAMESPACES = "spark.*|data-processing|airflow.*|trino.*"
 
 
 def layer_jobs() -> dict[str, str]:
@@ -52,13 +55,23 @@ def layers_without_targets_expr(deployed: Sequence[str]) -> str:
     return f"(\n    {expected}\n)\nunless on (layer) {BY_LAYER_RECORD}\n"
 
 
-def platform_rule_groups(layers: Sequence[str]) -> list[dict[str, Any]]:
+def workload_namespaces(namespaces: Sequence[str]) -> str:
+    """WORKLOAD_NAMESPACES plus the configured namespaces it does not match (trinoNamespaces
+    outside trino.*): the rules select every namespace a workload is monitored in."""
+    extra = [n for n in namespaces if not re.fullmatch(WORKLOAD_NAMESPACES, n)]
+    return "|".join([WORKLOAD_NAMESPACES, *dict.fromkeys(extra)])
+
+
+def platform_rule_groups(layers: Sequence[str], namespaces: Sequence[str] = ()) -> list[dict[str, Any]]:
     """rules/platform.rules.yaml with the availability rule and the no-targets alert narrowed
-    to the deployed layers."""
+    to the deployed layers and the workload-namespace selector widened to ``namespaces``."""
     groups = domain_rule_groups("platform")
     found = {BY_LAYER_RECORD: 0, NO_TARGETS_ALERT: 0}
+    selector = workload_namespaces(namespaces)
     for group in groups:
         for rule in group["rules"]:
+            if selector != WORKLOAD_NAMESPACES:
+                rule["expr"] = rule["expr"].replace(f'namespace=~"{WORKLOAD_NAMESPACES}"', f'namespace=~"{selector}"')
             if rule.get("record") == BY_LAYER_RECORD:
                 rule["expr"] = availability_by_layer_expr(layers)
                 found[BY_LAYER_RECORD] += 1
@@ -71,8 +84,9 @@ def platform_rule_groups(layers: Sequence[str]) -> list[dict[str, Any]]:
 
 
 class PlatformMonitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, layers: Sequence[str], wiring: Wiring):
-        """``layers``: the layers this stack deploys, the only ones platform availability expects."""
+    def __init__(self, name: str, layers: Sequence[str], wiring: Wiring, namespaces: Sequence[str] = ()):
+        """``layers``: the layers this stack deploys, the only ones platform availability expects;
+        ``namespaces``: workload namespaces from the settings (trinoNamespaces) the rules select too."""
         super().__init__("dataops:monitoring:PlatformMonitoring", name, None, wiring.opts)
-        self.rules = domain_rule("platform", wiring, self, COMPONENT, DASHBOARD, groups=platform_rule_groups(layers))
+        self.rules = domain_rule("platform", wiring, self, COMPONENT, DASHBOARD, groups=platform_rule_groups(layers, namespaces))
         self.register_outputs({"layers": list(layers)})

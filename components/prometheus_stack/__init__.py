@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.prometheus_stack import overrides
 from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, domain_rule
@@ -34,6 +35,8 @@ class ThanosSidecar:
     objstore_secret_name: Optional[str]
     objstore_secret_key: Optional[str]
     remote_write_url: Optional[str] = None
+    # thanosServiceAccountAnnotations: the cloud identity the sidecar uploads with (Prometheus' ServiceAccount).
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,10 +183,24 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
         # A headless Service whose SRV records let Thanos Query discover every sidecar.
         values["prometheus"]["thanosService"] = {"enabled": True}
         values["prometheus"]["thanosServiceMonitor"] = {"enabled": True}
+        if contributions.thanos_sidecar.service_account_annotations:
+            values["prometheus"]["serviceAccount"] = {"annotations": dict(contributions.thanos_sidecar.service_account_annotations)}
         if contributions.thanos_sidecar.remote_write_url:
             prometheus_spec["remoteWrite"] = [
                 {"url": contributions.thanos_sidecar.remote_write_url, "queueConfig": {"capacity": 10000, "maxShards": 10}}
             ]
+    ingress = settings.grafana.ingress
+    if ingress is not None:
+        # Keys of the grafana chart's values.yaml (ingress.enabled, ingressClassName, path,
+        # pathType, hosts: a list of host names, tls: [{secretName, hosts}]).
+        values["grafana"]["ingress"] = {"enabled": True, "hosts": [ingress.host], "path": ingress.path, "pathType": "Prefix"}
+        if ingress.class_name:
+            values["grafana"]["ingress"]["ingressClassName"] = ingress.class_name
+        if ingress.tls_secret:
+            values["grafana"]["ingress"]["tls"] = [{"secretName": ingress.tls_secret, "hosts": [ingress.host]}]
+        if ingress.path != "/":
+            # grafanaUrl has a path: Grafana serves under it (the Ingress passes the path on unchanged).
+            values["grafana"]["grafana.ini"]["server"]["serve_from_sub_path"] = True
     if contributions.thanos_datasource is not None:
         ds = contributions.thanos_datasource
         values["grafana"]["sidecar"]["datasources"]["isDefaultDatasource"] = False
@@ -208,7 +225,7 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
     # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
     # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
     merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = wiring.namespace
-    return merged
+    return overrides.apply(merged, settings.overrides)  # kubePrometheusStackValues: the team's values, last
 
 
 class PrometheusStack(pulumi.ComponentResource):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
 
 import pulumi
 
-from core.parsers import byte_quantity_between, chart_location, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_quantity, quantity_between, url, user_name
+from core.parsers import byte_quantity_between, chart_location, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_bool, parse_quantity, pattern, quantity_between, url, user_name
 
 from core.settings import PROJECT, Reader, setting
+
+# A Kubernetes object name (DNS subdomain): IngressClass, Secret.
+_K8S_NAME = pattern(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", "must be a Kubernetes object name (lower-case letters, digits, '-' and '.')")
 
 SETTINGS = (
     setting("kubePrometheusStackVersion", "string", "Exact kube-prometheus-stack chart version (55 or newer).", exact_semver(55), "88.5.3"),
@@ -47,6 +52,18 @@ SETTINGS = (
         render_placeholder=False,
     ),
     setting("grafanaStorageSize", "string", "Grafana volume size.", byte_quantity_between("1Gi", "1Ti"), "10Gi"),
+    # Grafana's Ingress: its host and path are grafanaUrl's (one home for the address alerts link to).
+    setting("grafanaIngressEnabled", "boolean", "Expose Grafana through an Ingress (chart grafana.ingress) at grafanaUrl's host and path.", parse_bool, False),
+    setting("grafanaIngressClassName", "string", "IngressClass of Grafana's Ingress; unset: the cluster's default class.", _K8S_NAME, optional=True, example="nginx"),
+    setting("grafanaIngressTlsSecret", "string", "Secret (type kubernetes.io/tls, in the monitoring namespace) with the certificate for grafanaUrl's host; unset: TLS ends before the Ingress (or is off).", _K8S_NAME, optional=True, example="grafana-tls"),
+    setting(
+        "kubePrometheusStackValues",
+        "object",
+        "Escape hatch: chart values deep-merged over the ones this program computes (e.g. grafana.grafana.ini.auth.generic_oauth, nodeExporter, kube-state-metrics tuning). Keys a setting controls are refused with the setting to use; credentials belong in Secrets the chart references, never here.",
+        lambda value: value,
+        optional=True,
+        example="defaultRules.rules.etcd false",
+    ),
     # Alertmanager
     setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
     setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration_between("1h", "1y"), "120h"),
@@ -74,11 +91,22 @@ class PrometheusSettings:
 
 
 @dataclass(frozen=True)
+class GrafanaIngress:
+    """Grafana's Ingress at grafanaUrl's host and path."""
+
+    host: str
+    path: str
+    class_name: Optional[str] = None
+    tls_secret: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class GrafanaSettings:
     url: str
     admin_user: str
     storage_size: str
     admin_password: Optional[pulumi.Output] = None  # None: generated
+    ingress: Optional[GrafanaIngress] = None  # None: no Ingress (port-forward or the team's own)
 
 
 @dataclass(frozen=True)
@@ -101,6 +129,8 @@ class PrometheusStackSettings:
     prometheus: PrometheusSettings
     grafana: GrafanaSettings
     alertmanager: AlertmanagerSettings
+    # kubePrometheusStackValues: merged last, over every value the program computes.
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read(reader: Reader) -> PrometheusStackSettings:
@@ -137,6 +167,7 @@ def read(reader: Reader) -> PrometheusStackSettings:
         admin_user=g("grafanaAdminUser"),
         storage_size=g("grafanaStorageSize"),
         admin_password=reader.secret("grafanaAdminPassword", False),
+        ingress=_read_ingress(reader),
     )
     alertmanager = AlertmanagerSettings(
         replicas=g("alertmanagerReplicas"),
@@ -145,9 +176,31 @@ def read(reader: Reader) -> PrometheusStackSettings:
     )
     if reader.is_prod and alertmanager.replicas < 3:
         reader.problem(f"{PROJECT}:alertmanagerReplicas = {alertmanager.replicas}: prod needs 3 replicas so notifications survive a node loss. Fix: pulumi config set {PROJECT}:alertmanagerReplicas 3")
-    return PrometheusStackSettings(
+    stack = PrometheusStackSettings(
         chart=ChartSettings(version=g("kubePrometheusStackVersion"), repository=g("helmRepository"), location=g("kubePrometheusStackChart")),
         prometheus=prometheus,
         grafana=grafana,
         alertmanager=alertmanager,
     )
+    from components.prometheus_stack import overrides  # the check renders our values: the component module
+
+    return dataclasses.replace(stack, overrides=overrides.read(reader, stack))
+
+
+def _read_ingress(reader: Reader) -> Optional[GrafanaIngress]:
+    class_name, tls_secret = reader.get("grafanaIngressClassName"), reader.get("grafanaIngressTlsSecret")
+    url = reader.peek("grafanaUrl")
+    if not reader.get("grafanaIngressEnabled"):
+        for key, value in (("grafanaIngressClassName", class_name), ("grafanaIngressTlsSecret", tls_secret)):
+            if value is not None:
+                reader.problem(f"{PROJECT}:{key} = {value!r} is set but grafanaIngressEnabled is false: no Ingress would use it. Fix: pulumi config set {PROJECT}:grafanaIngressEnabled true (or pulumi config rm {PROJECT}:{key})")
+        return None
+    if url is None:
+        return None  # a bad grafanaUrl is reported on its own
+    parts = urlsplit(url)
+    if tls_secret is not None and parts.scheme != "https":
+        reader.problem(
+            f"{PROJECT}:grafanaIngressTlsSecret = {tls_secret!r} but {PROJECT}:grafanaUrl = {url!r} is http: alert links would skip the certificate. "
+            f"Fix: pulumi config set {PROJECT}:grafanaUrl https://{parts.netloc}{parts.path}"
+        )
+    return GrafanaIngress(host=parts.hostname or "", path=parts.path or "/", class_name=class_name, tls_secret=tls_secret)

@@ -33,7 +33,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.prometheus_stack import Datasource, ThanosSidecar
-from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, Build
+from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, SERVICE_ACCOUNT, Build
 from components.thanos.compact import build_compact
 from components.thanos.query import SIDECAR_SERVICE, build_query, query_url
 from components.thanos.receive import build_receive, receive_remote_write_url
@@ -64,7 +64,8 @@ def thanos_sidecar(settings: ThanosSettings, namespace: str) -> Optional[ThanosS
         # Receive owns the uploads; the sidecar only serves recent data to Query.
         return ThanosSidecar(image=settings.image, objstore_secret_name=None, objstore_secret_key=None,
                              remote_write_url=receive_remote_write_url(namespace))
-    return ThanosSidecar(image=settings.image, objstore_secret_name=OBJSTORE_SECRET, objstore_secret_key=OBJSTORE_KEY)
+    return ThanosSidecar(image=settings.image, objstore_secret_name=OBJSTORE_SECRET, objstore_secret_key=OBJSTORE_KEY,
+                         service_account_annotations=dict(settings.service_account_annotations))
 
 
 def thanos_datasource(settings: ThanosSettings, namespace: str) -> Optional[Datasource]:
@@ -74,9 +75,17 @@ def thanos_datasource(settings: ThanosSettings, namespace: str) -> Optional[Data
     return Datasource(name="Thanos", uid="thanos", url=query_url(namespace), prometheus_type="Thanos")
 
 
-def objstore_config(bucket: BucketSettings, access_key: str, secret_key: str) -> dict[str, Any]:
-    """Thanos' S3 objstore document (docs/storage.md, s3.Config); works for AWS S3, MinIO and Ceph RGW."""
-    return {
+def objstore_config(bucket: BucketSettings, access_key: Optional[str], secret_key: Optional[str]) -> dict[str, Any]:
+    """Thanos' S3 objstore document (docs/storage.md, s3.Config); works for AWS S3, MinIO and Ceph RGW.
+
+    Without keys (a workload identity) ``access_key``/``secret_key`` are left out: objstore's S3
+    client (thanos-io/objstore providers/s3/s3.go, NewBucketWithConfig: no access_key and no
+    aws_sdk_auth) then chains the AWS environment variables, the AWS credentials file and
+    minio-go's IAM provider, which reads AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN (what the EKS
+    webhook injects for eks.amazonaws.com/role-arn: IRSA) or else the instance role
+    (minio-go pkg/credentials/iam_aws.go). GCS and Azure Blob need objstore types this program
+    does not write."""
+    document = {
         "type": "S3",
         "config": {
             "bucket": bucket.bucket,
@@ -91,9 +100,13 @@ def objstore_config(bucket: BucketSettings, access_key: str, secret_key: str) ->
             "bucket_lookup_type": "auto",
         },
     }
+    if access_key is None:
+        for key in ("access_key", "secret_key"):
+            del document["config"][key]
+    return document
 
 
-def render_objstore(bucket: BucketSettings, access_key: str, secret_key: str) -> str:
+def render_objstore(bucket: BucketSettings, access_key: Optional[str], secret_key: Optional[str]) -> str:
     return yaml.safe_dump(objstore_config(bucket, access_key, secret_key), sort_keys=True)
 
 
@@ -126,9 +139,19 @@ class Thanos(pulumi.ComponentResource):
         ns = pulumi.Output.from_input(wiring.namespace)
 
         # Object storage: credentials only ever inside a secret Output.
-        document = pulumi.Output.secret(
-            pulumi.Output.all(bucket.access_key, bucket.secret_key).apply(lambda keys: render_objstore(bucket, keys[0], keys[1]))
-        )
+        if bucket.access_key is None:
+            # A workload identity: no keys, the pods' ServiceAccount carries the cloud role.
+            document = pulumi.Output.secret(render_objstore(bucket, None, None))
+            k8s.core.v1.ServiceAccount(
+                SERVICE_ACCOUNT,
+                metadata={"name": SERVICE_ACCOUNT, "namespace": wiring.namespace, "labels": labels("thanos"), "annotations": dict(thanos.service_account_annotations)},
+                automount_service_account_token=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        else:
+            document = pulumi.Output.secret(
+                pulumi.Output.all(bucket.access_key, bucket.secret_key).apply(lambda keys: render_objstore(bucket, keys[0], keys[1]))
+            )
         self.objstore_secret = k8s.core.v1.Secret(
             OBJSTORE_SECRET,
             metadata={"name": OBJSTORE_SECRET, "namespace": wiring.namespace, "labels": labels("thanos")},

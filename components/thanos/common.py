@@ -26,6 +26,9 @@ GRPC_PORT = 10901  # StoreAPI
 # Query's Service, which the Ruler and Grafana address: the Prometheus HTTP API on the usual port.
 QUERY = "thanos-query"
 QUERY_SERVICE_PORT = 9090
+# The ServiceAccount the Thanos pods run as when thanosServiceAccountAnnotations gives them a
+# cloud identity (otherwise they run as the namespace's default account, as before).
+SERVICE_ACCOUNT = "thanos"
 
 # The image runs as uid 1001 (thanos Dockerfile: `USER 1001`).
 RUN_AS_USER = 1001
@@ -64,6 +67,10 @@ class Build:
     @property
     def child(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.parent)
+
+    @property
+    def service_account(self) -> Optional[str]:
+        return SERVICE_ACCOUNT if self.thanos.service_account_annotations else None
 
     def meta(self, component: str, resource_name: Optional[str] = None) -> dict[str, Any]:
         return {"name": resource_name or component, "namespace": self.wiring.namespace, "labels": labels(component)}
@@ -115,7 +122,7 @@ def container(
     return spec
 
 
-def pod_spec(component: str, main: dict[str, Any], volumes: list[dict[str, Any]], spread: bool) -> dict[str, Any]:
+def pod_spec(component: str, main: dict[str, Any], volumes: list[dict[str, Any]], spread: bool, service_account: Optional[str] = None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "securityContext": dict(POD_SECURITY_CONTEXT),
         "terminationGracePeriodSeconds": 120,
@@ -124,6 +131,10 @@ def pod_spec(component: str, main: dict[str, Any], volumes: list[dict[str, Any]]
         "containers": [main],
         "volumes": volumes,
     }
+    if service_account:
+        # The cloud identity's webhook (EKS, Azure) projects its own token volume; GKE answers
+        # on the metadata server: neither needs the Kubernetes API token mounted.
+        spec["serviceAccountName"] = service_account
     if spread:
         # Replicas on different nodes when possible, so one node loss keeps the query path up.
         spec["affinity"] = {
@@ -164,7 +175,7 @@ def statefulset(
         "selector": {"matchLabels": selector(component)},
         "template": {
             "metadata": {"labels": labels(component)},
-            "spec": pod_spec(component, main, [OBJSTORE_VOLUME], spread=replicas > 1),
+            "spec": pod_spec(component, main, [OBJSTORE_VOLUME], spread=replicas > 1, service_account=build.service_account),
         },
         "volumeClaimTemplates": [
             {

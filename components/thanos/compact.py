@@ -8,7 +8,6 @@ from components.thanos.common import COMMON_FLAGS, HTTP, HTTP_PORT, OBJSTORE_FLA
 from components.thanos.settings import ThanosSettings
 
 COMPACT = "thanos-compact"
-RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 # EXACTLY one replica: the compactor is a singleton per bucket. Two compactors on one bucket
 # compact and delete the same blocks concurrently, producing overlapping blocks that halt
 # compaction (and can lose data); Thanos has no leader election for it.
@@ -38,7 +37,7 @@ def build_compact(build: Build) -> k8s.apps.v1.StatefulSet:
         build,
         COMPACT,
         REPLICAS,
-        container(COMPACT, thanos.image, compact_flags(thanos), [HTTP], [{"name": "data", "mountPath": "/var/thanos/compact"}, OBJSTORE_VOLUME_MOUNT], RESOURCES),
+        container(COMPACT, thanos.image, compact_flags(thanos), [HTTP], [{"name": "data", "mountPath": "/var/thanos/compact"}, OBJSTORE_VOLUME_MOUNT], thanos.compact_resources.as_k8s()),
         thanos.compact_storage_size,
     )
     service(build, COMPACT, [{"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}], headless=True)

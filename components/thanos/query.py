@@ -16,7 +16,6 @@ from components.thanos.settings import ThanosSettings
 from components.thanos.store import STORE
 from core.k8s import labels
 
-RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 
 # kube-prometheus-stack's `prometheus.thanosService` renders a headless Service named
 # "<fullname>-thanos-discovery" (templates/prometheus/serviceThanosSidecar.yaml) with a port
@@ -75,9 +74,10 @@ def build_query(build: Build) -> k8s.apps.v1.Deployment:
                 "metadata": {"labels": labels(QUERY)},
                 "spec": pod_spec(
                     QUERY,
-                    container(QUERY, thanos.image, build.namespace.apply(lambda n: query_flags(n, thanos)), [HTTP, GRPC], [], RESOURCES),
+                    container(QUERY, thanos.image, build.namespace.apply(lambda n: query_flags(n, thanos)), [HTTP, GRPC], [], thanos.query_resources.as_k8s()),
                     [],
                     spread=thanos.query_replicas > 1,
+                    service_account=build.service_account,
                 ),
             },
         },

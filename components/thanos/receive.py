@@ -11,7 +11,6 @@ from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, HTTP_P
 
 RECEIVE = "thanos-receive"
 REMOTE_WRITE_PORT = 19291
-RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}
 STORAGE_SIZE = "50Gi"
 TSDB_RETENTION = "1d"  # blocks are shipped to the bucket every 2h; local data is a buffer
 REPLICAS = 1
@@ -56,7 +55,7 @@ def build_receive(build: Build) -> k8s.apps.v1.StatefulSet:
             build.namespace.apply(receive_flags),
             [HTTP, GRPC, {"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"}],
             [{"name": "data", "mountPath": "/var/thanos/receive"}, OBJSTORE_VOLUME_MOUNT],
-            RESOURCES,
+            build.thanos.receive_resources.as_k8s(),
             env=[pod_name],
         ),
         STORAGE_SIZE,

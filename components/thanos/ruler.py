@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, POD_SECURITY_CONTEXT, QUERY, QUERY_SERVICE_PORT, Build
+from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, POD_SECURITY_CONTEXT, QUERY, QUERY_SERVICE_PORT, SERVICE_ACCOUNT, Build
 from components.thanos.settings import ThanosSettings
 from core.k8s import labels, monitor
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS
@@ -33,7 +33,6 @@ RULER_EVALUATION_INTERVAL = "1m"
 # blocks go to the bucket every 2h, so a restart loses at most the last 2h of budget samples,
 # which Query serves again from the next evaluation on. No volume: nothing to protect or migrate.
 RULER_RETENTION = "2d"
-RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
 def ruler_enabled(thanos: ThanosSettings) -> bool:
@@ -61,8 +60,9 @@ def ruler_spec(namespace: str, thanos: ThanosSettings, replicas: int, external_l
         "labels": dict(external_labels),
         "retention": RULER_RETENTION,
         "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
-        "resources": {k: dict(v) for k, v in RESOURCES.items()},
+        "resources": thanos.ruler_resources.as_k8s(),
         "securityContext": dict(POD_SECURITY_CONTEXT),
+        **({"serviceAccountName": SERVICE_ACCOUNT} if thanos.service_account_annotations else {}),
     }
 
 

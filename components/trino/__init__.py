@@ -61,7 +61,7 @@ class TrinoMonitoring(pulumi.ComponentResource):
                 f"trino-{role}",
                 wiring.namespace,
                 {
-                    "namespaceSelector": {"matchNames": [settings.namespace]},
+                    "namespaceSelector": {"matchNames": list(settings.namespaces)},
                     "selector": {"matchLabels": {"app.kubernetes.io/name": "trino", "app.kubernetes.io/component": role}},
                     "endpoints": [_endpoint(AUTH_SECRET)],
                 },
@@ -73,7 +73,7 @@ class TrinoMonitoring(pulumi.ComponentResource):
             for role in ("coordinator", "worker")
         ]
         self.rules = domain_rule("trino", wiring, self, COMPONENT, DASHBOARD)
-        self.register_outputs({"trinoNamespace": settings.namespace})
+        self.register_outputs({"trinoNamespaces": list(settings.namespaces)})
 
 
 # This domain's platform layer (core.layers): its scrape jobs count in platform availability when the stack deploys it.
