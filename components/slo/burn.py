@@ -119,9 +119,11 @@ def _minutes(seconds: float) -> int:
 def _policy(tier: Tier, window_s: float) -> BurnPolicy:
     long_s = min(_minutes(window_s * tier.proportion), MAX_LONG_WINDOW_S)
     short_s = max(_minutes(long_s / SHORT_DIVISOR), MIN_SHORT_WINDOW_S)
+    factor = number(tier.share * window_s / long_s)
     return BurnPolicy(
         severity=tier.severity,
-        factor=number(tier.share * window_s / long_s),
+        # A whole factor as an int: what the dashboards draw reads 6, not 6.0, whichever way it was computed.
+        factor=int(factor) if factor.is_integer() else factor,
         long_window=prometheus_duration(long_s),
         short_window=prometheus_duration(short_s),
         share=tier.share,
