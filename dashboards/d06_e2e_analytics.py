@@ -17,17 +17,20 @@ NUMBER = "06"
 S = f'slo=~"$slo", {C}'
 
 
-def burn(window: str) -> str:
-    return f"dataops:slo:error_ratio:rate{window}{{{S}}} / (1 - dataops:slo:objective{{{S}}})"
+def burn(window: str, slos: tuple[str, ...] = ()) -> str:
+    # A second matcher on slo keeps the pair to the SLOs it belongs to (SLO windows differ).
+    sel = S + (f', slo=~"{"|".join(slos)}"' if slos else "")
+    return f"dataops:slo:error_ratio:rate{window}{{{sel}}} / (1 - dataops:slo:objective{{{sel}}})"
 
 
 def _burn_panel(policy) -> object:
-    """One panel per SLOErrorBudgetBurn window pair (components/slo/rules.py PAGE + TICKETS)."""
-    long_w, short_w = policy.long_window, policy.short_window
+    """One panel per SLOErrorBudgetBurn window pair (components/slo/burn.py, per SLO window)."""
+    long_w, short_w, only = policy.long_window, policy.short_window, policy.slos
     kind = "page" if policy.severity == "critical" else "ticket"
+    which = f", {', '.join(only)}" if only else ""
     return lib.timeseries_panel(
-        f"소진 속도 {long_w}/{short_w} (Burn rate, {kind})",
-        [target(burn(long_w), f"{{{{slo}}}} {long_w}"), target(burn(short_w), f"{{{{slo}}}} {short_w}")],
+        f"소진 속도 {long_w}/{short_w} (Burn rate, {kind}{which})",
+        [target(burn(long_w, only), f"{{{{slo}}}} {long_w}"), target(burn(short_w, only), f"{{{{slo}}}} {short_w}")],
         "x",
         lib.high_is_bad(None, policy.factor),
         f"Burn rate over {long_w} and {short_w}; SLOErrorBudgetBurn ({policy.severity}) fires when both exceed {policy.factor:g}x.",
@@ -55,10 +58,7 @@ def build(inputs: Inputs) -> dict:
             [
                 target(f"dataops:slo:objective{{{S}}}"),
                 target(f"dataops:slo:error_budget_remaining{{{S}}}"),
-                target(burn("1h")),
-                target(burn("6h")),
-                target(burn("1d")),
-                target(burn("3d")),
+                *(target(burn(w)) for w in inputs.summary_windows),
             ],
             thresholds=lib.low_is_bad(inputs.error_budget_min, 0.5),
             description=f"Objective, error budget left over the SLO window (red below {lib.pct(inputs.error_budget_min)}, SLOErrorBudgetExhausted) and burn rates.",
@@ -68,20 +68,14 @@ def build(inputs: Inputs) -> dict:
             rename={
                 "Value #A": "objective",
                 "Value #B": "budget remaining",
-                "Value #C": "burn 1h",
-                "Value #D": "burn 6h",
-                "Value #E": "burn 1d",
-                "Value #F": "burn 3d",
+                **{f"Value #{chr(ord('C') + i)}": f"burn {w}" for i, w in enumerate(inputs.summary_windows)},
             },
             column_units={
                 "objective": "percentunit",
                 "budget remaining": "percentunit",
-                "burn 1h": "x",
-                "burn 6h": "x",
-                "burn 1d": "x",
-                "burn 3d": "x",
+                **{f"burn {w}": "x" for w in inputs.summary_windows},
             },
-            plain_columns=("objective", "burn 1h", "burn 6h", "burn 1d", "burn 3d"),
+            plain_columns=("objective", *(f"burn {w}" for w in inputs.summary_windows)),
         ),
     )
     b.add(

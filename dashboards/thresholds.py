@@ -166,6 +166,9 @@ class BurnRate:
     factor: float
     long_window: str
     short_window: str
+    # The SLOs this pair belongs to, where the stack's SLOs have different windows (and so
+    # different pairs); empty: every SLO.
+    slos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class Inputs:
     error_budget_min: float
     # SLOErrorBudgetBurn's window pairs, page first.
     burn_rates: tuple[BurnRate, ...]
+    # The windows whose burn rate the SLO summary table shows for every SLO (recorded for each).
+    summary_windows: tuple[str, ...]
     # The optional parts this stack deploys; None: every one (the tests' and docs' default).
     parts: Optional[frozenset[str]] = None
 

@@ -26,7 +26,7 @@ from tests.conftest import PROJECT, random_secret, with_secrets
 from tests.live import tool
 from tools.mock_engine import Secret, leaked_secrets
 from tools.slo_report import MTTD_TARGET_S, load_rule_documents, mttd_rows
-from tools.slo_rules import SLO_RULES_FILE, generate, load_stack_settings
+from tools.slo_rules import SLO_RULES_FILE, WINDOW_RULES_FILE, generate, generate_windows, load_stack_settings, window_slos
 
 import dashboards
 from components.slo.rules import DASHBOARD as SLO_DASHBOARD
@@ -137,6 +137,13 @@ def test_summaries_are_korean():
 
 def test_committed_slo_rules_equal_the_generator_output():
     assert SLO_RULES_FILE.read_text(encoding="utf-8") == generate(), "run: python -m tools.slo_rules"
+
+
+def test_committed_slo_window_fixture_equals_the_generator_output():
+    # rules/tests/slo-windows.test.yaml runs promtool over it: the 7d/30d/90d pairs as generated today.
+    assert WINDOW_RULES_FILE.read_text(encoding="utf-8") == generate_windows(), "run: python -m tools.slo_rules --windows"
+    assert [slo.window for slo in window_slos()] == ["7d", "30d", "90d"]
+    assert "slo-windows.rules.yaml" in (WINDOW_RULES_FILE.parent / "slo-windows.test.yaml").read_text(encoding="utf-8")
 
 
 def test_slo_rules_follow_the_multiwindow_multi_burn_rate_pattern():

@@ -20,8 +20,10 @@ from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_L
 from components.dashboards import DEFAULT_INPUTS, freshness_max_age_s
 from components.gitops import JENKINS_KEEP
 from components.slo import rules as slo_rules
+from components.slo.burn import policies as burn_policies
 from dashboards import annotations, lib, thresholds
 from dashboards import d02_resource_capacity as d02
+from dashboards import d06_e2e_analytics as d06
 from dashboards import d03_workload_execution as d03
 from dashboards import d04_data_pipeline as d04
 from tests.live import tool
@@ -273,8 +275,33 @@ def test_oom_panel_and_burn_panels_follow_their_rules(models):
     platform = (ROOT / "rules" / "platform.rules.yaml").read_text()
     assert re.search(r"\) > 3\n", platform) and _threshold_values(oom) == {3}
     burn = [p for p in _viz(models["06"]) if "(Burn rate," in p["title"]]
-    assert [sorted(_threshold_values(p)) for p in burn] == [[p.factor] for p in slo_rules.POLICIES]
-    assert [p["title"].split()[2] for p in burn] == [f"{p.long_window}/{p.short_window}" for p in slo_rules.POLICIES]
+    # The default SLOs are 30d: the pairs components/slo/burn.py derives for 30d, every SLO in each panel.
+    pairs = burn_policies("30d").all
+    assert [sorted(_threshold_values(p)) for p in burn] == [[p.factor] for p in pairs]
+    assert [p["title"].split()[2] for p in burn] == [f"{p.long_window}/{p.short_window}" for p in pairs]
+    assert all(t["expr"].count("slo=~") == 2 for p in burn for t in p["targets"])  # $slo, in the numerator and the objective
+
+
+def test_slos_with_different_windows_get_their_own_burn_panels():
+    from components.dashboards import dashboard_inputs
+    from components.slo.settings import SloSpec
+
+    slos = [SloSpec(name, 0.99, window, "") for name, window in (("fast", "7d"), ("slow", "90d"), ("month", "30d"))]
+    model = d06.build(dashboard_inputs(slos))
+    burn = [p for p in _viz(model) if "(Burn rate," in p["title"]]
+    expected = [(w, p) for w in ("7d", "30d", "90d") for p in burn_policies(w).all]
+    assert len(burn) == len(expected) == 4 + 4 + 3
+    names = {"7d": "fast", "30d": "month", "90d": "slow"}
+    for panel, (window, pair) in zip(burn, expected):
+        assert panel["title"].split()[2] == f"{pair.long_window}/{pair.short_window}"
+        assert _threshold_values(panel) == {pair.factor}
+        # Each window's pairs draw only the SLOs over that window.
+        assert all(f'slo=~"{names[window]}"' in t["expr"] for t in panel["targets"]), panel["title"]
+    # The summary table keeps the same columns for every SLO, and each SLO records them.
+    table = next(p for p in _viz(model) if p["title"].startswith("SLO 요약"))
+    assert [t["expr"].split("{")[0] for t in table["targets"][2:]] == [f"dataops:slo:error_ratio:rate{w}" for w in slo_rules.SUMMARY_WINDOWS]
+    for slo in slos:
+        assert set(slo_rules.SUMMARY_WINDOWS) <= set(slo_rules.windows(slo))
 
 
 def _copy_rules(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> Path:

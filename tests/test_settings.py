@@ -234,3 +234,66 @@ def test_a_floating_or_unversioned_tag_is_still_refused(tag):
 
     with pytest.raises(ValueError):
         image_ref(f"registry.dataops.internal/dataops/iceberg-exporter:{tag}")
+
+
+# ---------------------------------------------------------------- SLO burn tiers (components/slo/burn.py)
+
+
+def _pairs(window: str) -> list[tuple]:
+    from components.slo.burn import policies
+
+    return [(p.severity, p.factor, p.long_window, p.short_window, p.budget_share) for p in policies(window).all]
+
+
+def test_burn_tiers_follow_the_slo_window():
+    # 30d: the SRE workbook's table 5-8, to the digit.
+    assert _pairs("30d") == [
+        ("critical", 14.4, "1h", "5m", "1시간에 예산의 2%"),
+        ("critical", 6, "6h", "30m", "6시간에 예산의 5%"),
+        ("high", 3, "1d", "2h", "1일에 예산의 10%"),
+        ("medium", 1, "3d", "6h", "3일에 예산의 10%"),
+    ]
+    # 7d: the same shares in windows a quarter as long (1/720 of 7d = 14m; short = long/12, at least 5m).
+    assert _pairs("7d") == [
+        ("critical", 14.4, "14m", "5m", "14분에 예산의 2%"),
+        ("critical", 6, "1h24m", "7m", "1시간 24분에 예산의 5%"),
+        ("high", 3, "5h36m", "28m", "5시간 36분에 예산의 10%"),
+        ("medium", 1, "16h48m", "1h24m", "16시간 48분에 예산의 10%"),
+    ]
+    # 60d: the 6d ticket is capped at 3d and keeps its 10 % share: factor 0.1 * 60 / 3 = 2.
+    assert _pairs("60d")[-1] == ("medium", 2, "3d", "6h", "3일에 예산의 10%")
+    # 90d: 9d is capped onto the 3d of the tier before it and dropped.
+    assert _pairs("90d") == [
+        ("critical", 14.4, "3h", "15m", "3시간에 예산의 2%"),
+        ("critical", 6, "18h", "1h30m", "18시간에 예산의 5%"),
+        ("high", 3, "3d", "6h", "3일에 예산의 10%"),
+    ]
+    # Every pair, every accepted window: share = factor * long / window (what the text promises).
+    from core.parsers import parse_duration
+
+    for window in ("3d", "5d", "7d", "14d", "28d", "30d", "45d", "60d", "89d", "90d"):
+        for _severity, factor, long_w, short_w, text in _pairs(window):
+            share = factor * parse_duration(long_w) / parse_duration(window)
+            assert text.endswith(f"예산의 {share * 100:.3g}%"), (window, long_w, text)
+            assert parse_duration(long_w) <= 3 * 86400 and parse_duration(short_w) >= 300
+
+
+def _slo(objective: float, window: str = "30d") -> dict:
+    return {"name": "x", "objective": objective, "window": window, "errorRatio": "1 - avg_over_time(up[${window}])"}
+
+
+def test_slo_objectives_whose_page_can_never_fire_are_rejected_once():
+    problem = only_problem({**BASE, "slos": [_slo(0.9)]})
+    # 14.4 x (1 - 0.9) = 1.44: the 1h/5m error ratio would have to exceed 144 %.
+    assert "slos[0].objective = 0.9" in problem and "1h/5m" in problem and "1.44" in problem
+    fix = f"pulumi config set --path '{PROJECT}:slos[0].objective' 0.9306"
+    assert problem.endswith(fix), problem
+    # The fix works, and it is the smallest objective (4 decimals) that does.
+    load({**BASE, "slos": [_slo(0.9306)]})
+    assert "0.9306" in only_problem({**BASE, "slos": [_slo(0.9305)]})
+    # The window counts: a 100h SLO's 8m tier has factor 15, so 0.9306 is not enough there.
+    problem = only_problem({**BASE, "slos": [_slo(0.9306, "100h")]})
+    assert "8m/5m" in problem and "(15x," in problem and problem.endswith(f"'{PROJECT}:slos[0].objective' 0.9334")
+    load({**BASE, "slos": [_slo(0.9334, "100h")]})
+    # The default SLOs (0.999, 0.95, 0.99) all pass.
+    load(BASE)

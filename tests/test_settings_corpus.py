@@ -158,11 +158,15 @@ CASES = [
     case("slo-no-window", staging(slo(errorRatio="1 - avg_over_time(up[1h])")), "slos[0].errorRatio = '1 - avg_over_time(up[1h])': must be PromQL containing ${window}"),
     case("slo-window-1d", staging(slo(window="1d")), "slos[0].window = '1d': must be between 3d (the longest burn-rate window) and 90d"),
     case("slo-window-1y", staging(slo(window="1y")), "slos[0].window = '1y': must be between 3d"),
+    # 14.4 x (1 - 0.9) = 1.44: the 1h/5m page could never fire; 0.9306 is the smallest objective that works.
+    case("slo-objective-page-impossible", staging(slo(objective=0.9)), "slos[0].objective = 0.9: over window 30d the 1h/5m burn alert (14.4x"),
+    # A 100h window rounds its first tier to 8m: factor 15, so even 0.9306 is too low there.
+    case("slo-objective-page-impossible-100h", staging(slo(objective=0.9306, window="100h")), "slos[0].objective = 0.9306: over window 100h the 8m/5m burn alert (15x"),
     case("slo-objective-percent", staging(slo(objective=99.9)), "slos[0].objective = 99.9: must be a ratio strictly between 0 and 1"),
     case("slo-unknown-field", staging(slo(target=0.9)), "slos[0].target is not a known SLO field"),
     case("slo-ratio-and-pair", staging(slo(good="sum(rate(ok[${window}]))", total="sum(rate(all[${window}]))")), "slos[0]: give either errorRatio, or both good and total"),
     case("slo-good-without-total", staging(slo(errorRatio=None, good="sum(rate(ok[${window}]))")), "slos[0]: give either errorRatio, or both good and total"),
-    case("slo-name-twice", staging("slos: " + yaml.safe_dump([{"name": "a", "objective": 0.9, "errorRatio": SLO_OK}] * 2, default_flow_style=True, width=10_000).strip()), "slos[1].name = 'a': duplicate SLO name"),
+    case("slo-name-twice", staging("slos: " + yaml.safe_dump([{"name": "a", "objective": 0.99, "errorRatio": SLO_OK}] * 2, default_flow_style=True, width=10_000).strip()), "slos[1].name = 'a': duplicate SLO name"),
     case("slo-name-list", staging(slo(name=["a"])), "slos[0].name = ['a']: must be a lower-case slug"),
     # ----------------------------------------------------------------- cross-field conflicts
     case("cpu-request-above-limit", staging("prometheusCpuRequest: '8'", "prometheusCpuLimit: '4'"), "prometheusCpuRequest = '8' is larger than"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import re
+
 import pytest
 import yaml
 
@@ -463,6 +465,33 @@ def test_ruler_evaluates_the_budgets_longer_than_the_retention_against_query(run
     assert "dataops_slo_error_budget" not in [g["name"] for g in local]
     local_records = [r.get("record") for g in local for r in g["rules"]]
     assert "dataops:slo:error_ratio:rate3d" in local_records and "dataops:slo:error_budget_remaining" not in local_records
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_ruler_budgets_read_downsampled_blocks_beyond_the_raw_retention(run_stack, stack):
+    """The Ruler's budgets are instant queries through Query; Thanos v0.42.4 reads raw blocks
+    only for those unless --query.instant.default.max_source_resolution says otherwise (and
+    applies it only with --query.auto-downsampling: pkg/api/query/v1.go)."""
+    from core.parsers import parse_duration
+
+    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    query = args_of(run, DEPLOYMENT, "thanos-query")
+    assert "--query.auto-downsampling" in query
+    given = [a.split("=", 1)[1] for a in query if a.startswith("--query.instant.default.max_source_resolution=")]
+    assert len(given) == 1, "without it the Ruler's budgets read raw blocks only (default 0s): they cover thanosRetentionRaw, not the SLO window"
+    [resolution] = given
+    compact = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args_of(run, STATEFULSET, "thanos-compact") if "=" in a}
+    raw_s, h1_s = parse_duration(compact["--retention.resolution-raw"]), parse_duration(compact["--retention.resolution-1h"])
+    # Every window the Ruler sums over (the SLO budgets: [30d] ranges and [30d:<step>] subqueries).
+    windows = [parse_duration(w) for g in _rule_groups(run, "dataops-slo-long-windows") for r in g["rules"]
+               for w in re.findall(r"\[([0-9]+[smhdwy])[:\]]", r["expr"])]
+    longest = max(windows)
+    assert longest == 30 * 86400  # the default SLOs' window (a stand-in check that the expressions were read)
+    assert longest > raw_s, "the budgets would fit the raw retention: nothing to prove here"
+    # The Store Gateway may answer from 1h-downsampled blocks (the coarsest there is) ...
+    assert parse_duration(resolution) >= 3600, resolution
+    # ... and the Compactor keeps those for at least the longest budget window.
+    assert h1_s >= longest, (compact["--retention.resolution-1h"], longest)
 
 
 def test_without_thanos_the_budgets_stay_in_prometheus_and_no_ruler_runs(run_stack):

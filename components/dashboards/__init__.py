@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 import dashboards
 from components.prometheus_stack import DASHBOARD_FOLDER_ANNOTATION, DASHBOARD_LABEL
+from components.slo import burn
 from components.slo import rules as slo_rules
 from components.slo import settings as slo_settings
 from components.slo.settings import SloSpec
@@ -68,13 +69,34 @@ def freshness_max_age_s(slos: Sequence[SloSpec]) -> float:
     return slo.max_age_s
 
 
+def burn_rates(slos: Sequence[SloSpec] = ()) -> tuple[BurnRate, ...]:
+    """The SLOErrorBudgetBurn pairs of the stack's SLOs (components/slo/burn.py), page first.
+
+    The pairs depend on the SLO window. With one window for all SLOs (the default 30d) the
+    panels cover every SLO; with several, each window's pairs name the SLOs they belong to.
+    Without SLOs (tests, docs), the default SLOs' windows.
+    """
+    by_window: dict[str, list[str]] = {}
+    for slo in slos:
+        by_window.setdefault(slo.window, []).append(slo.name)
+    if not by_window:
+        by_window = {item["window"]: [] for item in slo_settings.DEFAULT_SLOS}
+    shared = len(by_window) == 1
+    rates = []
+    for window in sorted(by_window, key=parse_duration):
+        only = () if shared else tuple(by_window[window])
+        rates += [BurnRate(p.severity, p.factor, p.long_window, p.short_window, only) for p in burn.policies(window).all]
+    return tuple(rates)
+
+
 def dashboard_inputs(slos: Sequence[SloSpec] = (), parts: Optional[frozenset[str]] = None) -> Inputs:
     """The plain values the dashboards draw: the stack's freshness limit, the SLO alerts'
-    numbers (components/slo/rules.py) and the optional parts it deploys (None: all)."""
+    numbers (components/slo/burn.py, rules.py) and the optional parts it deploys (None: all)."""
     return Inputs(
         freshness_max_age_s=freshness_max_age_s(slos),
         error_budget_min=slo_rules.BUDGET_EXHAUSTED_BELOW,
-        burn_rates=tuple(BurnRate(p.severity, p.factor, p.long_window, p.short_window) for p in slo_rules.POLICIES),
+        burn_rates=burn_rates(slos),
+        summary_windows=slo_rules.SUMMARY_WINDOWS,
         parts=parts,
     )
 

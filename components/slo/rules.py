@@ -1,17 +1,22 @@
 """SLOs as code: Prometheus rule groups generated from ``settings.slos``.
 
 The SRE workbook's multiwindow, multi-burn-rate alerts (chapter "Alerting on SLOs",
-approach 6), for each SLO with budget ``B = 1 - objective``:
+approach 6), for each SLO with budget ``B = 1 - objective``. The window pairs and burn
+factors come from the SLO's window (``components.slo.burn``); for a 30-day SLO they are the
+workbook's table:
 
-* recording rules ``dataops:slo:error_ratio:rate<W>{slo="<name>"}`` for W in
-  5m, 30m, 1h, 2h, 6h, 1d, 3d (the SLO's ``error_ratio_expr(W)``);
+* recording rules ``dataops:slo:error_ratio:rate<W>{slo="<name>"}`` for every window its
+  pairs read, plus ``SUMMARY_WINDOWS`` (the dashboard's summary table compares SLOs on
+  those); for 30d: 5m, 30m, 1h, 2h, 6h, 1d, 3d (the SLO's ``error_ratio_expr(W)``);
 * page  (severity=critical): 1h AND 5m  > 14.4 B  (2 % of a 30d budget in 1 h),
                         or:  6h AND 30m > 6 B    (5 % in 6 h);
 * ticket (severity=high):    1d AND 2h  > 3 B    (10 % in 1 d);
 * ticket (severity=medium):  3d AND 6h  > 1 B    (10 % in 3 d);
+  (a 7d SLO: 14m/5m, 1h24m/7m, 5h36m/28m, 16h48m/1h24m with the same shares; a 90d SLO:
+  3h/15m, 18h/1h30m and one ticket 3d/6h: burn.py says why);
 * ``dataops:slo:error_budget_remaining{slo}`` over the SLO window (1 = untouched,
   0 = spent, negative = overspent) and ``SLOErrorBudgetExhausted`` under 10 % for 15 min,
-  severity **high** (a ticket, not a page): the budget is a 30-day sum that moves slowly,
+  severity **high** (a ticket, not a page): the budget is a window-long sum that moves slowly,
   the fast burns that need a human now already page through ``SLOErrorBudgetBurn``, and
   the answer to a spent budget is the error-budget policy (freeze risky changes), not a
   3 a.m. wake-up. The guide's ``critical`` is deliberately not used
@@ -23,7 +28,8 @@ approach 6), for each SLO with budget ``B = 1 - objective``:
 
 Windows longer than Prometheus' retention: with Thanos, ``split_long_windows`` moves the
 budget rules of such SLOs into a group the Thanos Ruler evaluates against Thanos Query
-(long-term, deduplicated data); the burn-rate windows (at most 3d) stay in Prometheus.
+(long-term, deduplicated data; Query reads the downsampled blocks for it, components/thanos/query.py);
+the burn-rate windows (at most 3d) stay in Prometheus.
 
 The long window says "enough budget is burning", the short one "and it is still
 burning", so a page clears minutes after recovery instead of an hour later. The
@@ -39,15 +45,17 @@ Output is deterministic: same SLOs -> same groups (``render_slo_rules_yaml``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import yaml
 
+from components.slo.burn import BurnPolicy, number, policies
 from components.slo.settings import SloSpec
 from core.parsers import parse_duration
 
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# The dashboard's SLO summary table shows the burn rate over these windows for every SLO
+# (dashboards.thresholds.Inputs.summary_windows): recorded for each SLO whatever its window.
+SUMMARY_WINDOWS = ("1h", "6h", "1d", "3d")
 ALERT_BURN = "SLOErrorBudgetBurn"
 ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
 BUDGET_EXHAUSTED_BELOW = 0.1
@@ -66,38 +74,17 @@ SLI_EXPR = f"""avg(
 """
 
 
-@dataclass(frozen=True)
-class BurnPolicy:
-    severity: str
-    factor: float
-    long_window: str
-    short_window: str
-    budget_share: str  # what the on-call reads: how much budget this burn eats
-
-
-# The page is two pairs ORed into one alert; tickets are one pair each.
-PAGE = (
-    BurnPolicy("critical", 14.4, "1h", "5m", "1시간에 예산의 2%"),
-    BurnPolicy("critical", 6, "6h", "30m", "6시간에 예산의 5%"),
-)
-TICKETS = (
-    BurnPolicy("high", 3, "1d", "2h", "1일에 예산의 10%"),
-    BurnPolicy("medium", 1, "3d", "6h", "3일에 예산의 10%"),
-)
-POLICIES = PAGE + TICKETS
-
-
 def record_name(window: str) -> str:
     return f"dataops:slo:error_ratio:rate{window}"
 
 
-def number(value: float) -> float:
-    """A threshold without float noise (14.4 * 0.001 -> 0.0144)."""
-    return float(f"{value:.10g}")
-
-
 def threshold(slo: SloSpec, factor: float) -> float:
     return number(factor * (1 - slo.objective))
+
+
+def windows(slo: SloSpec) -> tuple[str, ...]:
+    """The error-ratio windows recorded for ``slo``: its pairs' windows and SUMMARY_WINDOWS, shortest first."""
+    return tuple(sorted(set(policies(slo.window).windows) | set(SUMMARY_WINDOWS), key=parse_duration))
 
 
 def group_name(slo: SloSpec) -> str:
@@ -126,32 +113,43 @@ def _labels(slo: SloSpec, severity: str) -> dict[str, str]:
     return {"severity": severity, "component": "slo", "slo": slo.name}
 
 
+def _page_text(slo: SloSpec, page: Sequence[BurnPolicy]) -> str:
+    """`1h와 5m 오류율이 모두 14.4배 소진 속도(1시간에 예산의 2%)를 넘었거나, 6h와 30m이 모두 6배(...)를 넘었습니다`."""
+    parts = []
+    for i, p in enumerate(page):
+        speed = f"{p.factor:g}배 소진 속도" if i == 0 else f"{p.factor:g}배"
+        parts.append(f"{p.long_window}와 {p.short_window}{' 오류율이' if i == 0 else '이'} 모두 {speed}({p.budget_share})를 넘었")
+    return "거나, ".join(parts) + "습니다"
+
+
 def slo_group(slo: SloSpec, interval: str) -> dict[str, Any]:
+    burn = policies(slo.window)
+    page, tickets = burn.page, burn.tickets
     rules: list[dict[str, Any]] = [
         {"record": "dataops:slo:objective", "expr": f"vector({number(slo.objective)})", "labels": {"slo": slo.name}}
     ]
-    for window in WINDOWS:
+    for window in windows(slo):
         rules.append({"record": record_name(window), "expr": slo.error_ratio_expr(window), "labels": {"slo": slo.name}})
-    page_expr = "\n".join(f"(\n{_indent(_pair(slo, p))}\n)" if i == 0 else f"or\n(\n{_indent(_pair(slo, p))}\n)" for i, p in enumerate(PAGE))
+    page_expr = "\n".join(f"(\n{_indent(_pair(slo, p))}\n)" if i == 0 else f"or\n(\n{_indent(_pair(slo, p))}\n)" for i, p in enumerate(page))
     budget = number(1 - slo.objective)
     rules.append(
         {
             "alert": ALERT_BURN,
             "expr": page_expr + "\n",
-            # Not paging, it shares its severity with the 1d ticket: `burn` keeps the two alerts apart.
-            "labels": _labels(slo, PAGE[0].severity) if slo.page else {**_labels(slo, TICKETS[0].severity), "burn": "fast"},
+            # Not paging, it shares its severity with the first ticket: `burn` keeps the two alerts apart.
+            "labels": _labels(slo, page[0].severity) if slo.page else {**_labels(slo, tickets[0].severity), "burn": "fast"},
             "annotations": _annotations(
                 slo,
                 f"SLO {slo.name} 에러 버짓 급속 소진 (오류율 {{{{ $value | humanizePercentage }}}}, 페이지 기준 "
-                f"{threshold(slo, PAGE[0].factor):g} / {threshold(slo, PAGE[1].factor):g})",
-                f"{slo.description} 목표 {slo.objective:g} (에러 버짓 {budget:g}). 1h와 5m 오류율이 모두 "
-                f"{PAGE[0].factor:g}배 소진 속도({PAGE[0].budget_share})를 넘었거나, 6h와 30m이 모두 "
-                f"{PAGE[1].factor:g}배({PAGE[1].budget_share})를 넘었습니다. 지금도 소진 중입니다.",
+                + " / ".join(f"{threshold(slo, p.factor):g}" for p in page)
+                + ")",
+                f"{slo.description} 목표 {slo.objective:g} (에러 버짓 {budget:g}, 기간 {slo.window}). "
+                f"{_page_text(slo, page)}. 지금도 소진 중입니다.",
                 ALERT_BURN,
             ),
         }
     )
-    for policy in TICKETS:
+    for policy in tickets:
         rules.append(
             {
                 "alert": ALERT_BURN,
@@ -161,7 +159,7 @@ def slo_group(slo: SloSpec, interval: str) -> dict[str, Any]:
                     slo,
                     f"SLO {slo.name} 에러 버짓 소진 경고 ({policy.long_window} 오류율 {{{{ $value | humanizePercentage }}}}, "
                     f"기준 {threshold(slo, policy.factor):g})",
-                    f"{slo.description} {policy.long_window}와 {policy.short_window} 오류율이 모두 "
+                    f"{slo.description} (기간 {slo.window}) {policy.long_window}와 {policy.short_window} 오류율이 모두 "
                     f"{policy.factor:g}배 소진 속도({policy.budget_share})를 넘었습니다. 근무 시간 안에 원인을 찾으세요.",
                     ALERT_BURN,
                 ),
@@ -264,15 +262,16 @@ _Dumper.add_representer(str, _str)
 
 
 def burn_thresholds(slo: SloSpec) -> list[dict[str, Any]]:
-    """Per policy: severity, windows, burn factor, error-ratio threshold, and fastest detection at 100 % errors."""
+    """Per pair: severity, windows, burn factor, error-ratio threshold, and fastest detection at 100 % errors."""
+    burn = policies(slo.window)
     rows = []
-    for policy in POLICIES:
+    for policy in burn.all:
         t = threshold(slo, policy.factor)
         # With every event bad, the long window's ratio reaches t after t * long_window.
         fastest = t * parse_duration(policy.long_window) if t < 1 else None
         rows.append(
             {
-                "severity": policy.severity if slo.page or policy not in PAGE else TICKETS[0].severity,
+                "severity": policy.severity if slo.page or policy not in burn.page else burn.tickets[0].severity,
                 "long": policy.long_window,
                 "short": policy.short_window,
                 "factor": policy.factor,

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import pulumi
 
+from components.slo.burn import MAX_LONG_WINDOW, impossible, smallest_objective
 from core.promql import promql_problem
 from core.parsers import DNS_LABEL_RE, duration_between, parse_duration, parse_ratio, parse_string_list, pattern
 
@@ -19,9 +20,9 @@ from core.settings import PROJECT, Reader, setting
 
 FRESHNESS_TABLE_RE = r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$"
 FRESHNESS_TABLE = pattern(FRESHNESS_TABLE_RE, "must be database.table (the Iceberg namespace and table name)")
-# Burn-rate alerts look back up to 3d (components/slo/rules.py WINDOWS); a shorter SLO window
-# would spend its whole budget inside one ticket window.
-MIN_WINDOW, MAX_WINDOW = "3d", "90d"
+# Burn-rate alerts look back up to 3d (components/slo/burn.py MAX_LONG_WINDOW); a shorter SLO
+# window would spend its whole budget inside one ticket window.
+MIN_WINDOW, MAX_WINDOW = MAX_LONG_WINDOW, "90d"
 MIN_WINDOW_S, MAX_WINDOW_S = 3 * 86400, 90 * 86400
 
 SETTINGS = (
@@ -165,6 +166,8 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
         except ValueError as err:
             reader.problem(f"{where}.window = {window!r}: {err}. Fix: pulumi config set --path '{PROJECT}:slos[{index}].window' 30d")
             window = "30d"
+        else:
+            _tier_problem(reader, where, index, objective, str(window))
         has_ratio = "errorRatio" in item
         has_pair = "good" in item and "total" in item
         if has_ratio == has_pair:
@@ -189,6 +192,21 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
             )
         )
     return tuple(slos)
+
+
+def _tier_problem(reader: Reader, where: str, index: int, objective: float, window: str) -> None:
+    """A burn-rate pair whose threshold is an error ratio of 1 or more can never fire: say so once."""
+    policy = impossible(objective, window)
+    if policy is None:
+        return
+    least = smallest_objective(window)
+    reader.problem(
+        f"{where}.objective = {objective!r}: over window {window} the {policy.long_window}/{policy.short_window} "
+        f"burn alert ({policy.factor:g}x, {policy.budget_share}) would need an error ratio above "
+        f"{policy.threshold(objective):g}, which never happens (an objective below 1 - 1/{policy.factor:g} "
+        f"makes a burn-rate tier impossible); {least:g} is the smallest objective at which every tier can fire. "
+        f"Fix: pulumi config set --path '{PROJECT}:slos[{index}].objective' {least:g}"
+    )
 
 
 FRESHNESS_SLO = "data-freshness"

@@ -22,6 +22,9 @@ from core.k8s import labels
 # named "grpc"; fullnameOverride is RELEASE_NAME, so its SRV record names every sidecar.
 SIDECAR_SERVICE = f"{RELEASE_NAME}-thanos-discovery"
 
+# The coarsest resolution an instant query may read when it does not ask (the Ruler never does).
+INSTANT_MAX_SOURCE_RESOLUTION = "1h"
+
 
 def query_url(namespace: str) -> str:
     return f"http://{QUERY}.{namespace}.svc:{QUERY_SERVICE_PORT}"
@@ -58,6 +61,17 @@ def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
     flags.append("--endpoint.sd-config=" + json.dumps(endpoint_config(namespace, thanos), sort_keys=True, separators=(",", ":")))
     # Long ranges read 5m/1h downsampled blocks instead of raw samples.
     flags.append("--query.auto-downsampling")
+    # ... and so do instant queries. The Thanos Ruler evaluates the window-long SLO budgets
+    # (components/slo/rules.py split_long_windows) as instant queries through Query, and an
+    # instant query without max_source_resolution reads raw blocks only: Thanos v0.42.4
+    # cmd/thanos/query.go:121 (hidden flag, default 0s, "1h can be a good value if you use
+    # instant queries over time ranges that incorporate times outside of your raw-retention"),
+    # applied in pkg/api/query/v1.go parseDownsamplingParamMillis only while
+    # --query.auto-downsampling is on. The Compactor deletes raw blocks after thanosRetentionRaw
+    # (15d prod, 7d staging), so a 30d budget would silently cover 15 (or 7) days. With 1h the
+    # Store Gateway serves the coarsest block up to 1h for each stretch and fills the gaps with
+    # finer ones (pkg/store/bucket.go bucketBlockSet.getFor), so recent data stays raw.
+    flags.append(f"--query.instant.default.max_source_resolution={INSTANT_MAX_SOURCE_RESOLUTION}")
     return flags
 
 
