@@ -9,12 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.prometheus_stack.network import RELEASE_NAME, chart_network_policies
 from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, domain_rule
 from core.wiring import Wiring
 
-RELEASE_NAME = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_folder"
@@ -263,6 +263,7 @@ class PrometheusStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], protect=wiring.protect),
         )
         self.operator = self.release
+        self.network_policies = chart_network_policies(wiring.namespace, settings.api_server_cidrs, self)
         service = f"{RELEASE_NAME}-prometheus"
         self.prometheus_url = pulumi.Output.concat("http://", service, ".", wiring.namespace, ".svc:9090")
         self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", wiring.namespace, ".svc:9093")
