@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.prometheus_stack.hardening import hardening_values
 from components.prometheus_stack.network import RELEASE_NAME, chart_network_policies
 from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
@@ -204,7 +205,7 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
         am_spec["configSecret"] = contributions.alertmanager_wiring.config_secret_name
         if contributions.alertmanager_wiring.credential_secret_names:
             am_spec["secrets"] = list(contributions.alertmanager_wiring.credential_secret_names)
-    merged = merge_values(values, *contributions.values)
+    merged = merge_values(values, hardening_values(settings.profile, contributions.thanos_sidecar is not None), *contributions.values)
     # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
     # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
     merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = wiring.namespace
