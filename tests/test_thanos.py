@@ -332,8 +332,8 @@ def test_everything_is_parented_to_the_thanos_component(run_stack):
     owned.discard((COMPONENT, "thanos"))
     assert owned == children
     # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule, ThanosRuler + its
-    # ServiceMonitor, a NetworkPolicy per part (5) and the two Thanos adds to Prometheus and Grafana.
-    assert len(children) == 25
+    # ServiceMonitor, a NetworkPolicy per part (5) and the three Thanos adds to Prometheus, Grafana, Alertmanager.
+    assert len(children) == 26
     assert all(run.one(t, n).namespace == "monitoring" for t, n in children)
 
 

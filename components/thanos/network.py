@@ -100,7 +100,7 @@ def chart_pod_rules(thanos: ThanosSettings) -> dict[str, tuple[dict[str, str], O
     sidecar_egress = [object_storage(thanos)]
     if thanos.receive_enabled:
         sidecar_egress.append(allow([pods(selector(RECEIVE))], ports(REMOTE_WRITE_PORT), "egress"))
-    return {
+    made: dict[str, tuple[dict[str, str], Optional[list], Optional[list]]] = {
         # The sidecar: Query reads its StoreAPI; Prometheus scrapes its /metrics; it uploads blocks.
         "thanos-sidecar": (
             PROMETHEUS_PODS,
@@ -109,6 +109,10 @@ def chart_pod_rules(thanos: ThanosSettings) -> dict[str, tuple[dict[str, str], O
         ),
         "thanos-grafana": (GRAFANA_PODS, None, [allow([pods(selector(QUERY))], ports(HTTP_PORT), "egress")]),
     }
+    if ruler_enabled(thanos):
+        # The Ruler's alerts (the SLO budgets) go to every Alertmanager replica.
+        made["thanos-alertmanager"] = (ALERTMANAGER_PODS, [allow([pods(RULER_PODS)], ports(ALERTMANAGER_WEB), "ingress")], None)
+    return made
 
 
 def build_network_policies(build: Build) -> list:
