@@ -80,7 +80,7 @@ checkov-venv: $(CHECKOV_VENV)/.installed
 checkov: venv checkov-venv
 	$(PY) -m tools.checkov_scan $(STACK)
 
-# checkov on kube-prometheus-stack rendered with our values (docs/checkov.md): needs helm and the
+# checkov on kube-prometheus-stack rendered with our values (docs/security.md): needs helm and the
 # chart (CHART=path or repository chart), neither of which the tests assume.
 CHART ?= kube-prometheus-stack
 checkov-chart: venv checkov-venv

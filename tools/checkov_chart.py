@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     helm = shutil.which("helm")
     if helm is None:
-        print("helm is not on PATH: the chart cannot be rendered here (see docs/checkov.md)", file=sys.stderr)
+        print("helm is not on PATH: the chart cannot be rendered here (see docs/security.md)", file=sys.stderr)
         return 2
     from tools.render import render
 
