@@ -43,6 +43,9 @@ POD_SECURITY_CONTEXT = {
     "runAsUser": RUN_AS_USER,
     "runAsGroup": RUN_AS_USER,
     "fsGroup": RUN_AS_USER,
+    # Volumes written by the former uid 1001 are re-grouped once (the root directory's group
+    # then matches), not on every start: the Compactor's volume holds many files.
+    "fsGroupChangePolicy": "OnRootMismatch",
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
