@@ -4,6 +4,7 @@ reviewer runs, with the checks we deliberately do not follow listed once in
 
     python -m tools.checkov_scan prod              # render, scan, list failures outside the skip list
     python -m tools.checkov_scan prod --no-skips   # every failure (the "before" figure of a change)
+    python -m tools.checkov_scan --resources build/prod/resources.json   # a render made elsewhere (another commit)
     python -m tools.checkov_scan --manifests DIR   # scan manifests rendered elsewhere (the chart: make checkov-chart)
 
 checkov runs from its own venv (``make checkov-venv``: requirements-checkov.txt), not from .venv.
@@ -127,13 +128,16 @@ def render_manifests(stack: str, directory: Path, stack_file: Optional[Path] = N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", nargs="?", help="render this stack and scan our own objects")
+    parser.add_argument("--resources", type=Path, help="scan the objects of this render (resources.json) instead of rendering")
     parser.add_argument("--manifests", type=Path, help="scan these manifests instead (the chart's: scope chart)")
     parser.add_argument("--no-skips", action="store_true", help="list every failure, skipped or not")
     args = parser.parse_args(argv)
-    if (args.stack is None) == (args.manifests is None):
-        parser.error("give a stack or --manifests")
+    if sum(x is not None for x in (args.stack, args.resources, args.manifests)) != 1:
+        parser.error("give one of: a stack, --resources, --manifests")
     with tempfile.TemporaryDirectory() as tmp:
-        directory = args.manifests or render_manifests(args.stack, Path(tmp))
+        if args.resources is not None:
+            write_manifests(manifests(json.loads(args.resources.read_text(encoding="utf-8"))), Path(tmp) / "manifests")
+        directory = args.manifests or (Path(tmp) / "manifests" if args.resources else render_manifests(args.stack, Path(tmp)))
         failures = run_checkov(directory)
     scope = "chart" if args.manifests else "ours"
     shown = failures if args.no_skips else outside(failures, load_skips(), scope)
