@@ -27,9 +27,10 @@ GRPC_PORT = 10901  # StoreAPI
 QUERY = "thanos-query"
 QUERY_SERVICE_PORT = 9090
 
-# The image's own user is uid 1001 (thanos Dockerfile: `USER 1001`); the binary is world-
-# executable and every path Thanos writes is a volume (fsGroup), so it runs as nobody (65534)
-# like our exporters: a UID above 10000 never maps to a host account (checkov CKV_K8S_40).
+# The image is /bin/thanos (root-owned, world-executable) on quay.io/prometheus/busybox
+# (thanos-io/thanos Dockerfile), and every path Thanos writes is a volume (fsGroup): any uid
+# runs it. Nobody (65534), like our exporters: a uid above 10000 never maps to a host account
+# (checkov CKV_K8S_40); 1001 before.
 RUN_AS_USER = 65534
 
 HTTP = {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}
