@@ -14,6 +14,8 @@ help:
 	@echo "make test                       lint + all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin, groovy)"
 	@echo "make test-fast                  lint + unit and mock-engine tests only (no real binaries)"
 	@echo "make lint                       ruff"
+	@echo "make checkov STACK=prod         checkov's Kubernetes checks on our objects (skips: policy/checkov-skips.yaml)"
+	@echo "make checkov-chart STACK=prod   the same on kube-prometheus-stack rendered with our values (needs helm)"
 	@echo "make pulumi-yaml                regenerate Pulumi.yaml and the README settings table from settings.py"
 	@echo "make bench-iceberg              Iceberg exporter benchmark"
 	@echo "make bench-iceberg-server       Iceberg exporter HTTP server benchmark (scrape latency under load)"
@@ -54,7 +56,7 @@ diff: venv
 tools: tools-groovy
 	tools/fetch_tools.sh
 
-test: venv tools lint
+test: venv tools checkov-venv lint
 	$(PY) -m pytest -q tests
 
 # Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
@@ -63,6 +65,28 @@ test-fast: venv lint
 
 lint: venv
 	$(PY) -m ruff check .
+
+# checkov (tests/test_checkov.py) in its own venv: its pins (cachetools<6, packaging<24) clash
+# with the Iceberg exporter's, so it cannot share .venv. Rebuilt when requirements-checkov.txt changes.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+# checkov on our own objects of one stack (what tests/test_checkov.py checks), every failure listed.
+checkov: venv checkov-venv
+	$(PY) -m tools.checkov_scan $(STACK)
+
+# checkov on kube-prometheus-stack rendered with our values (docs/security.md): needs helm and the
+# chart (CHART=path or repository chart), neither of which the tests assume.
+CHART ?= kube-prometheus-stack
+checkov-chart: venv checkov-venv
+	$(PY) -m tools.checkov_chart $(STACK) --chart $(CHART)
+
+.PHONY: checkov-venv checkov checkov-chart
 
 pulumi-yaml: venv
 	$(PY) -m tools.pulumi_yaml > Pulumi.yaml

@@ -103,6 +103,19 @@ def parse_string_list(text: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def cidr(value: Any) -> str:
+    """An IPv4/IPv6 network in CIDR notation with no host bits set (what a NetworkPolicy ipBlock takes)."""
+    import ipaddress
+
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError("must be a CIDR like 10.0.0.0/8 (address/prefix length)")
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"not a CIDR with the host bits zero ({err}); e.g. 10.20.0.0/16") from None
+    return str(network)
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:

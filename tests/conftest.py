@@ -87,6 +87,7 @@ import functools  # noqa: E402
 _TOOL_MODULES = {
     "test_rules_promtool", "test_iceberg_image", "test_jenkinsfile", "test_review_diff", "test_iceberg_exporter",
     "test_iceberg_exporter_faults", "test_iceberg_server", "test_iceberg_hive", "test_iceberg_rest", "test_iceberg_shards",
+    "test_checkov",  # checkov from .venv-checkov (make checkov-venv)
 }
 _TOOL_WORDS = ("tool(", "subprocess", "AMTOOL", "_promtool", "Popen", "running(")
 

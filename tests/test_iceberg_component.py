@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from exporters.iceberg.credentials import CREDENTIAL_FILES
 from tests.conftest import PROJECT, random_secret, with_secrets
 from tools.mock_engine import Secret, leaked_secrets
 
@@ -39,14 +40,22 @@ def test_service_and_monitor_match_the_pods(prod_run):
     assert monitor.parent == component.urn
 
 
-def test_credentials_travel_in_a_secret_referenced_by_env(run_stack):
+def test_credentials_travel_in_a_secret_mounted_as_files(run_stack):
     overrides = {**with_secrets(), f"{PROJECT}:icebergS3AccessKey": random_secret("ak"), f"{PROJECT}:icebergS3SecretKey": random_secret("sk"),
                  f"{PROJECT}:icebergS3Endpoint": "http://minio.minio.svc:9000"}
     run = run_stack("prod", overrides)
     secret = run.one("kubernetes:core/v1:Secret", "iceberg-exporter-credentials")
     assert isinstance(secret.inputs["stringData"], Secret)
     container, env = env_of(run)
-    assert env["ICEBERG_EXPORTER_S3_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "iceberg-exporter-credentials"
+    # No credential in the environment: the Secret is a read-only volume the exporter reads.
+    assert not any("valueFrom" in e for e in env.values()) and "ICEBERG_EXPORTER_S3_ACCESS_KEY_ID" not in env
+    directory = env["ICEBERG_EXPORTER_CREDENTIALS_DIR"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    assert mount["readOnly"] is True and "subPath" not in mount  # subPath mounts never see a rotation
+    pod = run.one(DEPLOYMENT, "iceberg-exporter").inputs["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"] == {"secretName": "iceberg-exporter-credentials", "defaultMode": 0o440}
+    assert set(secret.inputs["stringData"].value) == {"s3-access-key-id", "s3-secret-access-key"} <= set(CREDENTIAL_FILES)
     assert env["ICEBERG_EXPORTER_CATALOG_PROPERTY"]["value"] == "s3.endpoint=http://minio.minio.svc:9000"
     assert secret.urn in run.one(DEPLOYMENT, "iceberg-exporter").dependencies
     for reg in run.registrations:

@@ -333,7 +333,9 @@ def test_everything_is_parented_to_the_thanos_component(run_stack):
     owned = {(r.type, r.name) for r in run.registrations if r.name.startswith("thanos") or r.name == "dataops-thanos"}
     owned.discard((COMPONENT, "thanos"))
     assert owned == children
-    assert len(children) == 18  # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule, ThanosRuler + its ServiceMonitor
+    # Secret, 4 workloads, 4 Services, 2 PDBs, 4 ServiceMonitors, 1 PrometheusRule, ThanosRuler + its
+    # ServiceMonitor, a NetworkPolicy per part (5) and the three Thanos adds to Prometheus, Grafana, Alertmanager.
+    assert len(children) == 26
     assert all(run.one(t, n).namespace == "monitoring" for t, n in children)
 
 

@@ -18,6 +18,9 @@ COMPONENT = "iceberg-exporter"
 # The dashboard this domain's alerts link to unless an alert names another.
 DASHBOARD = "dataops-04-data"
 CREDENTIALS_SECRET = "iceberg-exporter-credentials"
+# The Secret mounted as files (exporters/iceberg/credentials.py reads them at every catalog
+# build): no key in the environment, and a rotated Secret reaches the exporter without a restart.
+CREDENTIALS_DIR = "/etc/iceberg-exporter/credentials"
 PORT = 9123
 SHARD_LABEL = "dataops.io/shard"
 
@@ -36,17 +39,9 @@ def _env(settings: IcebergSettings, has_credentials: bool, shard: Optional[int] 
         plain["ICEBERG_EXPORTER_CATALOG_PROPERTY"] = f"s3.endpoint={settings.s3_endpoint}"
     if shard is not None:
         plain["ICEBERG_EXPORTER_SHARD"] = f"{shard}/{settings.shards}"
-    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())]
     if has_credentials:
-        # Credentials reach the process only through the Secret, never the pod spec.
-        for name, key in (("ICEBERG_EXPORTER_S3_ACCESS_KEY_ID", "s3-access-key-id"), ("ICEBERG_EXPORTER_S3_SECRET_ACCESS_KEY", "s3-secret-access-key")):
-            env.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=name,
-                    value_from=k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=CREDENTIALS_SECRET, key=key)),
-                )
-            )
-    return env
+        plain["ICEBERG_EXPORTER_CREDENTIALS_DIR"] = CREDENTIALS_DIR
+    return [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(plain.items())]
 
 
 def egress_ports(settings: IcebergSettings) -> list[int]:
@@ -86,14 +81,17 @@ class IcebergExporter(pulumi.ComponentResource):
                     requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
                 ),
                 security_context=restricted_security_context(10001),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+                + ([k8s.core.v1.VolumeMountArgs(name="credentials", mount_path=CREDENTIALS_DIR, read_only=True)] if has_credentials else []),
             )
 
         ports = [k8s.core.v1.ServicePortArgs(name="metrics", port=PORT, target_port="metrics", protocol="TCP")]
         pod = dict(
             # One collector per table: a second replica of a shard would double its catalog load.
             replicas=1,
-            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())],
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
+            # Readable by the pod's fsGroup (the exporter's group) only; no subPath, so rotations land.
+            + ([k8s.core.v1.VolumeArgs(name="credentials", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=CREDENTIALS_SECRET, default_mode=0o440))] if has_credentials else []),
             pod_security_context=k8s.core.v1.PodSecurityContextArgs(run_as_non_root=True, fs_group=10001),
             depends_on=depends_on,
         )

@@ -10,12 +10,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.prometheus_stack import overrides
+from components.prometheus_stack.hardening import hardening_values
+from components.prometheus_stack.network import RELEASE_NAME, chart_network_policies
 from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, domain_rule
 from core.wiring import Wiring
 
-RELEASE_NAME = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_folder"
@@ -221,7 +222,7 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
         am_spec["configSecret"] = contributions.alertmanager_wiring.config_secret_name
         if contributions.alertmanager_wiring.credential_secret_names:
             am_spec["secrets"] = list(contributions.alertmanager_wiring.credential_secret_names)
-    merged = merge_values(values, *contributions.values)
+    merged = merge_values(values, hardening_values(settings.profile, contributions.thanos_sidecar is not None), *contributions.values)
     # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
     # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
     merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = wiring.namespace
@@ -280,6 +281,7 @@ class PrometheusStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin_secret], protect=wiring.protect),
         )
         self.operator = self.release
+        self.network_policies = chart_network_policies(wiring.namespace, settings.api_server_cidrs, self)
         service = f"{RELEASE_NAME}-prometheus"
         self.prometheus_url = pulumi.Output.concat("http://", service, ".", wiring.namespace, ".svc:9090")
         self.alertmanager_url = pulumi.Output.concat("http://", RELEASE_NAME, "-alertmanager.", wiring.namespace, ".svc:9093")

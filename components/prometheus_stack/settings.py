@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from core.parsers import byte_quantity_between, chart_location, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_bool, parse_quantity, pattern, quantity_between, url, user_name
+from core.parsers import byte_quantity_between, chart_location, cidr, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_bool, parse_quantity, parse_string_list, pattern, quantity_between, url, user_name
 
 from core.settings import PROJECT, Reader, setting
 
@@ -68,6 +68,15 @@ SETTINGS = (
     setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
     setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration_between("1h", "1y"), "120h"),
     setting("alertmanagerStorageSize", "string", "Alertmanager volume size.", byte_quantity_between("100Mi", "1Ti"), "5Gi"),
+    # NetworkPolicies of the monitoring namespace (components/prometheus_stack/network.py)
+    setting(
+        "kubeApiServerCidrs",
+        "array",
+        "CIDRs of the Kubernetes API server (kubectl get endpoints kubernetes -n default), the egress the operator, Prometheus (service discovery), Grafana's sidecars and kube-state-metrics get on ports 443 and 6443. Default: any address on those two ports; set the API server's addresses to narrow it.",
+        parse_string_list,
+        ("0.0.0.0/0",),
+        example='["10.0.0.1/32"]',
+    ),
 )
 
 
@@ -131,6 +140,9 @@ class PrometheusStackSettings:
     alertmanager: AlertmanagerSettings
     # kubePrometheusStackValues: merged last, over every value the program computes.
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    api_server_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    # The stack's profile (dev, staging, prod): sizes the chart's containers (hardening.py).
+    profile: str = "dev"
 
 
 def read(reader: Reader) -> PrometheusStackSettings:
@@ -181,6 +193,8 @@ def read(reader: Reader) -> PrometheusStackSettings:
         prometheus=prometheus,
         grafana=grafana,
         alertmanager=alertmanager,
+        api_server_cidrs=reader.items("kubeApiServerCidrs", cidr, "10.0.0.1/32"),
+        profile=reader.profile_name or "dev",
     )
     from components.prometheus_stack import overrides  # the check renders our values: the component module
 

@@ -35,6 +35,7 @@ import yaml
 from components.prometheus_stack import Datasource, ThanosSidecar
 from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, SERVICE_ACCOUNT, Build
 from components.thanos.compact import build_compact
+from components.thanos.network import build_network_policies
 from components.thanos.query import SIDECAR_SERVICE, build_query, query_url
 from components.thanos.receive import build_receive, receive_remote_write_url
 from components.thanos.ruler import build_ruler, ruler_enabled
@@ -165,6 +166,7 @@ class Thanos(pulumi.ComponentResource):
         self.compact = build_compact(build)
         self.receive: Optional[k8s.apps.v1.StatefulSet] = build_receive(build) if thanos.receive_enabled else None
         self.ruler: Optional[k8s.apiextensions.CustomResource] = build_ruler(build) if ruler_enabled(thanos) else None
+        self.network_policies = build_network_policies(build)
         self.rules = domain_rule("thanos", wiring, self, "thanos", DASHBOARD, groups=thanos_rule_groups(with_ruler=ruler_enabled(thanos)))
 
         self.query_url = ns.apply(query_url)

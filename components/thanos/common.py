@@ -30,8 +30,11 @@ QUERY_SERVICE_PORT = 9090
 # cloud identity (otherwise they run as the namespace's default account, as before).
 SERVICE_ACCOUNT = "thanos"
 
-# The image runs as uid 1001 (thanos Dockerfile: `USER 1001`).
-RUN_AS_USER = 1001
+# The image is /bin/thanos (root-owned, world-executable) on quay.io/prometheus/busybox
+# (thanos-io/thanos Dockerfile), and every path Thanos writes is a volume (fsGroup): any uid
+# runs it. Nobody (65534), like our exporters: a uid above 10000 never maps to a host account
+# (checkov CKV_K8S_40); 1001 before.
+RUN_AS_USER = 65534
 
 HTTP = {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}
 GRPC = {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"}
@@ -44,6 +47,9 @@ POD_SECURITY_CONTEXT = {
     "runAsUser": RUN_AS_USER,
     "runAsGroup": RUN_AS_USER,
     "fsGroup": RUN_AS_USER,
+    # Volumes written by the former uid 1001 are re-grouped once (the root directory's group
+    # then matches), not on every start: the Compactor's volume holds many files.
+    "fsGroupChangePolicy": "OnRootMismatch",
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 

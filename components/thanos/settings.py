@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from core.parsers import byte_quantity_between, duration_between, host_port, image_ref, int_between, parse_bool, parse_quantity, parse_string_list, pattern, quantity_between, s3_bucket, s3_region, text
+from core.parsers import byte_quantity_between, cidr, duration_between, host_port, image_ref, int_between, parse_bool, parse_quantity, parse_string_list, pattern, quantity_between, s3_bucket, s3_region, text
 
 from core.settings import PROJECT, Reader, setting
 
@@ -48,6 +48,14 @@ SETTINGS = (
     setting("thanosReceiveEnabled", "boolean", "Deploy Thanos Receive and remote-write Prometheus to it.", parse_bool, False),
     setting("thanosStoreStorageSize", "string", "Store Gateway cache volume size.", byte_quantity_between("1Gi", "16Ti"), "20Gi"),
     setting("thanosCompactStorageSize", "string", "Compactor work volume size.", byte_quantity_between("10Gi", "16Ti"), "100Gi"),
+    setting(
+        "thanosObjectStorageCidrs",
+        "array",
+        "CIDRs of the object storage (thanosEndpoint): the egress Thanos Store, Compactor, Receive, Ruler and the Prometheus sidecars get, on thanosEndpoint's port (443, or 80 with thanosInsecure, when it names none). Default: any address on that port; set the storage's addresses to narrow it.",
+        parse_string_list,
+        ("0.0.0.0/0",),
+        example='["10.20.0.0/16"]',
+    ),
     setting("thanosAccessKey", "string", "S3 access key for Thanos. Required when Thanos is enabled, unless thanosServiceAccountAnnotations gives the pods a cloud identity.", text, optional=True, secret=True, example="<access-key>", placeholder_unless="thanosServiceAccountAnnotations"),
     setting("thanosSecretKey", "string", "S3 secret key for Thanos. Required when Thanos is enabled, unless thanosServiceAccountAnnotations gives the pods a cloud identity.", text, optional=True, secret=True, example="<secret-key>", placeholder_unless="thanosServiceAccountAnnotations"),
     setting(
@@ -134,6 +142,7 @@ class ThanosSettings:
     compact_storage_size: str
     # The prod profile: Store Gateway runs 2 replicas (a drain never leaves Query without the
     # bucket), the Ruler 2, and Query and Store Gateway get PodDisruptionBudgets (minAvailable 1).
+    object_storage_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     store_replicas: int = 1
     disruption_budgets: bool = False
     # Requests and limits per part (thanos<Part>Resources).
@@ -185,6 +194,7 @@ def read(reader: Reader) -> ThanosSettings:
         receive_enabled=bool(g("thanosReceiveEnabled")),
         store_storage_size=g("thanosStoreStorageSize"),
         compact_storage_size=g("thanosCompactStorageSize"),
+        object_storage_cidrs=reader.items("thanosObjectStorageCidrs", cidr, "10.20.0.0/16"),
         store_replicas=2 if reader.is_prod else 1,
         disruption_budgets=reader.is_prod,
         query_resources=read_resources(reader, "thanosQueryResources"),

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from exporters.iceberg.config import Config
+from exporters.iceberg.credentials import CredentialFiles
 from exporters.iceberg.runner import CallTimeout
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class CatalogProvider:
     def __init__(self, factory: Callable[[], Any]):
         self._factory = factory
         self._guard: SqliteFileGuard | None = getattr(factory, "guard", None)
+        self._credentials: CredentialFiles | None = getattr(factory, "credentials", None)
         self._local = threading.local()
         self._generation = 0
         self._built_lock = threading.Lock()
@@ -137,6 +139,9 @@ class CatalogProvider:
         except CatalogUnavailable:
             self._drop_local()  # release the connections to the lost file
             raise
+        if self._credentials is not None:
+            # Rotated credential files: a new catalog (and FileIO) reads the new keys.
+            fingerprint = (fingerprint, self._credentials.fingerprint())
         local = self._local
         gen = self._generation
         if (
@@ -196,9 +201,10 @@ class CatalogFactory:
         path = sqlite_catalog_path(config.catalog_uri) if config.catalog_type == "sql" else None
         self.path = path
         self.guard = SqliteFileGuard(path) if path is not None else None
+        self.credentials = CredentialFiles(config.credentials_dir) if config.credentials_dir else None
 
     def props(self) -> dict[str, str]:
-        props = self.config.catalog_props()  # credentials are read from the environment here
+        props = self.config.catalog_props()  # credentials are read (files, environment) here, at every build
         if self.path is not None:
             props["uri"] = _sqlite_read_write_uri(self.config.catalog_uri, self.path)
             props["init_catalog_tables"] = "false"

@@ -1,0 +1,108 @@
+"""Security posture of the chart's own pods, through kube-prometheus-stack 88.5.3 values.
+
+What the chart's defaults leave open and these values close (checkov's Kubernetes checks,
+tools/checkov_chart.py): CPU/memory requests and limits on every container the chart runs
+(sized per profile, dev small), no service account token where the component never calls the
+API server (Alertmanager, node-exporter), seccomp RuntimeDefault and no privilege escalation
+on node-exporter, read-only root filesystems on Grafana's sidecars, no root init container
+(Grafana's chown: the volume's fsGroup already gives the grafana user its files) and no Helm
+test pod. Every key exists in the chart's values (policy/chart-keys/, checked by
+tests/test_chart_hardening.py). Prometheus' own resources come from its settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.k8s import RUNTIME_DEFAULT_SECCOMP
+
+# (cpu request, memory request, cpu limit, memory limit) per container, per profile.
+Size = tuple[str, str, str, str]
+SIZES: dict[str, dict[str, Size]] = {
+    "dev": {
+        "operator": ("20m", "64Mi", "200m", "256Mi"),
+        "config-reloader": ("5m", "16Mi", "50m", "64Mi"),
+        "admission-jobs": ("10m", "32Mi", "100m", "64Mi"),
+        "crd-upgrade-job": ("50m", "64Mi", "500m", "256Mi"),
+        "thanos-sidecar": ("20m", "64Mi", "500m", "256Mi"),
+        "alertmanager": ("10m", "32Mi", "100m", "128Mi"),
+        "grafana": ("50m", "128Mi", "500m", "512Mi"),
+        "grafana-sidecars": ("10m", "32Mi", "100m", "128Mi"),
+        "kube-state-metrics": ("20m", "64Mi", "200m", "256Mi"),
+        "node-exporter": ("10m", "24Mi", "100m", "64Mi"),
+    },
+    "staging": {
+        "operator": ("50m", "128Mi", "500m", "512Mi"),
+        "config-reloader": ("10m", "32Mi", "100m", "64Mi"),
+        "admission-jobs": ("10m", "32Mi", "100m", "64Mi"),
+        "crd-upgrade-job": ("50m", "64Mi", "500m", "256Mi"),
+        "thanos-sidecar": ("50m", "128Mi", "1", "512Mi"),
+        "alertmanager": ("20m", "64Mi", "200m", "256Mi"),
+        "grafana": ("100m", "256Mi", "1", "1Gi"),
+        "grafana-sidecars": ("20m", "64Mi", "200m", "256Mi"),
+        "kube-state-metrics": ("50m", "128Mi", "500m", "512Mi"),
+        "node-exporter": ("20m", "32Mi", "200m", "128Mi"),
+    },
+    "prod": {
+        "operator": ("100m", "256Mi", "1", "1Gi"),
+        "config-reloader": ("10m", "32Mi", "100m", "128Mi"),
+        "admission-jobs": ("10m", "32Mi", "100m", "64Mi"),
+        "crd-upgrade-job": ("50m", "64Mi", "500m", "256Mi"),
+        "thanos-sidecar": ("100m", "256Mi", "1", "1Gi"),
+        "alertmanager": ("50m", "128Mi", "500m", "512Mi"),
+        "grafana": ("200m", "512Mi", "2", "2Gi"),
+        "grafana-sidecars": ("20m", "64Mi", "200m", "256Mi"),
+        # kube-state-metrics' memory grows with the number of objects in the cluster.
+        "kube-state-metrics": ("100m", "256Mi", "1", "1Gi"),
+        "node-exporter": ("50m", "64Mi", "250m", "128Mi"),
+    },
+}
+
+
+def resources(profile: str, container: str) -> dict[str, dict[str, str]]:
+    cpu, memory, cpu_limit, memory_limit = SIZES.get(profile, SIZES["dev"])[container]
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+
+
+def hardening_values(profile: str, with_thanos_sidecar: bool) -> dict[str, Any]:
+    """Helm values for the chart's pods (merged into chart_values)."""
+    size = lambda container: resources(profile, container)  # noqa: E731
+    prometheus_spec: dict[str, Any] = {}
+    if with_thanos_sidecar:
+        prometheus_spec["thanos"] = {"resources": size("thanos-sidecar")}
+    values: dict[str, Any] = {
+        "prometheusOperator": {
+            "resources": size("operator"),
+            # The config-reloader sidecars the operator adds to Prometheus and Alertmanager pods.
+            "prometheusConfigReloader": {"resources": size("config-reloader")},
+            # The create-secret and patch-webhook Jobs (one resources key for both).
+            "admissionWebhooks": {"patch": {"resources": size("admission-jobs")}},
+        },
+        "crds": {"upgradeJob": {"resources": size("crd-upgrade-job")}},
+        "alertmanager": {
+            "alertmanagerSpec": {"resources": size("alertmanager")},
+            # Alertmanager reads mounted files only (its pod already opts out; the account too).
+            "serviceAccount": {"automountServiceAccountToken": False},
+        },
+        "grafana": {
+            "resources": size("grafana"),
+            "sidecar": {
+                "resources": size("grafana-sidecars"),
+                # The sidecars write only to their emptyDir folders.
+                "securityContext": {"readOnlyRootFilesystem": True},
+            },
+            # The root chown init container: fsGroup on the pod already gives grafana its volume.
+            "initChownData": {"enabled": False},
+            # The chart's `helm test` pod: never run by our deploys.
+            "testFramework": {"enabled": False},
+        },
+        "kube-state-metrics": {"resources": size("kube-state-metrics")},
+        "prometheus-node-exporter": {
+            "resources": size("node-exporter"),
+            "securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)},
+            "containerSecurityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        },
+    }
+    if prometheus_spec:
+        values["prometheus"] = {"prometheusSpec": prometheus_spec}
+    return values
