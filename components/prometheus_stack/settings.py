@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from core.parsers import byte_quantity_between, chart_location, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_quantity, quantity_between, url, user_name
+from core.parsers import byte_quantity_between, chart_location, parse_bool, duration_between, exact_semver, http_url, int_between, non_empty, one_of, parse_quantity, quantity_between, url, user_name
 
 from core.settings import PROJECT, Reader, setting
 
@@ -51,6 +51,7 @@ SETTINGS = (
     setting("alertmanagerReplicas", "integer", "Alertmanager replicas (gossip cluster).", int_between(1, 7), 3),
     setting("alertmanagerRetention", "string", "How long Alertmanager keeps silences and notification state.", duration_between("1h", "1y"), "120h"),
     setting("alertmanagerStorageSize", "string", "Alertmanager volume size.", byte_quantity_between("100Mi", "1Ti"), "5Gi"),
+    setting("controlPlaneMonitoring", "boolean", "Scrape and alert on the cluster's controller manager, scheduler, etcd and kube-proxy (the chart's ServiceMonitors and rule groups); false on a managed cluster where they cannot be scraped.", parse_bool, True),
 )
 
 
@@ -101,6 +102,8 @@ class PrometheusStackSettings:
     prometheus: PrometheusSettings
     grafana: GrafanaSettings
     alertmanager: AlertmanagerSettings
+    # controlPlaneMonitoring (components/prometheus_stack/control_plane.py)
+    control_plane_monitoring: bool = True
 
 
 def read(reader: Reader) -> PrometheusStackSettings:
@@ -150,4 +153,5 @@ def read(reader: Reader) -> PrometheusStackSettings:
         prometheus=prometheus,
         grafana=grafana,
         alertmanager=alertmanager,
+        control_plane_monitoring=g("controlPlaneMonitoring"),
     )
