@@ -216,10 +216,14 @@ def build(inputs: Inputs) -> dict:
         ),
         lib.timeseries_panel(
             "쿼리 실패율 5m (Query failure rate)",
-            [target(f"dataops:trino:query_failure_rate_5m{{{CNS}}}", "{{namespace}}")],
+            [
+                target(f"dataops:trino:platform_failure_rate_5m{{{CNS}}}", "{{namespace}} platform"),
+                target(f"dataops:trino:query_failure_rate_5m{{{CNS}}}", "{{namespace}} all (with user errors)"),
+            ],
             "percentunit",
             lib.high_is_bad(0.05, T.trino_failure_max()),
-            "Failed over finished queries in the last 5 min, per Trino cluster.",
+            "Finished queries that failed in the last 5 min, per Trino cluster: by the platform's fault "
+            "(internal, external, insufficient resources; TrinoQueryFailureRatioHigh, red line) and all failures, user errors included.",
             w=12,
             min_val=0,
         ),

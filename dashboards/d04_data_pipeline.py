@@ -37,7 +37,8 @@ def build(inputs: Inputs) -> dict:
             [target(f"dataops:iceberg:small_files_ratio{{{C}}}")],
             "percentunit",
             lib.high_is_bad(0.3, T.small_files_max()),
-            f"Small data files over all data files, every table. Red above {lib.pct(T.small_files_max())} (IcebergSmallFilesHigh): compaction needed.",
+            f"Small data files over all data files, every table: an overview. IcebergSmallFilesHigh looks at each table "
+            f"(above {lib.pct(T.small_files_max())} and at least 100 small files): see the table below.",
             w=6,
         ),
         lib.stat_panel(
@@ -82,11 +83,12 @@ def build(inputs: Inputs) -> dict:
                 target(_per_table("iceberg_table_size_bytes")),
                 target(_per_table("iceberg_table_files_count")),
                 target(_per_table("iceberg_table_snapshots_count")),
-                target(f"{_per_table('iceberg_table_small_files_count')} / ({_per_table('iceberg_table_files_count')} > 0)"),
+                target(_per_table("dataops:iceberg:table_small_files_ratio")),
                 target(f"time() - {_per_table('iceberg_table_last_update_timestamp')}"),
             ],
             thresholds=lib.high_is_bad(0.3, T.small_files_max()),
-            description=f"Size, live data files, snapshots, small-file share and age of the current snapshot per table. Small files red above {lib.pct(T.small_files_max())}.",
+            description=f"Size, live data files, snapshots, small-file share and age of the current snapshot per table. "
+            f"Small files red above {lib.pct(T.small_files_max())} (IcebergSmallFilesHigh, with at least 100 small files).",
             w=24,
             h=10,
             rename={

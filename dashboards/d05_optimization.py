@@ -54,14 +54,11 @@ def build(inputs: Inputs) -> dict:
         lib.table_panel(
             "작은 파일 상위 테이블 (Tables with most small files)",
             [
-                target(
-                    "topk(10, max by (database, table) (iceberg_table_small_files_count{" + C + "})"
-                    " / (max by (database, table) (iceberg_table_files_count{" + C + "}) > 0))"
-                ),
+                target("topk(10, max by (database, table) (dataops:iceberg:table_small_files_ratio{" + C + "}))"),
                 target("max by (database, table) (iceberg_table_small_files_count{" + C + "})"),
             ],
             thresholds=lib.high_is_bad(0.3, T.small_files_max()),
-            description=f"Small-file share per table (red above {lib.pct(T.small_files_max())}, IcebergSmallFilesHigh): run rewrite_data_files on these first.",
+            description=f"Small-file share per table (red above {lib.pct(T.small_files_max())}; IcebergSmallFilesHigh also needs 100 small files): run rewrite_data_files on these first.",
             w=12,
             h=9,
             rename={"Value #A": "small files ratio", "Value #B": "small files"},

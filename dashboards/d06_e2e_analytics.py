@@ -125,10 +125,10 @@ def build(inputs: Inputs) -> dict:
         ),
         lib.stat_panel(
             "App: Trino 쿼리 실패율 (Trino failures)",
-            [target(f"max(dataops:trino:query_failure_rate_5m{{{C}}})")],
+            [target(f"max(dataops:trino:platform_failure_rate_5m{{{C}}})")],
             "percentunit",
             lib.high_is_bad(0.05, T.trino_failure_max()),
-            "Worst Trino cluster, last 5 min.",
+            "Worst Trino cluster, last 5 min: failures the platform caused (user errors left out, as TrinoQueryFailureRatioHigh).",
             w=4,
             no_value="no queries",
         ),

@@ -100,7 +100,7 @@ def storage_usage_max() -> float:
 
 
 def small_files_max() -> float:
-    return alert_threshold("iceberg", "IcebergSmallFilesHigh", "dataops:iceberg:small_files_ratio")
+    return alert_threshold("iceberg", "IcebergSmallFilesHigh", "dataops:iceberg:table_small_files_ratio")
 
 
 def spark_failure_max() -> float:
@@ -108,7 +108,7 @@ def spark_failure_max() -> float:
 
 
 def trino_failure_max() -> float:
-    return alert_threshold("trino", "TrinoQueryFailureRatioHigh", "dataops:trino:query_failure_rate_5m")
+    return alert_threshold("trino", "TrinoQueryFailureRatioHigh", "dataops:trino:platform_failure_rate_5m")
 
 
 def trino_workers_min() -> float:

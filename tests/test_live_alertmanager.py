@@ -84,7 +84,7 @@ def test_alerts_reach_pagerduty_and_slack_through_a_real_alertmanager(tmp_path):
             alerts = [
                 _alert("SparkJobFailureSpike", "critical", "Spark Job 실패율 급증 (35%)"),
                 _alert("SparkJobFailureSpike", "high", "inhibited: same alertname and cluster as a critical"),
-                _alert("IcebergSmallFilesHigh", "high", "Iceberg 작은 파일 비율 높음 (62%)"),
+                _alert("MinIOCapacityLow", "high", "MinIO 용량 부족 (minio: 90% 사용)"),
                 _alert("AirflowSchedulerLag", "medium", "Airflow Scheduler 지연"),
             ]
             request = urllib.request.Request(
@@ -117,7 +117,7 @@ def test_alerts_reach_pagerduty_and_slack_through_a_real_alertmanager(tmp_path):
             for attachment in body["attachments"]:
                 by_channel.setdefault(body["channel"], []).append(attachment["text"])
         ops = "\n".join(by_channel.get("#dataops-ops", []))
-        assert "Spark Job 실패율 급증" in ops and "Iceberg 작은 파일 비율 높음" in ops
+        assert "Spark Job 실패율 급증" in ops and "MinIO 용량 부족" in ops
         assert "https://grafana.dataops.internal/d/dataops-00-main" in ops
         assert "inhibited" not in "\n".join(t for texts in by_channel.values() for t in texts)
         assert "Airflow Scheduler 지연" in "\n".join(by_channel.get("#dataops-alerts", []))

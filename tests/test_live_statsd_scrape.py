@@ -13,7 +13,7 @@ The exporter: ``.tools/bin/prometheus-statsd-exporter`` when it is there. Debian
 trixie, bookworm, experimental) does not package prometheus/statsd_exporter, so `make tools`
 cannot provide it and the test otherwise runs ``_StatsdStandIn``: an in-process StatsD (UDP)
 receiver that applies our mapping file (glob mappings before regex ones, first match wins,
-``match_metric_type``, ``$n`` labels, ``drop``, timers ms -> s, histogram buckets) and serves
+``match_metric_type``, ``$n`` labels, ``drop``, ``ttl``, timers ms -> s, histogram buckets) and serves
 what statsd_exporter serves for it, in the text format its Go client writes (``le="3600"``).
 Only what our mapping uses is implemented; anything else raises.
 """
@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import threading
+import time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,6 +56,12 @@ BATCH_1 = [
     "airflow.pool.open_slots.default_pool:128|g",
     "airflow.executor.open_slots:32|g",
     "airflow.dagrun.duration.success:600000|ms",  # Airflow >= 2.6 tag-style name: dropped
+    # The inputs of AirflowDagImportErrors, AirflowPoolStarvingTasks, AirflowDagScheduleDelayHigh.
+    "airflow.dag_processing.import_errors:0|g",
+    "airflow.pool.starving_tasks.default_pool:0|g",
+    "airflow.pool.starving_tasks:0|g",  # tag-style (pool tag lost over plain StatsD): dropped
+    "airflow.dagrun.schedule_delay.daily_etl:30000|ms",  # 30 s late
+    "airflow.dagrun.schedule_delay:30000|ms",  # tag-style: dropped
 ]
 BATCH_2 = [
     "airflow.scheduler_heartbeat:1|c",
@@ -67,6 +74,9 @@ BATCH_2 = [
     "airflow.ti.finish.daily_etl.transform_group.load.failed:1|c",  # TaskGroup task id
     "airflow.ti.finish.daily_etl.extract.failed:1|c",
     "airflow.pool.open_slots.default_pool:120|g",
+    "airflow.dag_processing.import_errors:2|g",
+    "airflow.pool.starving_tasks.default_pool:7|g",
+    "airflow.dagrun.schedule_delay.daily_etl:600000|ms",  # 10 min late
 ]
 EXPECTED_SLO_ERROR_RATIO = 0.25
 
@@ -102,11 +112,19 @@ def _go_float(value: float) -> str:
     return prefix + "0." + "0" * (-exp10 - 1) + text
 
 
+def _go_duration(text: str) -> float:
+    """time.ParseDuration for the units a mapping's ttl uses (h, m, s), in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise NotImplementedError(f"stand-in does not parse the duration {text!r}")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
 class _Mapping:
     TYPES = {"c": "counter", "g": "gauge", "ms": "observer", "h": "observer", "d": "observer"}
 
     def __init__(self, spec: dict):
-        unknown = set(spec) - {"match", "match_type", "match_metric_type", "observer_type", "histogram_options", "name", "labels", "action"}
+        unknown = set(spec) - {"match", "match_type", "match_metric_type", "observer_type", "histogram_options", "name", "labels", "action", "ttl"}
         if unknown:
             raise NotImplementedError(f"stand-in does not implement mapping keys {sorted(unknown)}")
         self.is_regex = spec.get("match_type", "glob") == "regex"
@@ -118,6 +136,8 @@ class _Mapping:
         self.observer = spec.get("observer_type", "summary")
         self.buckets = tuple(float(b) for b in (spec.get("histogram_options") or {}).get("buckets", ()))
         self.name, self.labels, self.drop = spec["name"], dict(spec.get("labels") or {}), spec.get("action") == "drop"
+        # statsd_exporter: a series not updated for ttl is removed (0 or unset: never).
+        self.ttl = _go_duration(str(spec["ttl"])) if spec.get("ttl") else None
 
     def match(self, name: str, statsd_type: str) -> Optional[dict[str, str]]:
         if self.metric_type and self.metric_type != self.TYPES[statsd_type]:
@@ -208,6 +228,7 @@ class _StatsdStandIn:
             key = (mapping.name, tuple(sorted(labels.items())))
             with self.lock:
                 entry = self.series.setdefault(key, {"kind": "histogram" if kind == "observer" else kind, "value": 0.0, "buckets": mapping.buckets, "counts": [0] * len(mapping.buckets), "sum": 0.0, "count": 0})
+                entry["expires"] = time.monotonic() + mapping.ttl if mapping.ttl else math.inf
                 if entry["kind"] == "counter":
                     entry["value"] += value
                 elif entry["kind"] == "gauge":
@@ -228,6 +249,9 @@ class _StatsdStandIn:
 
         lines: list[str] = []
         with self.lock:
+            now = time.monotonic()
+            for key in [k for k, e in self.series.items() if e["expires"] <= now]:
+                del self.series[key]
             for name in sorted({n for n, _ in self.series}):
                 entries = sorted((labels, e) for (n, labels), e in self.series.items() if n == name)
                 kind = entries[0][1]["kind"]
@@ -386,3 +410,54 @@ def test_pipeline_latency_slo_has_data_and_the_right_error_ratio(prometheus):
     except AssertionError:
         pass
     assert ratios == {q: pytest.approx(EXPECTED_SLO_ERROR_RATIO, abs=0.01) for q in queries}
+
+
+def _alert_expr(groups: list[dict], alert: str) -> str:
+    (expr,) = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == alert]
+    return expr
+
+
+def test_the_airflow_alerts_inputs_survive_the_mapping(prometheus):
+    """What AirflowDagImportErrors, AirflowPoolStarvingTasks and AirflowDagScheduleDelayHigh
+    read arrives in Prometheus 3 under the names and labels the rules use (the catch-all drop
+    took pool.starving_tasks.<pool> and dagrun.schedule_delay.<dag_id> before), and each
+    alert's deployed expression is true on what was sent."""
+    base, groups = prometheus
+    starving = prom_query(base, "airflow_pool_starving_tasks")
+    # Only the per-pool name: the tag-style "pool.starving_tasks" (no pool) was dropped.
+    assert [(r["metric"].get("pool"), float(r["value"][1])) for r in starving] == [("default_pool", 7.0)]
+    assert float(prom_query(base, "airflow_dag_processing_import_errors")[0]["value"][1]) == 2.0
+    # Timers arrive in ms and are stored in seconds; le normalised by Prometheus 3.
+    delay = {q: prom_query(base, f'{q}{{dag_id="daily_etl"}}') for q in ("airflow_dagrun_schedule_delay_count", "airflow_dagrun_schedule_delay_sum")}
+    assert [float(r["value"][1]) for r in delay["airflow_dagrun_schedule_delay_count"]] == [2.0]
+    assert [float(r["value"][1]) for r in delay["airflow_dagrun_schedule_delay_sum"]] == [630.0]
+    assert float(prom_query(base, 'airflow_dagrun_schedule_delay_bucket{dag_id="daily_etl", le="300.0"}')[0]["value"][1]) == 1.0
+    assert {r["metric"]["dag_id"] for r in prom_query(base, "airflow_dagrun_schedule_delay_count")} == {"daily_etl"}
+    for alert in ("AirflowDagImportErrors", "AirflowPoolStarvingTasks", "AirflowDagScheduleDelayHigh"):
+        _samples(base, [_alert_expr(groups, alert)])
+    # The mean delay sees the second run, not the first: the series was born with the first
+    # one (count 1) and increase() needs two samples, as for every statsd histogram. increase()
+    # extrapolates _sum and _count towards their zero points differently on so young a series,
+    # so the mean is not exactly 600 s; it must stay above the 300 s the alert compares.
+    mean = float(prom_query(base, 'dataops:airflow:dagrun_schedule_delay_seconds:avg1h{dag_id="daily_etl"}')[0]["value"][1])
+    assert 300 < mean <= 630, mean
+
+
+def test_a_pool_nobody_reports_on_leaves_after_the_mappings_ttl(monkeypatch):
+    """Airflow sends no 0 for a pool whose starving tasks went away other than by being
+    scheduled: the mapping's ttl removes the last count (stand-in's reading of statsd_exporter's
+    ttl), while pool.open_slots (sent every few seconds, no ttl) stays."""
+    stand_in = _StatsdStandIn(_mapping_file())
+    try:
+        stand_in.observe("airflow.pool.starving_tasks.etl_pool:4|g")
+        stand_in.observe("airflow.pool.open_slots.etl_pool:0|g")
+        assert 'airflow_pool_starving_tasks{pool="etl_pool"} 4' in stand_in.exposition()
+        (ttl,) = [m.ttl for m in stand_in.mappings if m.name == "airflow_pool_starving_tasks"]
+        assert ttl == 600
+        later = time.monotonic() + ttl + 1
+        monkeypatch.setattr(time, "monotonic", lambda: later)
+        text = stand_in.exposition()
+        assert "airflow_pool_starving_tasks" not in text and 'airflow_pool_open_slots{pool="etl_pool"} 0' in text
+    finally:
+        stand_in.http.server_close()
+        stand_in.udp.close()

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.storage import MINIO_RULES
+from components.storage import MINIO_KEEP, MINIO_RULES
 from core.rules import RULES_DIR, load_rule_file
+from rules_util import iter_rules, promql_metric_names
 from tests.live import tool
 from tools.mock_engine import ProgramRun, run_program, stack_config
 
@@ -71,6 +72,27 @@ def test_the_minio_rule_list_is_complete():
     rules = [r for g in load_rule_file(RULES_DIR / "storage.rules.yaml")["groups"] for r in g["rules"]]
     reads_minio = {r.get("record") or r.get("alert") for r in rules if re.search(r'\bminio_[a-z]|dataops:s3:|job=~"[^"]*minio', r["expr"]) or (r.get("record") or "").startswith("dataops:s3:")}
     assert reads_minio == MINIO_RULES
+
+
+def _minio_names_read_by_rules() -> set[str]:
+    return {n for _, _, rule in iter_rules() for n in promql_metric_names(rule["expr"]) if n.startswith("minio_")}
+
+
+def test_minio_keep_list_keeps_every_minio_series_the_rules_read(full):
+    """The ServiceMonitor's keep-list drops every MinIO series it does not match: a rule on a
+    dropped series (minio_cluster_health_* before MinIOErasureSetQuorumLost) never fires."""
+    read = _minio_names_read_by_rules()
+    assert "minio_cluster_health_erasure_set_status" in read and len(read) >= 8, sorted(read)
+    dropped = sorted(n for n in read if not re.fullmatch(MINIO_KEEP, n))
+    assert not dropped, f"read by rules/*.rules.yaml but dropped by MINIO_KEEP: {dropped}"
+    monitor = next(r for r in full.by_type(MONITOR) if r.name == "minio")
+    (endpoint,) = monitor.inputs["spec"]["endpoints"]
+    assert endpoint["metricRelabelings"] == [{"sourceLabels": ["__name__"], "regex": MINIO_KEEP, "action": "keep"}]
+
+
+def test_the_keep_list_check_catches_a_dropped_name():
+    old_keep = r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive)_.+)"  # main before cluster_health_*
+    assert [n for n in sorted(_minio_names_read_by_rules()) if not re.fullmatch(old_keep, n)] == ["minio_cluster_health_erasure_set_status"]
 
 
 def _promtool_case(tmp_path: Path, run: ProgramRun, series: list[dict], alerts: list[dict]) -> subprocess.CompletedProcess:

@@ -28,7 +28,13 @@ FORMER_PARENT_NAME, FORMER_PARENT_TYPE = "platform", "dataops:monitoring:Platfor
 MINIO_RULES = frozenset({
     "dataops:s3:error_ratio", "dataops:s3:server_error_ratio", "dataops:s3:capacity_usage_ratio",
     "DataOpsTargetDown", "DataOpsMetricsAbsent", "S3ErrorRatioHigh", "MinIONodesOffline", "MinIODrivesOffline", "MinIOCapacityLow",
+    "MinIOErasureSetQuorumLost",
 })
+
+# The MinIO series the scrape keeps (metricRelabelings keep): S3 request counters, capacity,
+# nodes/drives offline and the per-erasure-set health (minio_cluster_health_*, which
+# MinIOErasureSetQuorumLost reads). A test compares this with every minio_* name the rules read.
+MINIO_KEEP = r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive|health)_.+)"
 
 
 def storage_rule_groups(minio: bool) -> list[dict[str, Any]]:
@@ -53,10 +59,11 @@ class StorageMonitoring(pulumi.ComponentResource):
         if settings.minio_enabled:
             endpoint = {
                 "port": "http",
-                # Cluster-wide metrics v2: capacity, drives/nodes offline, S3 request/error counters.
+                # Cluster-wide metrics v2: capacity, drives/nodes offline, erasure-set health,
+                # S3 request/error counters.
                 "path": "/minio/v2/metrics/cluster",
                 "interval": "60s",
-                "metricRelabelings": keep_metrics(r"minio_(s3_requests_.+|cluster_(capacity|nodes|drive)_.+)"),
+                "metricRelabelings": keep_metrics(MINIO_KEEP),
             }
             depends_on = []
             if settings.minio_token is not None:

@@ -13,7 +13,7 @@ from tools.gameday.common import BUDGET_S, fmt, seconds
 from tools.gameday.rendered import CriticalAlert
 from tools.gameday.targets import Series, Value
 from tools.gameday.runtime import Notification, StandIn
-from tools.gameday.world import SPARK_NS, World
+from tools.gameday.world import MINIO_ERASURE_SETS, SPARK_NS, World
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,6 +117,15 @@ def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float) -> lis
                     ksm.series.append(fresh)
         scenarios.append(Scenario("oom-kills", [Expect("OOMKillFrequent")], {"kube-state-metrics"}, brk, restore,
                                   f"{len(oom_victims)} executor pods in {SPARK_NS} OOM-killed twice each; restore: pods replaced"))
+
+    if "MinIOErasureSetQuorumLost" in names:
+        # The emulated MinIO (a stand-in serving catalogued names, not a MinIO server): the
+        # drives of erasure set 1 go offline, so its server reports the set without write quorum.
+        lost = T["minio"].find("minio_cluster_health_erasure_set_status", set=MINIO_ERASURE_SETS[-1])[0]
+        scenarios.append(Scenario("minio-quorum-lost", [Expect("MinIOErasureSetQuorumLost")], {"minio"},
+                                  lambda t, s=lost: s.value.set(t, 0), lambda t, s=lost: s.value.set(t, 1),
+                                  f"emulated MinIO (stand-in): erasure set {MINIO_ERASURE_SETS[-1]} of pool 0 loses write quorum "
+                                  "(minio_cluster_health_erasure_set_status 0); restore: its drives are back"))
 
     portal_keys = [k for k in T if k.startswith("portal-")]
     if "PortalDown" in names and portal_keys:

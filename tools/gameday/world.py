@@ -32,6 +32,7 @@ PODS = (
 )
 ICEBERG_TABLES = (("sales", "orders"), ("sales", "customers"), ("marketing", "campaign_events"))
 DAG_BUCKETS = (60, 300, 600, 1200, 1800, 2700, 3600, 5400, 7200, 14400)
+MINIO_ERASURE_SETS = ("0", "1")
 
 
 def _pod_ip(i: int) -> str:
@@ -119,6 +120,9 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
         "service": "trino-coordinator", "endpoint": "http", "cluster_name": "trino-prod"}, layer="trino"))
     tc.counter("trino_execution_name_QueryManager_CompletedQueries", {}, 1.0)
     tc.counter("trino_execution_name_QueryManager_FailedQueries", {}, 0.01)
+    # The failed queries by error type (QueryManagerStats): mostly users' errors.
+    for error_type, rate in (("UserErrorFailures", 0.007), ("InternalFailures", 0.002), ("ExternalFailures", 0.001), ("InsufficientResourcesFailures", 0.0)):
+        tc.counter(f"trino_execution_name_QueryManager_{error_type}", {}, rate)
     tc.gauge("trino_execution_name_QueryManager_RunningQueries", {}, 12)
     tc.gauge("trino_execution_name_QueryManager_QueuedQueries", {}, 2)
     tc.gauge("trino_failuredetector_name_HeartbeatFailureDetector_ActiveCount", {}, 3)
@@ -159,6 +163,9 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
     mi.gauge("minio_cluster_capacity_usable_free_bytes", {"server": server}, 22 << 40)
     mi.gauge("minio_cluster_nodes_offline_total", {"server": server}, 0)
     mi.gauge("minio_cluster_drive_offline_total", {"server": server}, 0)
+    # One pool of two erasure sets, both with write quorum (MinIOErasureSetQuorumLost's input).
+    for erasure_set in MINIO_ERASURE_SETS:
+        mi.gauge("minio_cluster_health_erasure_set_status", {"server": server, "pool": "0", "set": erasure_set}, 1)
 
     # GitOps: Argo CD application controller and Jenkins.
     ar = w(Target("argocd", "argocd-metrics", "argocd-application-controller", {
