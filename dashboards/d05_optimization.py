@@ -139,7 +139,7 @@ def build(inputs: Inputs) -> dict:
             ],
             "short",
             lib.steps(lib.GREEN, (1, lib.RED)),
-            "Rule evaluations that failed, and group iterations missed (PrometheusRuleEvaluationFailures / PrometheusRuleGroupIterationsMissed). Empty = healthy.",
+            "Rule evaluations that failed, and group iterations missed (the chart's PrometheusRuleFailures / PrometheusMissingRuleEvaluations). Empty = healthy.",
             w=9,
             h=8,
         ),

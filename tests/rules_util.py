@@ -224,7 +224,7 @@ def deployed_alerts():
     """(rule file, alert) for every alert of every domain, with the links a default stack deploys."""
     import importlib
 
-    domains = {"prometheus": "components.prometheus_stack", "slo": "components.slo.rules", "jvm": "components.spark"}
+    domains = {"slo": "components.slo.rules", "jvm": "components.spark"}
     for path in sorted(RULES_DIR.glob("*.rules.yaml")):
         domain = path.name.split(".", 1)[0]
         module = importlib.import_module(domains.get(domain, f"components.{domain}"))

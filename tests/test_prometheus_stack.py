@@ -109,3 +109,53 @@ def test_the_chart_can_come_from_a_local_path_or_an_oci_registry(run_stack):
         assert release.inputs["chart"] == location
         assert "repositoryOpts" not in release.inputs  # the repository is not consulted
         assert release.inputs["name"] == "kube-prometheus-stack" and release.inputs["version"] == "88.5.3"
+
+
+# ------------------------------------------------------------ controlPlaneMonitoring (managed clusters)
+
+CONTROL_PLANE_SCRAPES = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+CONTROL_PLANE_GROUPS = ("kubeControllerManager", "kubeSchedulerAlerting", "kubeSchedulerRecording", "etcd", "kubeProxy")
+
+
+def _lean(**overrides):
+    from pathlib import Path
+
+    from tools.mock_engine import run_program, stack_config
+
+    config, keys = stack_config("lean", placeholder_secrets=False, path=Path(__file__).parent / "stacks" / "Pulumi.lean.yaml",
+                                overrides={f"dataops-monitoring:{k}": v for k, v in overrides.items()})
+    return run_program("lean", config, keys)
+
+
+def test_managed_clusters_turn_off_the_control_plane_scrapes_and_rule_groups():
+    """Set to false, every control-plane ServiceMonitor and its rule groups are off; the default
+    (true) leaves the chart's values untouched, so the render is what it was."""
+    off = release_values(_lean(controlPlaneMonitoring=False))
+    for part in CONTROL_PLANE_SCRAPES:
+        assert off[part] == {"enabled": False}, part
+    assert {g: off["defaultRules"]["rules"][g] for g in CONTROL_PLANE_GROUPS} == dict.fromkeys(CONTROL_PLANE_GROUPS, False)
+    # Only the control plane: kubelet, kube-state-metrics, node-exporter and the rest stay on.
+    assert set(off["defaultRules"]["rules"]) == set(CONTROL_PLANE_GROUPS)
+    on = release_values(_lean())
+    assert not any(part in on for part in CONTROL_PLANE_SCRAPES) and "rules" not in on["defaultRules"]
+
+
+def test_control_plane_keys_are_the_charts():
+    """The keys were read from the chart version the setting deploys (docs/chart-default-rules.md
+    records them with their values.yaml lines); a chart bump must re-read them."""
+    import re
+
+    from components.prometheus_stack.control_plane import CONTROL_PLANE_PARTS, control_plane_values
+    from settings import SCHEMA_BY_KEY
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "chart-default-rules.md").read_text()
+    section = doc.split("## On a managed cluster", 1)[1]
+    assert f"chart {SCHEMA_BY_KEY['kubePrometheusStackVersion'].default}" in section
+    named = set(re.findall(r"`([a-zA-Z.]+)`", section))
+    values = control_plane_values(False)
+    for part in CONTROL_PLANE_PARTS:
+        assert f"{part}.enabled" in named and values[part] == {"enabled": False}, part
+    for group in values["defaultRules"]["rules"]:
+        assert f"defaultRules.rules.{group}" in named, group
+    assert control_plane_values(True) == {}

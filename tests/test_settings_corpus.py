@@ -76,6 +76,7 @@ CASES = [
     case("replicas-negative", staging("prometheusReplicas: -3"), "prometheusReplicas = '-3': must be between 1 and 10"),
     case("bool-maybe", staging("thanosInsecure: maybe"), "thanosInsecure = 'maybe': not a boolean"),
     case("bool-as-number", staging("gitopsEnabled: 1"), "gitopsEnabled = '1': not a boolean"),
+    case("control-plane-maybe", staging("controlPlaneMonitoring: maybe"), "controlPlaneMonitoring = 'maybe': not a boolean"),
     case("list-for-string", staging("namespace: [a, b]"), f"{P}:namespace = '[\"a\", \"b\"]'"),
     case("mapping-for-list", staging("sparkNamespaces: {a: 1}"), f"{P}:sparkNamespaces = {{'a': 1}}: must be a list"),
     case("string-for-list", staging("sparkNamespaces: spark-jobs"), f"{P}:sparkNamespaces = 'spark-jobs': not valid JSON"),

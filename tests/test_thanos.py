@@ -320,10 +320,11 @@ def test_thanos_rules_are_loaded_from_the_file(prod_run):
     rule = prod_run.one(PROMETHEUS_RULE, "dataops-thanos")
     assert prod_run.one(RELEASE, "kube-prometheus-stack").urn in rule.dependencies
     assert rule.inputs["metadata"]["labels"]["dataops.io/rules"] == "true"
-    from components.thanos import DASHBOARD
+    from components.thanos import DASHBOARD, thanos_rule_groups
     from rules_util import as_deployed
 
-    assert rule.inputs["spec"]["groups"] == as_deployed("thanos", DASHBOARD)
+    # prod runs the Ruler and no Receive: every group of the file but thanos-receive.
+    assert rule.inputs["spec"]["groups"] == as_deployed("thanos", DASHBOARD, thanos_rule_groups(with_ruler=True, with_receive=False))
 
 
 def test_everything_is_parented_to_the_thanos_component(run_stack):
@@ -567,3 +568,37 @@ def test_the_ruler_is_watched_by_prometheus_exactly_where_it_runs(run_stack):
     assert without.by_type(THANOS_RULER) == []
     alerts = _alerts(without, "dataops-thanos")
     assert "ThanosRulerIsDown" not in alerts and "ThanosQueryIsDown" in alerts
+
+
+def test_receive_alerts_are_deployed_only_with_receive(run_stack, staging_run):
+    """With Receive on, the sidecars upload nothing (ThanosSidecarNoUpload cannot fire): Receive's
+    own group watches the uploads. Without Receive, its absent() alert would fire forever."""
+    receive_alerts = {"ThanosReceiveIsDown", "ThanosReceiveHttpRequestErrorRateHigh", "ThanosReceiveNoUpload"}
+    assert _alerts(staging_run, "dataops-thanos") & receive_alerts == set()
+    with_receive = run_stack("staging", {**staging_secrets(), **RECEIVE_ON})
+    alerts = _alerts(with_receive, "dataops-thanos")
+    assert receive_alerts <= alerts and "ThanosQueryIsDown" in alerts
+
+
+def test_rule_groups_follow_what_the_stack_runs():
+    from components.thanos import RECEIVE_RULE_GROUP, RULER_RULE_GROUP, thanos_rule_groups
+
+    def names(**kw):
+        return [g["name"] for g in thanos_rule_groups(**kw)]
+
+    assert names(with_ruler=False, with_receive=False) == ["thanos"]
+    assert names(with_ruler=True, with_receive=False) == ["thanos", RULER_RULE_GROUP]
+    assert names(with_ruler=False, with_receive=True) == ["thanos", RECEIVE_RULE_GROUP]
+    assert names(with_ruler=True, with_receive=True) == ["thanos", RULER_RULE_GROUP, RECEIVE_RULE_GROUP]
+
+
+def test_every_thanos_part_has_an_alert_for_when_it_vanishes():
+    """`up == 0` is silent when the target is gone (no series): each part needs absent(up == 1)."""
+    absent_jobs = {
+        rule["alert"]: rule["expr"]
+        for rule in ALERTS
+        if rule["alert"].endswith("IsDown") and "absent(up{" in rule["expr"] and "== 1)" in rule["expr"]
+    }
+    for part, job in (("Query", "thanos-query"), ("Store", "thanos-store"), ("Compact", "thanos-compact"),
+                      ("Sidecar", "thanos-discovery"), ("Receive", "thanos-receive"), ("Ruler", "thanos-ruler")):
+        assert job in absent_jobs.get(f"Thanos{part}IsDown", ""), part

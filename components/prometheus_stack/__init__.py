@@ -12,16 +12,15 @@ import pulumi_random as random
 from components.prometheus_stack import overrides
 from components.prometheus_stack.hardening import hardening_values
 from components.prometheus_stack.network import RELEASE_NAME, chart_network_policies
+from components.prometheus_stack.control_plane import control_plane_values
 from components.prometheus_stack.settings import PrometheusStackSettings
 from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
-from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, domain_rule
+from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS
 from core.wiring import Wiring
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_folder"
-# The dashboard the monitoring pipeline's own alerts (rules/prometheus.rules.yaml) link to.
-DASHBOARD = "dataops-05-optimization"
 # The operator's default replica label; Thanos Query deduplicates HA pairs on it.
 PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
 
@@ -222,7 +221,7 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
         am_spec["configSecret"] = contributions.alertmanager_wiring.config_secret_name
         if contributions.alertmanager_wiring.credential_secret_names:
             am_spec["secrets"] = list(contributions.alertmanager_wiring.credential_secret_names)
-    merged = merge_values(values, hardening_values(settings.profile, contributions.thanos_sidecar is not None), *contributions.values)
+    merged = merge_values(values, hardening_values(settings.profile, contributions.thanos_sidecar is not None), control_plane_values(settings.control_plane_monitoring), *contributions.values)
     # The dashboard sidecar reads ConfigMaps of the monitoring namespace only (where Dashboards
     # creates them). Set after merging: the namespace may be an Output, which cannot be deep-copied.
     merged["grafana"]["sidecar"]["dashboards"]["searchNamespace"] = wiring.namespace
@@ -292,8 +291,8 @@ class PrometheusStack(pulumi.ComponentResource):
                 "grafana": f"kubectl -n {ns[0]} port-forward svc/{RELEASE_NAME}-grafana 3000:80",
             }
         )
-        # Alerts on the monitoring pipeline itself: rule evaluation and notification delivery.
-        self.rules = domain_rule("prometheus", wiring.with_operator(self.operator), self, "prometheus", DASHBOARD)
+        # No rule file of its own: Prometheus and Alertmanager are watched by the chart's default
+        # rules (PrometheusRuleFailures, AlertmanagerFailedToSendAlerts, ...; docs/alerts-vs-upstream.md).
         self.register_outputs(
             {
                 "release": self.release.name,

@@ -77,6 +77,7 @@ SETTINGS = (
         ("0.0.0.0/0",),
         example='["10.0.0.1/32"]',
     ),
+    setting("controlPlaneMonitoring", "boolean", "Scrape and alert on the cluster's controller manager, scheduler, etcd and kube-proxy (the chart's ServiceMonitors and rule groups); false on a managed cluster where they cannot be scraped.", parse_bool, True),
 )
 
 
@@ -143,6 +144,8 @@ class PrometheusStackSettings:
     api_server_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     # The stack's profile (dev, staging, prod): sizes the chart's containers (hardening.py).
     profile: str = "dev"
+    # controlPlaneMonitoring (components/prometheus_stack/control_plane.py)
+    control_plane_monitoring: bool = True
 
 
 def read(reader: Reader) -> PrometheusStackSettings:
@@ -195,6 +198,7 @@ def read(reader: Reader) -> PrometheusStackSettings:
         alertmanager=alertmanager,
         api_server_cidrs=reader.items("kubeApiServerCidrs", cidr, "10.0.0.1/32"),
         profile=reader.profile_name or "dev",
+        control_plane_monitoring=g("controlPlaneMonitoring"),
     )
     from components.prometheus_stack import overrides  # the check renders our values: the component module
 

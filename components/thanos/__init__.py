@@ -46,7 +46,7 @@ from core.rules import domain_rule, domain_rule_groups
 from core.wiring import Wiring
 
 # The names other components and the tests use.
-__all__ = ["DASHBOARD", "OBJSTORE_KEY", "OBJSTORE_SECRET", "SIDECAR_SERVICE", "Thanos", "ruler_enabled", "thanos_datasource", "thanos_sidecar"]
+__all__ = ["DASHBOARD", "OBJSTORE_KEY", "OBJSTORE_SECRET", "RECEIVE_RULE_GROUP", "RULER_RULE_GROUP", "SIDECAR_SERVICE", "Thanos", "ruler_enabled", "thanos_datasource", "thanos_rule_groups", "thanos_sidecar"]
 
 # The dashboard this domain's alerts link to unless an alert names another.
 DASHBOARD = "dataops-05-optimization"
@@ -114,10 +114,14 @@ def render_objstore(bucket: BucketSettings, access_key: Optional[str], secret_ke
 #: The group of rules/thanos.rules.yaml that watches the Ruler: deployed only with a Ruler
 #: (its absent() alert would fire forever without one).
 RULER_RULE_GROUP = "thanos-ruler"
+#: The group that watches Receive: deployed only with Receive, for the same reason; with Receive
+#: on it also replaces the sidecars' upload alert (the sidecars upload nothing then).
+RECEIVE_RULE_GROUP = "thanos-receive"
 
 
-def thanos_rule_groups(with_ruler: bool) -> list[dict[str, Any]]:
-    return [g for g in domain_rule_groups("thanos") if with_ruler or g["name"] != RULER_RULE_GROUP]
+def thanos_rule_groups(with_ruler: bool, with_receive: bool = False) -> list[dict[str, Any]]:
+    left_out = {name for name, deployed in ((RULER_RULE_GROUP, with_ruler), (RECEIVE_RULE_GROUP, with_receive)) if not deployed}
+    return [g for g in domain_rule_groups("thanos") if g["name"] not in left_out]
 
 
 # --------------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ class Thanos(pulumi.ComponentResource):
         self.receive: Optional[k8s.apps.v1.StatefulSet] = build_receive(build) if thanos.receive_enabled else None
         self.ruler: Optional[k8s.apiextensions.CustomResource] = build_ruler(build) if ruler_enabled(thanos) else None
         self.network_policies = build_network_policies(build)
-        self.rules = domain_rule("thanos", wiring, self, "thanos", DASHBOARD, groups=thanos_rule_groups(with_ruler=ruler_enabled(thanos)))
+        self.rules = domain_rule("thanos", wiring, self, "thanos", DASHBOARD, groups=thanos_rule_groups(with_ruler=ruler_enabled(thanos), with_receive=thanos.receive_enabled))
 
         self.query_url = ns.apply(query_url)
         self.register_outputs({"queryUrl": self.query_url, "objstoreSecret": self.objstore_secret.metadata.name})

@@ -78,8 +78,8 @@ def build_ruler(build: Build) -> k8s.apiextensions.CustomResource:
         spec=build.namespace.apply(lambda n: ruler_spec(n, thanos, replicas, dict(wiring.external_labels))),
         opts=pulumi.ResourceOptions(parent=build.parent, depends_on=[wiring.operator, build.objstore_secret]),
     )
-    # Its /metrics: rule evaluation failures (PrometheusRuleEvaluationFailures reads the same
-    # prometheus_rule_* names) and alert delivery; job = the governing Service's name.
+    # Its /metrics: rule evaluations (prometheus_rule_*, the thanos-ruler group of
+    # rules/thanos.rules.yaml) and alert delivery; job = the governing Service's name.
     monitor(
         "ServiceMonitor",
         f"{RULER}-servicemonitor",

@@ -146,6 +146,19 @@ def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float) -> lis
         scenarios.append(Scenario("thanos-query-down", [Expect("ThanosQueryIsDown")], {"thanos-query"}, brk, restore,
                                   "the only Thanos Query target stops answering (up 0)"))
 
+    if "ThanosSidecarIsDown" in names:
+        sidecars = [T[key] for key in sorted(T) if key.startswith("thanos-sidecar-")]
+
+        def brk(t):
+            for target in sidecars:
+                target.down = True
+
+        def restore(t):
+            for target in sidecars:
+                target.down = False
+        scenarios.append(Scenario("thanos-sidecars-down", [Expect("ThanosSidecarIsDown")], {s.key for s in sidecars}, brk, restore,
+                                  f"all {len(sidecars)} sidecar targets stop answering (up 0; absent(up == 1) as when the pods are gone)"))
+
     if "TrinoWorkersLost" in names:
         active = T["trino-coordinator"].find("trino_failuredetector_name_HeartbeatFailureDetector_ActiveCount")[0]
         scenarios.append(Scenario("trino-workers-lost", [Expect("TrinoWorkersLost")], {"trino-coordinator"},
