@@ -243,7 +243,8 @@ def test_images_come_from_approved_registries(stacks, stack):
 
 
 def test_no_registry_is_approved_by_default(stacks):
-    """No default list (issue 23): nothing is flagged until a team names its registries."""
+    """No default list (a default approved namespaces the team did not own): nothing is flagged
+    until a team names its registries."""
     statsd = stacks["prod"].one(DEPLOYMENT, "airflow-statsd-exporter")
     policy = [POLICIES["approved-image-registries"]]
     assert DEFAULT_APPROVED_REGISTRIES == ()
