@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtur
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, expected_state, rows  # noqa: I001
 
 from exporters.iceberg.collector import IcebergCollector
-from exporters.iceberg.config import ConfigError, load_config, parse_duration, parse_size
+from exporters.iceberg.config import ConfigError, load_config
+from exporters.iceberg.quantities import parse_duration, parse_size
 from exporters.iceberg.metrics import Exposition
 
 from prometheus_client.parser import text_string_to_metric_families
