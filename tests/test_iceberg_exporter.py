@@ -498,7 +498,7 @@ def test_full_refresh_interval_reloads_unchanged_tables(local, metadata_file_rea
 
 
 def test_fast_renderer_matches_prometheus_client_byte_for_byte():
-    from exporters.iceberg.collector import TableStats
+    from exporters.iceberg.table_stats import TableStats
     from exporters.iceberg.metrics import TableRenderer, build_table_families, render
 
     stats = [
