@@ -20,77 +20,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
 from e2e import checks, jenkins
-from e2e.build import binary_path, module_file
+from e2e.build import binary_path
 from e2e.build import main as build_main
 from e2e.cluster import CONTEXT, LocalCluster
+from e2e.crd_chart import make_chart
 from e2e.kube import wait_for
 from e2e.paths import CACHE_ROOT, REPO_ROOT
+from e2e.plans import PLANS, StackPlan, random_secret
 from e2e.pulumi_cli import PulumiCli, PulumiError
 
 RUN_DIR = CACHE_ROOT / "run"  # make e2e: everything of one run; the next run starts clean
 LOCAL_DIR = CACHE_ROOT / "local"  # make up / make down: the local trial cluster, kept between the two
-OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.93.1"
-CRD_DIR = "example/prometheus-operator-crd"
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def say(message: str) -> None:
     print(f"e2e: {message}", flush=True)
-
-
-@dataclass(frozen=True)
-class StackPlan:
-    """What the e2e does with one stack: its test secrets and its settings change."""
-
-    name: str
-    secrets: tuple[str, ...]
-    change_key: str
-    change_value: str
-    expect_changed: frozenset[tuple[str, str]]  # (type, name) the change must update, and nothing else
-    check_change: Callable[[checks.Kube], bool]
-    protected: bool
-
-
-def _random_secret(key: str) -> str:
-    if key == "slackWebhookUrl":
-        return f"https://hooks.slack.invalid/services/e2e-{secrets.token_hex(8)}"
-    if key == "deadMansSwitchUrl":
-        return f"https://heartbeat.invalid/ping/e2e-{secrets.token_hex(8)}"
-    return f"e2e-{key}-{secrets.token_hex(12)}"
-
-
-THANOS_KEYS = ("thanosAccessKey", "thanosSecretKey")
-PLANS = {
-    "dev": StackPlan(
-        "dev", (), "prometheusRetention", "3d",
-        frozenset({("kubernetes:helm.sh/v3:Release", "kube-prometheus-stack")}),
-        lambda kube: kube.get(f"/apis/monitoring.coreos.com/v1/namespaces/{checks.NAMESPACE}/prometheuses/{checks.PROMETHEUS}")["spec"]["retention"] == "3d",
-        protected=False,
-    ),
-    "staging": StackPlan(
-        "staging", THANOS_KEYS, "thanosRetentionRaw", "10d",
-        frozenset({("kubernetes:apps/v1:StatefulSet", "thanos-compact")}),
-        lambda kube: "--retention.resolution-raw=10d" in checks.statefulset_args(kube, "thanos-compact"),
-        protected=False,
-    ),
-    "prod": StackPlan(
-        "prod", ("pagerdutyRoutingKey", "slackWebhookUrl", "deadMansSwitchUrl", *THANOS_KEYS), "thanosRetentionRaw", "20d",
-        frozenset({("kubernetes:apps/v1:StatefulSet", "thanos-compact")}),
-        lambda kube: "--retention.resolution-raw=20d" in checks.statefulset_args(kube, "thanos-compact"),
-        protected=True,
-    ),
-}
 
 
 @dataclass
@@ -116,6 +69,7 @@ class Run:
             say(f"prometheus-operator v0.93.1 running as a local process, metrics on 127.0.0.1:{port}")
             cluster.add_storage(storage_classes())
             chart = make_chart(run_dir / "chart")
+            say(f"chart: STAND-IN kube-prometheus-stack 88.5.3 (e2e/chart) with the operator's {len(list((chart / 'crds').iterdir()))} CRDs of v0.93.1 (schemas whole, descriptions left out)")
             pulumi = PulumiCli(run_dir, cluster.kubeconfig)
             pulumi.prepare()
             say(pulumi.version().splitlines()[0] + " (pulumi CLI built from pkg/v3)")
@@ -135,7 +89,7 @@ class Run:
         p.run(["config", "set", "dataops-monitoring:kubeContext", CONTEXT], stack=plan.name)
         p.run(["config", "set", "dataops-monitoring:kubePrometheusStackChart", str(self.chart)], stack=plan.name)
         for key in ("grafanaAdminPassword", *plan.secrets):
-            p.run(["config", "set", "--secret", f"dataops-monitoring:{key}", _random_secret(key)], stack=plan.name)
+            p.run(["config", "set", "--secret", f"dataops-monitoring:{key}", random_secret(key)], stack=plan.name)
 
     def mock_render(self, plan: StackPlan) -> dict:
         """The mock engine's render of the same stack file (secrets as placeholders)."""
@@ -186,7 +140,7 @@ class Run:
         say(f"{name}: {plan.change_key} -> {plan.change_value}: preview showed exactly {sorted(expected)}; the API server has it")
 
         # A secret rotation reaches the Secret and nothing else.
-        rotated = _random_secret("grafanaAdminPassword")
+        rotated = random_secret("grafanaAdminPassword")
         p.run(["config", "set", "--secret", "dataops-monitoring:grafanaAdminPassword", rotated], stack=name)
         changed = checks.changed_steps(p.json(["preview", "--diff"], stack=name))
         if changed != {("kubernetes:core/v1:Secret", "grafana-admin"): "update"}:
@@ -322,42 +276,6 @@ def storage_classes() -> set[str]:
         if isinstance(value, str):
             classes.add(value)
     return classes
-
-
-class _CrdLoader(yaml.SafeLoader):
-    """YAML 1.1's '=' "value" tag has no constructor in PyYAML; the CRDs use '=' as a string."""
-
-
-_CrdLoader.yaml_implicit_resolvers = {
-    first: [resolver for resolver in resolvers if resolver[0] != "tag:yaml.org,2002:value"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _without_descriptions(node: object) -> object:
-    if isinstance(node, dict):
-        return {key: _without_descriptions(value) for key, value in node.items() if key != "description"}
-    if isinstance(node, list):
-        return [_without_descriptions(item) for item in node]
-    return node
-
-
-def make_chart(dest: Path) -> Path:
-    """The STAND-IN chart (e2e/chart) with the operator's real CRDs from its v0.93.1 module.
-
-    Their schemas are kept whole; their description texts are left out, because Helm stores
-    the chart in the release Secret and Kubernetes caps a Secret at 1 MiB (with descriptions:
-    "Secret sh.helm.release.v1... is invalid: data: Too long")."""
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(REPO_ROOT / "e2e" / "chart", dest)
-    crds = dest / "crds"
-    crds.mkdir()
-    source = module_file(OPERATOR_MODULE, CRD_DIR)
-    for crd in sorted(source.glob("*.yaml")):
-        document = _without_descriptions(yaml.load(crd.read_text(), Loader=_CrdLoader))
-        (crds / crd.name).write_text(json.dumps(document, sort_keys=True) + "\n")  # JSON is YAML
-    say(f"chart: STAND-IN kube-prometheus-stack 88.5.3 (e2e/chart) with the operator's {len(list(crds.iterdir()))} CRDs of v0.93.1 (schemas whole, descriptions left out)")
-    return dest
 
 
 def test(stacks: list[str]) -> int:

@@ -76,7 +76,7 @@ def test_one_exporter_has_no_shard_flag(prod_run):
 
 def test_shards_split_the_lake_with_one_scrape_target_each(run_stack):
     """n Deployments, each `--shard i/n` with its own selector; one Service and one ServiceMonitor over all."""
-    from exporters.iceberg.config import shard_of
+    from exporters.iceberg.sharding import shard_of
 
     run = run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterShards": 3})
     shards = sorted((d for d in run.by_type(DEPLOYMENT) if d.name.startswith("iceberg-exporter")), key=lambda d: d.name)

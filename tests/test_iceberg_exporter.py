@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtur
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, expected_state, rows  # noqa: I001
 
 from exporters.iceberg.collector import IcebergCollector
-from exporters.iceberg.config import ConfigError, load_config, parse_duration, parse_size
+from exporters.iceberg.config import ConfigError, load_config
+from exporters.iceberg.quantities import parse_duration, parse_size
 from exporters.iceberg.metrics import Exposition
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -497,7 +498,7 @@ def test_full_refresh_interval_reloads_unchanged_tables(local, metadata_file_rea
 
 
 def test_fast_renderer_matches_prometheus_client_byte_for_byte():
-    from exporters.iceberg.collector import TableStats
+    from exporters.iceberg.table_stats import TableStats
     from exporters.iceberg.metrics import TableRenderer, build_table_families, render
 
     stats = [

@@ -26,7 +26,8 @@ from iceberg_fixtures import LocalCatalog, rows, wait_for  # noqa: E402,I001
 
 from exporters.iceberg.app import Exporter  # noqa: E402
 from exporters.iceberg.config import load_config  # noqa: E402
-from exporters.iceberg.server import GzipSplicer, MetricsServer  # noqa: E402
+from exporters.iceberg.http_protocol import GzipSplicer  # noqa: E402
+from exporters.iceberg.server import MetricsServer  # noqa: E402
 
 BODY = b"".join(b'iceberg_table_files_count{database="db",table="t%04d"} %d\n' % (i, i) for i in range(2000))
 
@@ -307,7 +308,7 @@ def test_gzip_when_the_client_accepts_it(servers):
 
 
 def test_accept_encoding_parsing():
-    from exporters.iceberg.server import accepts_gzip
+    from exporters.iceberg.http_protocol import accepts_gzip
 
     assert accepts_gzip("gzip")
     assert accepts_gzip("deflate, gzip;q=0.5")
@@ -350,7 +351,7 @@ def test_keep_alive_pipelining_head_and_errors(servers):
 
 
 def test_parse_request_head():
-    from exporters.iceberg.server import parse_request_head
+    from exporters.iceberg.http_protocol import parse_request_head
 
     r = parse_request_head(b"GET /metrics?x=1 HTTP/1.1\r\nAccept-Encoding: gzip\r\nConnection: close")
     assert (r.method, r.path, r.keep_alive, r.gzip, r.error) == ("GET", "/metrics", False, True, 0)
@@ -490,7 +491,7 @@ def test_gzip_splicer_output_is_one_standard_member_equal_to_the_body():
     """Compressing the unchanging head once and the tail per scrape gives valid gzip."""
     import zlib
 
-    from exporters.iceberg.server import GzipSplicer
+    from exporters.iceberg.http_protocol import GzipSplicer
 
     head = b"".join(b"iceberg_table_size_bytes{table=\"t%05d\"} %d\n" % (i, i * 7) for i in range(3000))
     splicer = GzipSplicer()

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # iceberg_fixtur
 from iceberg_fixtures import REPO_ROOT, LocalCatalog, rows  # noqa: I001
 
 from exporters.iceberg.collector import IcebergCollector
-from exporters.iceberg.config import jump_hash, shard_of
+from exporters.iceberg.sharding import jump_hash, shard_of
 from exporters.iceberg.metrics import Exposition
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,7 +45,7 @@ def test_growing_n_moves_tables_only_to_the_new_shard():
 def test_shard_of_is_stable_across_processes_and_not_pythons_hash():
     """Same answer in a fresh interpreter with a different hash seed, and from the documented formula."""
     code = (
-        "from exporters.iceberg.config import shard_of;"
+        "from exporters.iceberg.sharding import shard_of;"
         "print([shard_of(f'db{i % 7}', f'table_{i:05d}', 5) for i in range(200)])"
     )
     outs = set()

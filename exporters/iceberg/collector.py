@@ -38,6 +38,7 @@ from exporters.iceberg import catalogs
 from exporters.iceberg.catalog_access import CatalogProvider, catalog_factory, classify_error
 from exporters.iceberg.config import Config
 from exporters.iceberg.runner import CallTimeout, Cancelled, DeadlineRunner
+from exporters.iceberg.table_stats import FileStats, TableStats, manifest_file_stats, snapshot_table_stats
 
 log = logging.getLogger(__name__)
 
@@ -50,53 +51,6 @@ ERROR_KINDS = (
     "timeout",  # over --table-timeout
     "other",
 )
-
-SUMMARY_TOTALS = {
-    "size_bytes": "total-files-size",
-    "data_files": "total-data-files",
-    "records": "total-records",
-    "delete_files": "total-delete-files",
-}
-
-
-@dataclass(frozen=True)
-class FileStats:
-    """Live files of one manifest or of a whole snapshot."""
-
-    data_files: int = 0
-    data_bytes: int = 0
-    records: int = 0
-    small_files: int = 0
-    delete_files: int = 0
-    delete_bytes: int = 0
-
-    def __add__(self, other: "FileStats") -> "FileStats":
-        return FileStats(
-            self.data_files + other.data_files,
-            self.data_bytes + other.data_bytes,
-            self.records + other.records,
-            self.small_files + other.small_files,
-            self.delete_files + other.delete_files,
-            self.delete_bytes + other.delete_bytes,
-        )
-
-
-@dataclass(frozen=True)
-class TableStats:
-    database: str
-    table: str
-    snapshot_id: int | None
-    size_bytes: int
-    data_files: int
-    records: int
-    delete_files: int
-    small_files: int
-    snapshots_count: int
-    last_update_seconds: float | None  # None for a table without a current snapshot
-    collected_at: float  # wall clock (time.time()) of the load these values come from
-    # (IcebergCollector.confirmed_at[key] is when they were last confirmed current: the age metric)
-    totals_source: str  # "summary", "manifests" or "empty"
-
 
 @dataclass
 class _SnapshotEntry:
@@ -198,25 +152,9 @@ class IcebergCollector:
 
     # -- one table ---------------------------------------------------------------
     def _read_manifest(self, io: Any, manifest: Any) -> FileStats:
-        from pyiceberg.manifest import DataFileContent
-
         with self._lock:
             self.manifest_reads += 1
-        threshold = self.config.small_file_bytes
-        data_files = data_bytes = records = small = delete_files = delete_bytes = 0
-        for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
-            df = entry.data_file
-            size = int(df.file_size_in_bytes)
-            if df.content == DataFileContent.DATA:
-                data_files += 1
-                data_bytes += size
-                records += int(df.record_count)
-                if size < threshold:
-                    small += 1
-            else:
-                delete_files += 1
-                delete_bytes += size
-        return FileStats(data_files, data_bytes, records, small, delete_files, delete_bytes)
+        return manifest_file_stats(io, manifest, self.config.small_file_bytes)
 
     def _snapshot_file_stats(self, key: tuple[str, str], io: Any, snapshot: Any) -> FileStats:
         entry = self._snapshots.get(key)
@@ -268,46 +206,12 @@ class IcebergCollector:
         return stats
 
     def _table_stats(self, key: tuple[str, str], metadata: Any, io: Any) -> TableStats:
-        database, name = key
-        snapshot = metadata.current_snapshot()
-        snapshots_count = len(metadata.snapshots)
         now = time.time()
+        snapshot = metadata.current_snapshot()
         if snapshot is None:
             self._snapshots.pop(key, None)
-            return TableStats(database, name, None, 0, 0, 0, 0, 0, snapshots_count, None, now, "empty")
-        props = snapshot.summary.additional_properties if snapshot.summary is not None else {}
-        totals: dict[str, int] = {}
-        for attr, prop in SUMMARY_TOTALS.items():
-            try:
-                totals[attr] = int(props[prop])
-            except (KeyError, TypeError, ValueError):
-                pass
-        files = self._snapshot_file_stats(key, io, snapshot)
-        source = "summary"
-        if len(totals) < len(SUMMARY_TOTALS):
-            source = "manifests"
-            fallback = {
-                "size_bytes": files.data_bytes + files.delete_bytes,
-                "data_files": files.data_files,
-                "records": files.records,
-                "delete_files": files.delete_files,
-            }
-            for attr, value in fallback.items():
-                totals.setdefault(attr, value)
-        return TableStats(
-            database=database,
-            table=name,
-            snapshot_id=snapshot.snapshot_id,
-            size_bytes=totals["size_bytes"],
-            data_files=totals["data_files"],
-            records=totals["records"],
-            delete_files=totals["delete_files"],
-            small_files=files.small_files,
-            snapshots_count=snapshots_count,
-            last_update_seconds=snapshot.timestamp_ms / 1000.0,
-            collected_at=now,
-            totals_source=source,
-        )
+            return snapshot_table_stats(key, metadata, None, None, now)
+        return snapshot_table_stats(key, metadata, snapshot, self._snapshot_file_stats(key, io, snapshot), now)
 
     # -- cycle -------------------------------------------------------------------
     def _count(self, kind: str, n: int = 1) -> None:

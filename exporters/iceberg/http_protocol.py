@@ -142,7 +142,7 @@ class GzipSplicer:
         return self._finish(PreparedHead(self._head_deflate, self._head_crc), body[len(head) :], len(body))
 
 
-class _Request:
+class Request:
     __slots__ = ("method", "path", "keep_alive", "gzip", "error")
 
     def __init__(self, method: str, path: str, keep_alive: bool, gzip_ok: bool, error: int = 0):
@@ -153,26 +153,26 @@ class _Request:
         self.error = error
 
 
-def parse_request_head(head: bytes) -> _Request:
+def parse_request_head(head: bytes) -> Request:
     """Parse a request line and headers (without the final blank line)."""
     try:
         text = head.decode("latin-1")
         lines = text.split("\r\n")
         method, target, version = lines[0].split(" ")
     except ValueError:
-        return _Request("", "", False, False, 400)
+        return Request("", "", False, False, 400)
     if not version.startswith("HTTP/1."):
-        return _Request(method, "", False, False, 505 if version.startswith("HTTP/") else 400)
+        return Request(method, "", False, False, 505 if version.startswith("HTTP/") else 400)
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
-            return _Request(method, "", False, False, 400)
+            return Request(method, "", False, False, 400)
         key = name.lower()
         headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     connection = {t.strip().lower() for t in headers.get("connection", "").split(",")}
     keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
-    request = _Request(method, target.split("?", 1)[0], keep_alive, accepts_gzip(headers.get("accept-encoding")))
+    request = Request(method, target.split("?", 1)[0], keep_alive, accepts_gzip(headers.get("accept-encoding")))
     if "transfer-encoding" in headers:
         request.error, request.keep_alive = 400, False  # no request bodies here
     else:

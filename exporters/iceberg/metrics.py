@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporters.iceberg.collector import ERROR_KINDS, IcebergCollector, TableStats
+from exporters.iceberg.collector import ERROR_KINDS, IcebergCollector
+from exporters.iceberg.table_stats import TableStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -13,7 +13,7 @@ import time
 from email.utils import formatdate
 from typing import Callable, Optional
 
-from exporters.iceberg.http_protocol import GzipSplicer, SplitBody, _Request
+from exporters.iceberg.http_protocol import GzipSplicer, SplitBody, Request
 from exporters.iceberg.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Batch:
             self._compressed = gz.compress_split(rendered) if isinstance(rendered, SplitBody) else gz.compress(rendered)
         return 200, CONTENT_TYPE, self._compressed, True
 
-    def response(self, req: _Request, keep: bool) -> tuple[bytes, ...]:
+    def response(self, req: Request, keep: bool) -> tuple[bytes, ...]:
         """The buffers of the answer to ``req``: the head, then the body's parts, shared and
         never copied (the server sends them in one gather write)."""
         head_only = req.method == "HEAD"

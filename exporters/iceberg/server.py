@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import itertools
 import logging
 import resource
 import selectors
@@ -55,7 +54,8 @@ import threading
 import time
 from typing import Callable
 
-from exporters.iceberg.http_protocol import GzipSplicer, _Request, accepts_gzip, parse_request_head  # noqa: F401 - GzipSplicer, accepts_gzip: tests
+from exporters.iceberg.connection import Connection
+from exporters.iceberg.http_protocol import Request
 from exporters.iceberg.responses import BodyFn, HealthFn, Responder
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,8 @@ MAX_CONNECTIONS = 1024
 IDLE_TIMEOUT = 120.0  # > the usual 30-60 s scrape interval, so Prometheus keeps its connection
 REQUEST_TIMEOUT = 10.0
 WRITE_TIMEOUT = 30.0
-MAX_REQUEST_HEAD = 16 * 1024
 RECV_SIZE = 65536
 FD_RESERVE = 64  # descriptors kept free for the catalog client, files, logging
-IOV_BATCH = 64  # buffers per sendmsg (well under IOV_MAX)
 LINGER_SECONDS = 2.0  # after a Connection: close response, read and discard for this long
 
 class _Reader:
@@ -78,29 +76,6 @@ class _Reader:
 
     def __init__(self, callback: Callable[[], None]):
         self.callback = callback
-
-
-class _Conn:
-    __slots__ = (
-        "sock", "fd", "inbuf", "out", "sent", "last", "head_started", "close_after", "draining", "requests", "mask",
-    )
-
-    def __init__(self, sock: socket.socket, now: float):
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.inbuf = bytearray()
-        self.out = collections.deque()  # response buffers (head, body, head, ...), in request order
-        self.sent = 0  # bytes of out[0] already written
-        self.last = now  # last read or write progress
-        self.head_started = 0.0  # when the first byte of an incomplete request arrived
-        self.close_after = False  # close once ``out`` is written
-        self.draining = 0.0  # since when the write side is shut down (lingering close), or 0
-        self.requests = 0
-        self.mask = selectors.EVENT_READ  # the events it is registered for
-
-    @property
-    def idle(self) -> bool:
-        return not self.inbuf and not self.out
 
 
 class MetricsServer:
@@ -139,7 +114,7 @@ class MetricsServer:
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         # fd -> connection, least recently active first (for eviction at the bound).
-        self._conns: collections.OrderedDict[int, _Conn] = collections.OrderedDict()
+        self._conns: collections.OrderedDict[int, Connection] = collections.OrderedDict()
         self._stopping = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -236,7 +211,7 @@ class MetricsServer:
         timeout = max(0.0, min(1.0, self._next_sweep - now)) if self._conns else 1.0
         events = self._selector.select(timeout)
         now = time.monotonic()
-        pending: list[tuple[_Conn, _Request]] = []
+        pending: list[tuple[Connection, Request]] = []
         for key, mask in events:
             sock = key.fileobj
             if sock is self._listener:
@@ -283,7 +258,7 @@ class MetricsServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            conn = _Conn(sock, now)
+            conn = Connection(sock, now)
             self._conns[conn.fd] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
             self.peak_connections = max(self.peak_connections, len(self._conns))
@@ -305,7 +280,7 @@ class MetricsServer:
             pass
         sock.close()
 
-    def _read(self, conn: _Conn, now: float, pending: list[tuple[_Conn, _Request]]) -> None:
+    def _read(self, conn: Connection, now: float, pending: list[tuple[Connection, Request]]) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -331,29 +306,11 @@ class MetricsServer:
             conn.head_started = now
         conn.inbuf += data
         self._touch(conn, now)
-        while not conn.close_after:
-            end = conn.inbuf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(conn.inbuf) > MAX_REQUEST_HEAD:
-                    pending.append((conn, _Request("", "", False, False, 431)))
-                    conn.close_after = True
-                    conn.inbuf.clear()
-                break
-            head = bytes(conn.inbuf[:end])
-            del conn.inbuf[: end + 4]
-            while head.startswith(b"\r\n"):  # tolerated empty lines before a request
-                head = head[2:]
-            request = parse_request_head(head)
-            conn.requests += 1
-            if not request.keep_alive:
-                conn.close_after = True
-                conn.inbuf.clear()
-            pending.append((conn, request))
-            conn.head_started = now
+        pending.extend((conn, request) for request in conn.take_requests(now))
 
-    def _respond(self, pending: list[tuple[_Conn, _Request]], now: float) -> None:
+    def _respond(self, pending: list[tuple[Connection, Request]], now: float) -> None:
         batch = self.responder.batch()
-        touched: list[_Conn] = []
+        touched: list[Connection] = []
         for conn, req in pending:
             if conn.fd not in self._conns:
                 continue
@@ -363,32 +320,16 @@ class MetricsServer:
             if conn.fd in self._conns and conn.out:
                 self._flush(conn, now)
 
-    def _flush(self, conn: _Conn, now: float) -> None:
-        out = conn.out
-        while out:
-            first = out[0]
-            bufs = [memoryview(first)[conn.sent :] if conn.sent else first]
-            bufs.extend(itertools.islice(out, 1, IOV_BATCH))
-            wanted = sum(len(b) for b in bufs)
+    def _flush(self, conn: Connection, now: float) -> None:
+        while conn.out:
             try:
-                n = conn.sock.sendmsg(bufs)  # a gather write: head and body in one call
-            except (BlockingIOError, InterruptedError):
-                n = 0
+                n, complete = conn.send_some()
             except OSError:
                 self._drop(conn)
                 return
             if n:
                 self._touch(conn, now)
-            done = n
-            while done and out:
-                left = len(out[0]) - conn.sent
-                if done < left:
-                    conn.sent += done
-                    break
-                done -= left
-                out.popleft()
-                conn.sent = 0
-            if n < wanted:  # the socket buffer is full: wait until it is writable
+            if not complete:  # the socket buffer is full: wait until it is writable
                 self._watch(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
                 return
         if conn.close_after:
@@ -396,7 +337,7 @@ class MetricsServer:
         else:
             self._watch(conn, selectors.EVENT_READ)
 
-    def _linger(self, conn: _Conn, now: float) -> None:
+    def _linger(self, conn: Connection, now: float) -> None:
         """Shut down the write side, then read and discard until the client closes (or
         ``LINGER_SECONDS``): closing with unread input would send a RST that can destroy
         the response before the client has read it."""
@@ -409,12 +350,12 @@ class MetricsServer:
         conn.inbuf.clear()
         self._watch(conn, selectors.EVENT_READ)
 
-    def _watch(self, conn: _Conn, mask: int) -> None:
+    def _watch(self, conn: Connection, mask: int) -> None:
         if conn.mask != mask:
             self._selector.modify(conn.sock, mask, conn)
             conn.mask = mask
 
-    def _touch(self, conn: _Conn, now: float) -> None:
+    def _touch(self, conn: Connection, now: float) -> None:
         conn.last = now
         self._conns.move_to_end(conn.fd)
 
@@ -445,7 +386,7 @@ class MetricsServer:
             conn.out.extend(self.responder.simple(code, b"request timeout\n"))
             self._flush(conn, now)
 
-    def _drop(self, conn: _Conn) -> None:
+    def _drop(self, conn: Connection) -> None:
         if self._conns.pop(conn.fd, None) is None:
             return
         try:
