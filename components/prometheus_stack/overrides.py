@@ -136,8 +136,18 @@ def owned_paths() -> frozenset[Path]:
         values=tuple(layer.chart_values() for layer in declared_layers() if layer.chart_values),
     )
     leaves = _leaves(chart_values(standin, wiring, contributions))
+    sizing = tunable_paths()
     # A map whose keys come from a setting is owned whole: the stand-in's keys are not the stack's.
-    return frozenset(next((m for m in SETTING_KEYED_MAPS if leaf[: len(m)] == m), leaf) for leaf in leaves)
+    return frozenset(next((m for m in SETTING_KEYED_MAPS if leaf[: len(m)] == m), leaf) for leaf in leaves if leaf not in sizing)
+
+
+def tunable_paths() -> frozenset[Path]:
+    """The chart pods' requests and limits (hardening.py): per-profile defaults no setting
+    controls. Tuning them (kube-state-metrics or node-exporter on a large cluster) is what this
+    escape hatch is for; their security values (securityContext, tokens) stay owned."""
+    from components.prometheus_stack.hardening import hardening_values
+
+    return frozenset(leaf for profile in ("dev", "staging", "prod") for leaf in _leaves(hardening_values(profile, True)) if "resources" in leaf)
 
 
 def owner(path: Path) -> str:
@@ -204,4 +214,4 @@ def apply(values: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-__all__ = ["KEY", "OWNING_SETTINGS", "apply", "conflicts", "owned_paths", "owner", "read", "show"]
+__all__ = ["KEY", "OWNING_SETTINGS", "apply", "conflicts", "owned_paths", "owner", "read", "show", "tunable_paths"]
