@@ -40,13 +40,10 @@ def test_render_is_deterministic_and_masks_secrets(tmp_path, stack):
 
 
 def test_render_reports_settings_errors_without_a_traceback(tmp_path):
-    bad = ROOT / "Pulumi.rendertest.yaml"
+    bad = tmp_path / "Pulumi.rendertest.yaml"
     bad.write_text("config:\n  dataops-monitoring:environment: QA_1\n  dataops-monitoring:clusterName: Bad_Name\n")
-    try:
-        proc = subprocess.run([sys.executable, "-m", "tools.render", "rendertest", "--out", str(tmp_path)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
-    finally:
-        bad.unlink()
+    proc = subprocess.run([sys.executable, "-m", "tools.render", "rendertest", "--stack-file", str(bad), "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "dataops-monitoring:environment = 'QA_1'" in proc.stderr
