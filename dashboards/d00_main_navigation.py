@@ -87,7 +87,7 @@ def build(inputs: Inputs) -> dict:
             "발생 중인 알림 목록 (Firing alerts)",
             [target(f'count by (alertname, severity) (ALERTS{{alertstate="firing", {C}}})')],
             "short",
-            description="Firing alert rules and how many series each fires for.",
+            description="Firing alert rules and how many series each fires for; empty = no alert firing (healthy).",
             w=12,
             rename={"Value": "series"},
         ),
