@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 REQUIREMENTS := requirements.txt requirements-dev.txt exporters/iceberg/requirements.txt policy/requirements.txt
 
-.PHONY: help venv render render-all test test-fast lint tools pulumi-yaml readme-settings bench-iceberg bench-iceberg-server slo-report clean
+.PHONY: help venv render render-all test test-live test-fast lint tools pulumi-yaml readme-settings bench-iceberg bench-iceberg-server slo-report clean
 
 help:
 	@echo "make render STACK=staging|prod  offline preview -> build/<stack>/resources.json"
 	@echo "make test                       lint + all tests (make tools: pinned promtool/amtool/prometheus in .tools/bin, groovy)"
+	@echo "make test-live                  the programs we deploy for real: Airflow, PySpark + jmx_exporter, Thanos, kube-state-metrics (Go, big installs)"
 	@echo "make test-fast                  lint + unit and mock-engine tests only (no real binaries)"
 	@echo "make lint                       ruff"
 	@echo "make checkov STACK=prod         checkov's Kubernetes checks on our objects (skips: policy/checkov-skips.yaml)"
@@ -53,15 +54,23 @@ diff: venv
 # promtool, Prometheus, Alertmanager/amtool and the real exporters used by the tests: the
 # Debian unstable versions pinned in tools/tool-versions.txt, unpacked into .tools/bin (no
 # system install, no root, no service started; a no-op when already there).
-tools: tools-groovy
+tools: venv tools-groovy
 	tools/fetch_tools.sh
+	$(PY) -m tools.live_programs install
 
 test: venv tools checkov-venv lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not heavy" tests
+
+# The programs we deploy, run for real where they take minutes or a big install: Airflow and
+# PySpark (own venvs, tools/live_programs.py), Thanos with a backfilled bucket, kube-state-metrics
+# on the e2e's local API server. `.ci/run` runs it after `make test`.
+test-live: venv tools
+	$(PY) -m tools.live_programs install --heavy
+	$(PY) -m pytest -q -m heavy tests
 
 # Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
 test-fast: venv lint
-	$(PY) -m pytest -q -n 2 -m "not live and not tools" tests
+	$(PY) -m pytest -q -n 2 -m "not live and not tools and not heavy" tests
 
 lint: venv
 	$(PY) -m ruff check .

@@ -38,6 +38,9 @@ class GoTool:
     copy_from_module: tuple[tuple[str, str], ...] = ()  # (module@version/relative path, file name)
     ship_with_binaries: tuple[str, ...] = ()  # of those copied files, the ones installed beside the binaries
     env: dict[str, str] = field(default_factory=dict)
+    # "e2e": the real engine's parts (`make e2e-build`); "live": the programs we deploy that the
+    # live tests and the game day run (`make tools` builds them when Go is installed).
+    group: str = "e2e"
 
 
 KUBE_VERSION = "v1.37.2"
@@ -97,6 +100,39 @@ TOOLS: tuple[GoTool, ...] = (
             f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
             f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-e2e",
         ),
+    ),
+    GoTool(
+        name="thanos",
+        version="v0.42.4",
+        binaries={"thanos": "github.com/thanos-io/thanos/cmd/thanos"},
+        ldflags=(
+            f"-X {_PROM_VERSION_PKG}.Version=0.42.4",
+            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
+            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
+        ),
+        group="live",
+    ),
+    GoTool(
+        name="statsd_exporter",
+        version="v0.28.0",
+        binaries={"statsd_exporter": "github.com/prometheus/statsd_exporter"},
+        ldflags=(
+            f"-X {_PROM_VERSION_PKG}.Version=0.28.0",
+            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
+            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
+        ),
+        group="live",
+    ),
+    GoTool(
+        name="kube-state-metrics",
+        version="v2.20.0",
+        binaries={"kube-state-metrics": "k8s.io/kube-state-metrics/v2"},
+        ldflags=(
+            f"-X {_PROM_VERSION_PKG}.Version=2.20.0",
+            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
+            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
+        ),
+        group="live",
     ),
     GoTool(
         name="pulumi",
@@ -247,12 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even what the cache holds")
     parser.add_argument("--only", action="append", default=[], help="build only this tool (repeatable)")
     parser.add_argument("--summary", action="store_true", help="print the cache's figures and versions only")
+    parser.add_argument("--group", choices=("e2e", "live", "all"), default="e2e", help="which tools (default: the e2e's)")
     args = parser.parse_args(argv)
     if shutil.which("go") is None and not args.summary:
         print("e2e build: Go is not installed; make e2e needs Go (see e2e/README.md)", file=sys.stderr)
         return 2
     for tool in TOOLS:
         if args.only and tool.name not in args.only:
+            continue
+        if not args.only and args.group != "all" and tool.group != args.group:
             continue
         built = all((tool_dir(tool) / b).exists() for b in tool.binaries)
         if args.summary or (built and not args.force):

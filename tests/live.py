@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -32,6 +33,22 @@ def tool(name: str) -> str:
             pytest.fail(f"{path} is missing on CI: `make tools` (tools/fetch_tools.sh) must provide it")
         pytest.skip(f"{path} not found: run `make tools`")
     return str(path)
+
+
+def built_program(name: str) -> Optional[str]:
+    """A program we deploy, built from its wrapper Go module by `make tools`
+    (tools/live_programs.py, e2e/build.py's live group), or None when it is not built.
+
+    Where Go is installed, CI must have built it: a missing one fails there instead of letting
+    a stand-in pass for it."""
+    from tools.live_programs import go_binary
+
+    path = go_binary(name)
+    if os.access(path, os.X_OK):
+        return str(path)
+    if os.environ.get("CI", "").lower() == "true" and shutil.which("go"):
+        pytest.fail(f"{path} is missing on CI although Go is installed: `make tools` must build {name}")
+    return None
 
 
 def with_package_share(args: list[str], package: str) -> list[str]:

@@ -9,9 +9,10 @@ stored as ``le="3600.0"``. promtool unit tests load series without a scrape and 
 Every ``dataops:airflow:*`` recording rule and every pipeline-latency SLO series must have a
 sample, and the SLO's error ratio must be the share of slow successful runs we sent.
 
-The exporter: ``.tools/bin/prometheus-statsd-exporter`` when it is there. Debian (sid,
-trixie, bookworm, experimental) does not package prometheus/statsd_exporter, so `make tools`
-cannot provide it and the test otherwise runs ``_StatsdStandIn``: an in-process StatsD (UDP)
+The exporter: the real prometheus/statsd_exporter v0.28.0 (the image version we deploy), which
+`make tools` builds from our wrapper Go module (e2e/gomod/statsd_exporter) where Go is
+installed. Debian (sid, trixie, bookworm, experimental) does not package it, so without Go the
+test runs ``_StatsdStandIn`` (named as the STAND-IN in the test's output): an in-process StatsD (UDP)
 receiver that applies our mapping file (glob mappings before regex ones, first match wins,
 ``match_metric_type``, ``$n`` labels, ``drop``, ``ttl``, timers ms -> s, histogram buckets) and serves
 what statsd_exporter serves for it, in the text format its Go client writes (``le="3600"``).
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import socket
 import threading
@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, with_secrets
-from tests.live import TOOLS_BIN, free_port, http_get, prom_query, running, tool, wait_until
+from tests.live import built_program, free_port, http_get, prom_query, running, tool, wait_until
 from tools.mock_engine import run_program, stack_config
 
 pytestmark = pytest.mark.live
@@ -269,7 +269,7 @@ class _StatsdStandIn:
 
 
 class _RealStatsdExporter:
-    """prometheus/statsd_exporter from .tools/bin (flags of v0.28)."""
+    """prometheus/statsd_exporter v0.28.0, built by `make tools` (flags of v0.28)."""
 
     def __init__(self, binary: str, mapping_file: Path, log_dir: Path):
         self.udp_port, self.web_port = free_port(), free_port()
@@ -338,8 +338,10 @@ def prometheus(tmp_path_factory) -> Iterator[tuple[str, list[dict]]]:
     groups = _deployed_rule_groups()
     (tmp / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, allow_unicode=True))
     mapping = _mapping_file()
-    real = TOOLS_BIN / "prometheus-statsd-exporter"
-    exporter = _RealStatsdExporter(str(real), mapping, tmp) if os.access(real, os.X_OK) else _StatsdStandIn(mapping)
+    real = built_program("statsd_exporter")
+    if real is None:
+        print("statsd scrape: STAND-IN statsd_exporter (_StatsdStandIn): Go is not installed, `make tools` built none")
+    exporter = _RealStatsdExporter(real, mapping, tmp) if real else _StatsdStandIn(mapping)
     prom_port = free_port()
     with exporter:
         config = {
