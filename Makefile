@@ -89,10 +89,12 @@ checkov-venv: $(CHECKOV_VENV)/.installed
 checkov: venv checkov-venv
 	$(PY) -m tools.checkov_scan $(STACK)
 
-# checkov on kube-prometheus-stack rendered with our values (docs/security.md): needs helm and the
-# chart (CHART=path or repository chart), neither of which the tests assume.
+# checkov on kube-prometheus-stack rendered with our values (docs/security.md): needs helm (built
+# here from its Go module where Go is installed) and the chart (CHART=path or repository chart;
+# tools/chart_from_git.py assembles it from git mirrors), neither of which the tests assume.
 CHART ?= kube-prometheus-stack
 checkov-chart: venv checkov-venv
+	-command -v go >/dev/null && $(PY) -m e2e.build --group chart
 	$(PY) -m tools.checkov_chart $(STACK) --chart $(CHART)
 
 .PHONY: checkov-venv checkov checkov-chart

@@ -39,7 +39,8 @@ class GoTool:
     ship_with_binaries: tuple[str, ...] = ()  # of those copied files, the ones installed beside the binaries
     env: dict[str, str] = field(default_factory=dict)
     # "e2e": the real engine's parts (`make e2e-build`); "live": the programs we deploy that the
-    # live tests and the game day run (`make tools` builds them when Go is installed).
+    # live tests and the game day run (`make tools` builds them when Go is installed); "chart":
+    # helm, for `make checkov-chart` only.
     group: str = "e2e"
 
 
@@ -133,6 +134,13 @@ TOOLS: tuple[GoTool, ...] = (
             f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
         ),
         group="live",
+    ),
+    GoTool(
+        name="helm",
+        version="v3.22.1",
+        binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
+        ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.22.1", "-X helm.sh/helm/v3/internal/version.gitTreeState=clean"),
+        group="chart",
     ),
     GoTool(
         name="pulumi",
@@ -283,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even what the cache holds")
     parser.add_argument("--only", action="append", default=[], help="build only this tool (repeatable)")
     parser.add_argument("--summary", action="store_true", help="print the cache's figures and versions only")
-    parser.add_argument("--group", choices=("e2e", "live", "all"), default="e2e", help="which tools (default: the e2e's)")
+    parser.add_argument("--group", choices=("e2e", "live", "chart", "all"), default="e2e", help="which tools (default: the e2e's)")
     args = parser.parse_args(argv)
     if shutil.which("go") is None and not args.summary:
         print("e2e build: Go is not installed; make e2e needs Go (see e2e/README.md)", file=sys.stderr)

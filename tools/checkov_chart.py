@@ -38,6 +38,14 @@ def split_manifests(text: str, directory: Path) -> int:
     return count
 
 
+def _helm() -> str | None:
+    """The helm `e2e.build --group chart` built (a version we chose), else one on PATH."""
+    from e2e.build import binary_path
+
+    built = binary_path("helm")
+    return str(built) if built.exists() else shutil.which("helm")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack")
@@ -45,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", default=None, help="chart repository URL (default: the stack's)")
     parser.add_argument("--no-skips", action="store_true")
     args = parser.parse_args(argv)
-    helm = shutil.which("helm")
+    helm = _helm()
     if helm is None:
-        print("helm is not on PATH: the chart cannot be rendered here (see docs/security.md)", file=sys.stderr)
+        print("helm is neither built (`python -m e2e.build --group chart`, needs Go) nor on PATH: "
+              "the chart cannot be rendered here (see docs/security.md)", file=sys.stderr)
         return 2
     from tools.render import render
 
