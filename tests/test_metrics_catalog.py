@@ -36,6 +36,17 @@ def test_every_catalog_entry_has_all_keys():
     assert not problems, "\n".join(problems)
 
 
+def test_appears_when_names_a_condition():
+    # Optional: the condition without which the real program does not expose the series;
+    # the real-program scrapes (tests/test_real_*.py) accept its absence only then.
+    problems = [
+        f"{path.name}: {entry['name']}: appears_when must be a non-empty sentence"
+        for path, entry in load_catalog_entries()
+        if "appears_when" in entry and not (isinstance(entry["appears_when"], str) and entry["appears_when"].strip())
+    ]
+    assert not problems, "\n".join(problems)
+
+
 def test_histograms_and_summaries_list_their_series():
     problems = [
         f"{path.name}: {entry['name']} ({entry['type']}) has no series list"
