@@ -77,6 +77,35 @@ def dump_yaml(document: Any) -> str:
     return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
+def credentials_secret(
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    string_data: Mapping[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+    *,
+    always: bool = False,
+    aliases: Sequence[pulumi.Alias] = (),
+) -> Optional[k8s.core.v1.Secret]:
+    """The Opaque Secret ``name`` with our labels for ``component``, a child of ``parent``.
+
+    Every value of ``string_data`` goes in as a Pulumi secret Output, whatever it is (a user
+    name too: the render masks by value, the engine sees the whole stringData secret anyway).
+    Nothing to put in it: no Secret (None), unless ``always`` (something mounts it by name):
+    then one without stringData at all, since an empty stringData never reads back from the
+    API server and the real engine replaced the Secret on every `pulumi up` (found by make e2e).
+    """
+    if not string_data and not always:
+        return None
+    return k8s.core.v1.Secret(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component)),
+        type="Opaque",
+        string_data={key: pulumi.Output.secret(value) for key, value in string_data.items()} or None,
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases) or None),
+    )
+
+
 def restricted_security_context(user: int) -> k8s.core.v1.SecurityContextArgs:
     """Non-root, read-only root filesystem, no privilege escalation, no capabilities."""
     return k8s.core.v1.SecurityContextArgs(
