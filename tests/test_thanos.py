@@ -602,3 +602,14 @@ def test_every_thanos_part_has_an_alert_for_when_it_vanishes():
     for part, job in (("Query", "thanos-query"), ("Store", "thanos-store"), ("Compact", "thanos-compact"),
                       ("Sidecar", "thanos-discovery"), ("Receive", "thanos-receive"), ("Ruler", "thanos-ruler")):
         assert job in absent_jobs.get(f"Thanos{part}IsDown", ""), part
+
+
+def test_thanos_pods_are_built_with_the_typed_helpers_of_core_k8s():
+    """No pod as a raw dict: containers, volumes and security contexts are typed arguments, the
+    pod spec comes from core.k8s.pod_spec (seccomp, no token) like every other component's."""
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "components" / "thanos").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        raw = [word for word in ('"containers"', '"containerPort"', '"volumeMounts"', '"runAsUser"', '"template"', "PodSpecArgs(") if word in text]
+        assert raw == [], f"{path.name} builds a pod by hand: {raw}"
