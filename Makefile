@@ -59,9 +59,10 @@ tools: tools-groovy
 test: venv tools checkov-venv lint
 	$(PY) -m pytest -q tests
 
-# Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
+# Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs,
+# and no sweep marked slow (`make test` runs them all).
 test-fast: venv lint
-	$(PY) -m pytest -q -n 2 -m "not live and not tools" tests
+	$(PY) -m pytest -q -n 2 -m "not live and not tools and not slow" tests
 
 lint: venv
 	$(PY) -m ruff check .
