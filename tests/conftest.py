@@ -77,6 +77,13 @@ def staging_run() -> ProgramRun:
     return _cached_run("staging", ("thanosAccessKey", "thanosSecretKey"))
 
 
+@pytest.fixture
+def sample_run(prod_run, staging_run) -> Callable[[str], ProgramRun]:
+    """sample_run("prod" | "staging"): the plain run of that sample with its secrets (prod_run /
+    staging_run, once per session), for tests parametrized over the two stacks."""
+    return {"prod": prod_run, "staging": staging_run}.__getitem__
+
+
 # ---------------------------------------------------------------------------------------------
 # `make test-fast` leaves out every test that starts a real program (promtool, amtool, Prometheus,
 # groovy, the exporter, git worktrees): marker `tools`, set here so no test file has to remember it.

@@ -25,8 +25,8 @@ def _kubernetes_resources(run):
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(run_stack, stack):
-    run = run_stack(stack, with_secrets() if stack == "prod" else with_secrets(STAGING_SECRETS))
+def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(sample_run, stack):
+    run = sample_run(stack)
     providers = run.by_type(PROVIDER)
     assert [p.name for p in providers] == ["kubernetes"]
     provider = providers[0]
@@ -170,14 +170,14 @@ def test_every_fix_hint_is_a_command_the_cli_accepts(setting):
             assert "--secret" in words
 
 
-def test_prod_names_the_exporter_image_it_pushed(run_stack):
+def test_prod_names_the_exporter_image_it_pushed(run_stack, staging_run):
     with pytest.raises(SettingsError) as err:
         run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None})
     assert f"{PROJECT}:icebergExporterImage is not set" in str(err.value)
     assert f"pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag>" in str(err.value)
     # Off, or outside prod, the default stands.
     run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None, f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": None})
-    run_stack("staging", with_secrets(STAGING_SECRETS))
+    assert staging_run.by_type("kubernetes:apps/v1:Deployment")  # the staging sample renders with its default image
 
 
 def test_every_secret_we_write_comes_from_the_one_helper_labelled_secret_and_under_its_component(prod_run, staging_run):
