@@ -68,9 +68,10 @@ test-live: venv tools
 	$(PY) -m tools.live_programs install --heavy
 	$(PY) -m pytest -q -m heavy tests
 
-# Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs.
+# Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs,
+# and no sweep marked slow (`make test` runs them all).
 test-fast: venv lint
-	$(PY) -m pytest -q -n 2 -m "not live and not tools and not heavy" tests
+	$(PY) -m pytest -q -n 2 -m "not live and not tools and not heavy and not slow" tests
 
 lint: venv
 	$(PY) -m ruff check .

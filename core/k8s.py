@@ -67,14 +67,53 @@ def keep_metrics(pattern: str) -> list[dict[str, Any]]:
     return [{"sourceLabels": ["__name__"], "regex": pattern, "action": "keep"}]
 
 
+# libyaml's safe loader when PyYAML was built with it (the same documents, several times faster:
+# every render parses every rule file), else PyYAML's own.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file we ship (rule file, asset, Pulumi.yaml), safely loaded."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+
+
 def load_asset(package_file: str, file_name: str) -> Any:
     """A YAML data file a domain ships in its ``assets/`` folder (JMX config, statsd mapping, ...)."""
-    return yaml.safe_load((Path(package_file).resolve().parent / "assets" / file_name).read_text(encoding="utf-8"))
+    return read_yaml(Path(package_file).resolve().parent / "assets" / file_name)
 
 
 def dump_yaml(document: Any) -> str:
     """Deterministic YAML for ConfigMaps and Secrets: a re-run must preview no diff."""
     return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def credentials_secret(
+    name: str,
+    namespace: pulumi.Input[str],
+    component: str,
+    string_data: Mapping[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+    *,
+    always: bool = False,
+    aliases: Sequence[pulumi.Alias] = (),
+) -> Optional[k8s.core.v1.Secret]:
+    """The Opaque Secret ``name`` with our labels for ``component``, a child of ``parent``.
+
+    Every value of ``string_data`` goes in as a Pulumi secret Output, whatever it is (a user
+    name too: the render masks by value, the engine sees the whole stringData secret anyway).
+    Nothing to put in it: no Secret (None), unless ``always`` (something mounts it by name):
+    then one without stringData at all, since an empty stringData never reads back from the
+    API server and the real engine replaced the Secret on every `pulumi up` (found by make e2e).
+    """
+    if not string_data and not always:
+        return None
+    return k8s.core.v1.Secret(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels(component)),
+        type="Opaque",
+        string_data={key: pulumi.Output.secret(value) for key, value in string_data.items()} or None,
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases) or None),
+    )
 
 
 def restricted_security_context(user: int) -> k8s.core.v1.SecurityContextArgs:
@@ -97,6 +136,46 @@ def with_runtime_default_seccomp(context: Optional[k8s.core.v1.PodSecurityContex
     if context.seccomp_profile is None:
         context.seccomp_profile = k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
     return context
+
+
+def pod_spec(
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    *,
+    volumes: Optional[Sequence[k8s.core.v1.VolumeArgs]] = None,
+    security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
+    automount_service_account_token: bool = False,
+    service_account_name: Optional[str] = None,
+    termination_grace_period_seconds: Optional[int] = None,
+    affinity: Optional[k8s.core.v1.AffinityArgs] = None,
+) -> k8s.core.v1.PodSpecArgs:
+    """A pod we define: the RuntimeDefault seccomp profile, and no service account token unless
+    ``automount_service_account_token`` (only a pod that calls the Kubernetes API needs one).
+    ``volumes`` None: no volumes field at all (an empty list is kept as one)."""
+    return k8s.core.v1.PodSpecArgs(
+        containers=list(containers),
+        volumes=None if volumes is None else list(volumes),
+        security_context=with_runtime_default_seccomp(security_context),
+        automount_service_account_token=automount_service_account_token,
+        service_account_name=service_account_name,
+        termination_grace_period_seconds=termination_grace_period_seconds,
+        affinity=affinity,
+    )
+
+
+def spread_over_nodes(selector: Mapping[str, str]) -> k8s.core.v1.AffinityArgs:
+    """Replicas (pods matching ``selector``) on different nodes when possible: one node lost keeps the others up."""
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname", label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector))
+                    ),
+                )
+            ]
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -179,13 +258,17 @@ def deployment_with_service(
     parent: pulumi.Resource,
     *,
     replicas: int = 1,
-    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    volumes: Optional[Sequence[k8s.core.v1.VolumeArgs]] = None,
     pod_annotations: Optional[Mapping[str, str]] = None,
     pod_security_context: Optional[k8s.core.v1.PodSecurityContextArgs] = None,
     automount_service_account_token: bool = False,
     depends_on: Sequence[pulumi.Resource] = (),
     pod_labels: Optional[Mapping[str, str]] = None,
     with_service: bool = True,
+    strategy: Optional[k8s.apps.v1.DeploymentStrategyArgs] = None,
+    service_account_name: Optional[str] = None,
+    termination_grace_period_seconds: Optional[int] = None,
+    affinity: Optional[k8s.core.v1.AffinityArgs] = None,
 ) -> tuple[k8s.apps.v1.Deployment, Optional[k8s.core.v1.Service]]:
     """A Deployment of one container and the ClusterIP Service in front of it, both named ``name``.
 
@@ -194,6 +277,8 @@ def deployment_with_service(
     profile, and without a service account token unless ``automount_service_account_token``
     (our exporters never call the Kubernetes API). ``pod_labels`` replace the selector (several
     Deployments behind one Service); ``with_service=False`` creates the Deployment only.
+    ``strategy``, ``service_account_name``, ``termination_grace_period_seconds`` and ``affinity``
+    go to the Deployment and its pods as given (``pod_spec``).
     """
     selector = dict(pod_labels or {"app.kubernetes.io/name": name})
     deployment = k8s.apps.v1.Deployment(
@@ -202,13 +287,17 @@ def deployment_with_service(
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=replicas,
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            strategy=strategy,
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels(name), **selector}, annotations=dict(pod_annotations or {}) or None),
-                spec=k8s.core.v1.PodSpecArgs(
-                    containers=[container],
-                    volumes=list(volumes) or None,
-                    security_context=with_runtime_default_seccomp(pod_security_context),
+                spec=pod_spec(
+                    [container],
+                    volumes=volumes,
+                    security_context=pod_security_context,
                     automount_service_account_token=automount_service_account_token,
+                    service_account_name=service_account_name,
+                    termination_grace_period_seconds=termination_grace_period_seconds,
+                    affinity=affinity,
                 ),
             ),
         ),

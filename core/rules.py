@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
-from core.k8s import labels
+from core.k8s import labels, read_yaml
 
 if TYPE_CHECKING:
     from core.wiring import Wiring
@@ -69,7 +68,7 @@ class Links:
 
 def load_rule_file(path: Path) -> dict[str, Any]:
     """A Prometheus rule file (``groups:``) exactly as promtool checks it."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document = read_yaml(path)
     if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
         raise ValueError(f"{path} is not a Prometheus rule file (no top-level 'groups' list)")
     return document

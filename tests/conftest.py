@@ -77,6 +77,13 @@ def staging_run() -> ProgramRun:
     return _cached_run("staging", ("thanosAccessKey", "thanosSecretKey"))
 
 
+@pytest.fixture
+def sample_run(prod_run, staging_run) -> Callable[[str], ProgramRun]:
+    """sample_run("prod" | "staging"): the plain run of that sample with its secrets (prod_run /
+    staging_run, once per session), for tests parametrized over the two stacks."""
+    return {"prod": prod_run, "staging": staging_run}.__getitem__
+
+
 # ---------------------------------------------------------------------------------------------
 # `make test-fast` leaves out every test that starts a real program (promtool, amtool, Prometheus,
 # groovy, the exporter, git worktrees): marker `tools`, set here so no test file has to remember it.
@@ -94,13 +101,18 @@ _TOOL_WORDS = ("tool(", "subprocess", "AMTOOL", "_promtool", "Popen", "running("
 
 @functools.lru_cache(maxsize=None)
 def _tool_tests(path: str) -> frozenset[str]:
-    """Test functions of a module that run a real program, directly or through a module helper."""
+    """Test functions of a module that run a real program, directly, through a module helper or
+    through a fixture of the module (an argument named like one of its functions)."""
     source = Path(path).read_text(encoding="utf-8")
-    functions = {n.name: ast.get_source_segment(source, n) or "" for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+    nodes = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+    functions = {n.name: ast.get_source_segment(source, n) or "" for n in nodes}
+    arguments = {n.name: [a.arg for a in n.args.args] for n in nodes}
 
     def runs(name: str, seen: frozenset[str]) -> bool:
         text = functions[name]
         if any(word in text for word in _TOOL_WORDS):
+            return True
+        if any(arg in functions and arg not in seen and runs(arg, seen | {arg}) for arg in arguments[name]):
             return True
         return any(other + "(" in text and runs(other, seen | {other}) for other in functions if other not in seen and other != name)
 

@@ -476,8 +476,8 @@ def test_budget_exhausted_is_a_ticket_not_a_page():
     assert budget_group["interval"] == "5m" and all(r.get("for") == "15m" for r in exhausted)
 
 
-def test_staging_without_credentials_routes_to_null(run_stack):
-    run = run_stack("staging", with_secrets(("thanosAccessKey", "thanosSecretKey")))
+def test_staging_without_credentials_routes_to_null(staging_run):
+    run = staging_run
     data = run.one(SECRET, CONFIG_SECRET_NAME).inputs["stringData"]
     config = yaml.safe_load((data.value if isinstance(data, Secret) else data)[CONFIG_SECRET_KEY])
     assert config["route"]["receiver"] == "null"

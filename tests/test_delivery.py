@@ -25,8 +25,8 @@ def _kubernetes_resources(run):
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(run_stack, stack):
-    run = run_stack(stack, with_secrets() if stack == "prod" else with_secrets(STAGING_SECRETS))
+def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(sample_run, stack):
+    run = sample_run(stack)
     providers = run.by_type(PROVIDER)
     assert [p.name for p in providers] == ["kubernetes"]
     provider = providers[0]
@@ -170,11 +170,32 @@ def test_every_fix_hint_is_a_command_the_cli_accepts(setting):
             assert "--secret" in words
 
 
-def test_prod_names_the_exporter_image_it_pushed(run_stack):
+def test_prod_names_the_exporter_image_it_pushed(run_stack, staging_run):
     with pytest.raises(SettingsError) as err:
         run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None})
     assert f"{PROJECT}:icebergExporterImage is not set" in str(err.value)
     assert f"pulumi config set {PROJECT}:icebergExporterImage <registry>/iceberg-exporter:<tag>" in str(err.value)
     # Off, or outside prod, the default stands.
     run_stack("prod", {**with_secrets(), f"{PROJECT}:icebergExporterImage": None, f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": None})
-    run_stack("staging", with_secrets(STAGING_SECRETS))
+    assert staging_run.by_type("kubernetes:apps/v1:Deployment")  # the staging sample renders with its default image
+
+
+def test_every_secret_we_write_comes_from_the_one_helper_labelled_secret_and_under_its_component(prod_run, staging_run):
+    """core.k8s.credentials_secret writes every Kubernetes Secret: our labels, Opaque, the
+    content secret, a child of the component that needs it, and no empty stringData."""
+    from core.k8s import MANAGED_BY
+    from tests.conftest import ROOT
+
+    direct = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "components").rglob("*.py")) if "k8s.core.v1.Secret(" in p.read_text(encoding="utf-8")]
+    assert direct == [], "a component writes a Kubernetes Secret itself instead of core.k8s.credentials_secret"
+    for run in (prod_run, staging_run):
+        components = {r.urn: r.type for r in run.registrations}
+        secrets = run.by_type("kubernetes:core/v1:Secret")
+        assert secrets
+        for secret in secrets:
+            labels = secret.inputs["metadata"]["labels"]
+            assert MANAGED_BY.items() <= labels.items() and labels.get("app.kubernetes.io/name"), secret.name
+            assert secret.inputs["type"] == "Opaque", secret.name
+            assert components[secret.parent].startswith("dataops:monitoring:"), secret.name
+            if "stringData" in secret.inputs:
+                assert secret.secret_paths() == ["stringData"] and secret.inputs["stringData"].value, secret.name

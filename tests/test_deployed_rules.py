@@ -47,7 +47,7 @@ def test_every_deployed_rule_group_passes_promtool(run_stack, tmp_path, stack, o
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
 
 
-def test_a_domain_turned_off_deploys_none_of_its_rules(run_stack):
+def test_a_domain_turned_off_deploys_none_of_its_rules(run_stack, prod_run):
     """Iceberg and GitOps off: no PrometheusRule of theirs and none of their alerts anywhere."""
     overrides = {f"{PROJECT}:icebergExporterEnabled": False, f"{PROJECT}:sloFreshnessTables": [], f"{PROJECT}:gitopsEnabled": False, **with_secrets()}
     run = run_stack("prod", overrides)
@@ -61,5 +61,5 @@ def test_a_domain_turned_off_deploys_none_of_its_rules(run_stack):
         if "alert" in rule
     }
     assert not components & {"iceberg", "gitops"}, components
-    on = run_stack("prod", with_secrets())
+    on = prod_run
     assert {"dataops-iceberg", "dataops-gitops"} <= {r.name for r in on.by_type(RULE_CR)}

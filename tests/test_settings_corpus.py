@@ -438,6 +438,7 @@ def test_masking_rules():
 ODD_VALUES = ("{a: [1]}", "'" + "x" * 300 + "'", "-1")
 
 
+@pytest.mark.slow  # about 300 whole renders (every key x 3 values): `make test`, not `make test-fast`
 def test_every_key_with_odd_values_fails_cleanly(tmp_path, capsys):
     from settings import SETTINGS_SCHEMA
 

@@ -55,8 +55,8 @@ def objstore_document(run) -> dict:
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_objstore_secret_is_secret_and_nothing_leaks(run_stack, stack):
-    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+def test_objstore_secret_is_secret_and_nothing_leaks(sample_run, stack):
+    run = sample_run(stack)
     secret = run.one(SECRET, OBJSTORE_SECRET)
     assert secret.secret_paths() == ["stringData"]
     assert secret.namespace == "monitoring"
@@ -109,8 +109,8 @@ def test_render_shows_bucket_and_endpoint_but_masks_the_keys(staging_run):
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_sidecar_uses_the_same_secret_and_image(run_stack, stack):
-    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+def test_sidecar_uses_the_same_secret_and_image(sample_run, stack):
+    run = sample_run(stack)
     spec = values(run)["prometheus"]["prometheusSpec"]
     secret = run.one(SECRET, OBJSTORE_SECRET)
     assert spec["thanos"]["objectStorageConfig"]["existingSecret"] == {"name": secret.inputs["metadata"]["name"], "key": OBJSTORE_KEY}
@@ -211,8 +211,8 @@ def test_store_gateway_keeps_its_cache_on_a_volume(prod_run, staging_run):
 
 
 @pytest.mark.parametrize("stack,raw,m5,h1", [("prod", "15d", "90d", "1y"), ("staging", "7d", "30d", "90d")])
-def test_compactor_is_a_singleton_with_retention_from_settings(run_stack, stack, raw, m5, h1):
-    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+def test_compactor_is_a_singleton_with_retention_from_settings(sample_run, stack, raw, m5, h1):
+    run = sample_run(stack)
     compact = run.one(STATEFULSET, "thanos-compact")
     assert compact.inputs["spec"]["replicas"] == 1
     args = args_of(run, STATEFULSET, "thanos-compact")
@@ -433,8 +433,8 @@ def _rule_groups(run, name):
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_ruler_evaluates_the_budgets_longer_than_the_retention_against_query(run_stack, stack):
-    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+def test_ruler_evaluates_the_budgets_longer_than_the_retention_against_query(sample_run, stack):
+    run = sample_run(stack)
     ruler = run.one(THANOS_RULER, "thanos-ruler")
     spec = ruler.inputs["spec"]
     assert spec["queryEndpoints"] == ["thanos-query.monitoring.svc:9090"]
@@ -471,13 +471,13 @@ def test_ruler_evaluates_the_budgets_longer_than_the_retention_against_query(run
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_ruler_budgets_read_downsampled_blocks_beyond_the_raw_retention(run_stack, stack):
+def test_ruler_budgets_read_downsampled_blocks_beyond_the_raw_retention(sample_run, stack):
     """The Ruler's budgets are instant queries through Query; Thanos v0.42.4 reads raw blocks
     only for those unless --query.instant.default.max_source_resolution says otherwise (and
     applies it only with --query.auto-downsampling: pkg/api/query/v1.go)."""
     from core.parsers import parse_duration
 
-    run = run_stack(stack, with_secrets() if stack == "prod" else staging_secrets())
+    run = sample_run(stack)
     query = args_of(run, DEPLOYMENT, "thanos-query")
     assert "--query.auto-downsampling" in query
     given = [a.split("=", 1)[1] for a in query if a.startswith("--query.instant.default.max_source_resolution=")]
@@ -554,11 +554,11 @@ def _alerts(run, rule_name):
     return {r["alert"] for g in _rule_groups(run, rule_name) for r in g["rules"] if "alert" in r}
 
 
-def test_the_ruler_is_watched_by_prometheus_exactly_where_it_runs(run_stack):
+def test_the_ruler_is_watched_by_prometheus_exactly_where_it_runs(run_stack, prod_run):
     """Without a Ruler the 30d budgets and SLOErrorBudgetExhausted stop silently; the alert
     on it is evaluated by Prometheus (dataops-thanos), and only exists where a Ruler runs
     (an absent() alert without a Ruler would fire forever)."""
-    with_ruler = run_stack("prod", with_secrets())
+    with_ruler = prod_run
     assert with_ruler.by_type(THANOS_RULER)
     assert "ThanosRulerIsDown" in _alerts(with_ruler, "dataops-thanos")
     labels = with_ruler.one(PROMETHEUS_RULE, "dataops-thanos").inputs["metadata"]["labels"]
@@ -602,3 +602,14 @@ def test_every_thanos_part_has_an_alert_for_when_it_vanishes():
     for part, job in (("Query", "thanos-query"), ("Store", "thanos-store"), ("Compact", "thanos-compact"),
                       ("Sidecar", "thanos-discovery"), ("Receive", "thanos-receive"), ("Ruler", "thanos-ruler")):
         assert job in absent_jobs.get(f"Thanos{part}IsDown", ""), part
+
+
+def test_thanos_pods_are_built_with_the_typed_helpers_of_core_k8s():
+    """No pod as a raw dict: containers, volumes and security contexts are typed arguments, the
+    pod spec comes from core.k8s.pod_spec (seccomp, no token) like every other component's."""
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "components" / "thanos").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        raw = [word for word in ('"containers"', '"containerPort"', '"volumeMounts"', '"runAsUser"', '"template"', "PodSpecArgs(") if word in text]
+        assert raw == [], f"{path.name} builds a pod by hand: {raw}"

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import yaml
 
+from core.k8s import read_yaml
 from tools.masking import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +230,7 @@ def stack_config(
 
 def declared_defaults() -> dict[str, Any]:
     """The defaults Pulumi.yaml declares, keyed like stack config."""
-    document = yaml.safe_load((ROOT / "Pulumi.yaml").read_text()) or {}
+    document = read_yaml(ROOT / "Pulumi.yaml") or {}
     return {f"{PROJECT}:{key}": entry["default"] for key, entry in (document.get("config") or {}).items() if "default" in entry}
 
 

@@ -29,7 +29,7 @@ from components.alerting.settings import RoutingSettings
 from components.slo.rules import DASHBOARD as SLO_DASHBOARD
 from components.slo.rules import slo_rule_groups, split_long_windows
 from components.slo.settings import SloSpec
-from core.k8s import labels
+from core.k8s import credentials_secret, labels
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS, prometheus_rule
 from core.wiring import Wiring
 
@@ -65,38 +65,21 @@ class Alerting(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AlertingArgs, wiring: Wiring):
         super().__init__("dataops:monitoring:Alerting", name, None, wiring.opts)
-        child = pulumi.ResourceOptions(parent=self)
         routing = args.routing
 
         credentials: dict[str, pulumi.Input[str]] = {}
         if routing.pagerduty_routing_key is not None:
-            credentials[PAGERDUTY_KEY] = pulumi.Output.secret(routing.pagerduty_routing_key)
+            credentials[PAGERDUTY_KEY] = routing.pagerduty_routing_key
         if routing.slack_webhook_url is not None:
-            credentials[SLACK_KEY] = pulumi.Output.secret(routing.slack_webhook_url)
+            credentials[SLACK_KEY] = routing.slack_webhook_url
         if routing.dead_mans_switch_url is not None:
-            credentials[DEAD_MANS_SWITCH_KEY] = pulumi.Output.secret(routing.dead_mans_switch_url)
-        # Always created (possibly empty): the Alertmanager pods mount it by name.
-        self.credentials_secret = k8s.core.v1.Secret(
-            CREDENTIALS_SECRET_NAME,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CREDENTIALS_SECRET_NAME, namespace=wiring.namespace, labels=labels("alertmanager")
-            ),
-            type="Opaque",
-            # No stringData at all when empty: an empty one never reads back from the API server,
-            # and the real engine then replaced the Secret on every `pulumi up` (found by make e2e).
-            string_data=credentials or None,
-            opts=child,
-        )
+            credentials[DEAD_MANS_SWITCH_KEY] = routing.dead_mans_switch_url
+        # Always created (possibly empty, then without stringData): the Alertmanager pods mount it by name.
+        self.credentials_secret = credentials_secret(CREDENTIALS_SECRET_NAME, wiring.namespace, "alertmanager", credentials, self, always=True)
 
         # No credential inside: receivers read them from the mounted credentials Secret.
         config = alertmanager_config(routing, args.cluster_name, args.environment)
-        self.config_secret = k8s.core.v1.Secret(
-            CONFIG_SECRET_NAME,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_SECRET_NAME, namespace=wiring.namespace, labels=labels("alertmanager")),
-            type="Opaque",
-            string_data={CONFIG_SECRET_KEY: render_alertmanager_yaml(config)},
-            opts=child,
-        )
+        self.config_secret = credentials_secret(CONFIG_SECRET_NAME, wiring.namespace, "alertmanager", {CONFIG_SECRET_KEY: render_alertmanager_yaml(config)}, self)
 
         groups = slo_rule_groups(args.slos, args.evaluation_interval)
         long_groups: list = []

@@ -15,13 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from core.parsers import ScrapeUrl
 from components.bitbucket.settings import BitbucketSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import dump_yaml, labels
+from core.k8s import credentials_secret, dump_yaml
 from core.rules import domain_rule
 
 COMPONENT = "bitbucket-monitoring"
@@ -59,13 +58,7 @@ class BitbucketMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: BitbucketSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:BitbucketMonitoring", name, None, wiring.opts)
         document = settings.token.apply(lambda token: dump_yaml(scrape_configs(settings.url, token)))
-        self.scrape_secret = k8s.core.v1.Secret(
-            SCRAPE_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRAPE_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-            type="Opaque",
-            string_data={SCRAPE_KEY: pulumi.Output.secret(document)},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.scrape_secret = credentials_secret(SCRAPE_SECRET, wiring.namespace, COMPONENT, {SCRAPE_KEY: document}, self)
         self.rules = domain_rule(DOMAIN, wiring, self, COMPONENT, DASHBOARD)
         self.register_outputs({"target": settings.url.target})
 

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from components.iceberg.settings import IcebergSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
+from core.k8s import credentials_secret, deployment_with_service, dns_egress, egress_to_ports, exporter_network_policy, labels, monitor, restricted_security_context
 from core.parsers import url_port
 from core.rules import domain_rule
 
@@ -56,14 +56,9 @@ class IcebergExporter(pulumi.ComponentResource):
         selector = {"app.kubernetes.io/name": COMPONENT}
         has_credentials = settings.s3_access_key is not None and settings.s3_secret_key is not None
         depends_on = []
-        if has_credentials:
-            self.credentials = k8s.core.v1.Secret(
-                CREDENTIALS_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-                type="Opaque",
-                string_data={"s3-access-key-id": settings.s3_access_key, "s3-secret-access-key": settings.s3_secret_key},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        keys = {"s3-access-key-id": settings.s3_access_key, "s3-secret-access-key": settings.s3_secret_key} if has_credentials else {}
+        self.credentials = credentials_secret(CREDENTIALS_SECRET, wiring.namespace, COMPONENT, keys, self)
+        if self.credentials is not None:
             depends_on.append(self.credentials)
         probe = k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
 

@@ -23,7 +23,7 @@ from components.oracle.settings import split_dsn
 from components.oracle.settings import OracleSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, keep_metrics, labels, monitor, restricted_security_context
+from core.k8s import credentials_secret, deployment_with_service, dns_egress, dump_yaml, egress_to_ports, exporter_network_policy, keep_metrics, labels, monitor, restricted_security_context
 from core.rules import domain_rule
 
 COMPONENT = "oracledb-exporter"
@@ -71,16 +71,12 @@ class OracleMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: OracleSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:OracleMonitoring", name, None, wiring.opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.credentials = k8s.core.v1.Secret(
+        self.credentials = credentials_secret(
             CREDENTIALS_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-            type="Opaque",
-            string_data={
-                "username": pulumi.Output.secret(_part(settings.dsn, 0)),
-                "password": pulumi.Output.secret(_part(settings.dsn, 1)),
-                "url": pulumi.Output.secret(_part(settings.dsn, 2)),
-            },
-            opts=child,
+            wiring.namespace,
+            COMPONENT,
+            {"username": _part(settings.dsn, 0), "password": _part(settings.dsn, 1), "url": _part(settings.dsn, 2)},
+            self,
         )
         config_text = dump_yaml(exporter_config(settings.database))
         config_map = k8s.core.v1.ConfigMap(

@@ -19,7 +19,7 @@ from core.parsers import ScrapeUrl
 from components.powerscale.settings import PowerScaleSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import keep_metrics, labels
+from core.k8s import credentials_secret, keep_metrics, labels
 from core.rules import domain_rule
 
 COMPONENT = "powerscale-monitoring"
@@ -52,16 +52,10 @@ class PowerScaleMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: PowerScaleSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:PowerScaleMonitoring", name, None, wiring.opts)
         depends_on: list[pulumi.Resource] = [wiring.operator]
-        self.auth_secret = None
         basic_auth = settings.user is not None and settings.password is not None
-        if basic_auth:
-            self.auth_secret = k8s.core.v1.Secret(
-                AUTH_SECRET,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-                type="Opaque",
-                string_data={"username": settings.user, "password": settings.password},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        credentials = {"username": settings.user, "password": settings.password} if basic_auth else {}
+        self.auth_secret = credentials_secret(AUTH_SECRET, wiring.namespace, COMPONENT, credentials, self)
+        if self.auth_secret is not None:
             depends_on.append(self.auth_secret)
         self.scrape_config = k8s.apiextensions.CustomResource(
             JOB,

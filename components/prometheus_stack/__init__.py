@@ -14,7 +14,7 @@ from components.prometheus_stack.hardening import hardening_values
 from components.prometheus_stack.network import RELEASE_NAME, chart_network_policies
 from components.prometheus_stack.control_plane import control_plane_values
 from components.prometheus_stack.settings import PrometheusStackSettings
-from core.k8s import RUNTIME_DEFAULT_SECCOMP, labels, merge_values
+from core.k8s import credentials_secret, RUNTIME_DEFAULT_SECCOMP, merge_values
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS
 from core.wiring import Wiring
 
@@ -252,12 +252,8 @@ class PrometheusStack(pulumi.ComponentResource):
                 opts=child,
             )
             self.grafana_admin_password = pulumi.Output.secret(password.result)
-        admin_secret = k8s.core.v1.Secret(
-            GRAFANA_ADMIN_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=wiring.namespace, labels=labels("grafana")),
-            type="Opaque",
-            string_data={"admin-user": settings.grafana.admin_user, "admin-password": self.grafana_admin_password},
-            opts=child,
+        admin_secret = credentials_secret(
+            GRAFANA_ADMIN_SECRET, wiring.namespace, "grafana", {"admin-user": settings.grafana.admin_user, "admin-password": self.grafana_admin_password}, self
         )
 
         self.release = k8s.helm.v3.Release(

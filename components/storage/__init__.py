@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.storage.settings import StorageSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import keep_metrics, labels, monitor
+from core.k8s import credentials_secret, keep_metrics, monitor
 from core.rules import domain_rule, domain_rule_groups
 
 COMPONENT = "platform-monitoring"
@@ -53,7 +52,6 @@ def _moved() -> list[pulumi.Alias]:
 class StorageMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: StorageSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:StorageMonitoring", name, None, wiring.opts)
-        moved = pulumi.ResourceOptions(parent=self, aliases=_moved())
         # Cloud S3 (minioEnabled false): no MinIO target, no MinIO rule; the volume rules stay.
         self.minio_monitor = None
         if settings.minio_enabled:
@@ -66,14 +64,9 @@ class StorageMonitoring(pulumi.ComponentResource):
                 "metricRelabelings": keep_metrics(MINIO_KEEP),
             }
             depends_on = []
-            if settings.minio_token is not None:
-                token_secret = k8s.core.v1.Secret(
-                    MINIO_TOKEN_SECRET,
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=MINIO_TOKEN_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-                    type="Opaque",
-                    string_data={"token": settings.minio_token},
-                    opts=moved,
-                )
+            token = {"token": settings.minio_token} if settings.minio_token is not None else {}
+            token_secret = credentials_secret(MINIO_TOKEN_SECRET, wiring.namespace, COMPONENT, token, self, aliases=_moved())
+            if token_secret is not None:
                 endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": MINIO_TOKEN_SECRET, "key": "token"}}
                 depends_on.append(token_secret)
             # Job label = Service name "minio": the storage layer of dataops:platform:availability.

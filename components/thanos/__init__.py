@@ -41,7 +41,7 @@ from components.thanos.receive import build_receive, receive_remote_write_url
 from components.thanos.ruler import build_ruler, ruler_enabled
 from components.thanos.settings import BucketSettings, ThanosSettings
 from components.thanos.store import build_store
-from core.k8s import labels
+from core.k8s import credentials_secret, labels
 from core.rules import domain_rule, domain_rule_groups
 from core.wiring import Wiring
 
@@ -157,13 +157,7 @@ class Thanos(pulumi.ComponentResource):
             document = pulumi.Output.secret(
                 pulumi.Output.all(bucket.access_key, bucket.secret_key).apply(lambda keys: render_objstore(bucket, keys[0], keys[1]))
             )
-        self.objstore_secret = k8s.core.v1.Secret(
-            OBJSTORE_SECRET,
-            metadata={"name": OBJSTORE_SECRET, "namespace": wiring.namespace, "labels": labels("thanos")},
-            type="Opaque",
-            string_data={OBJSTORE_KEY: document},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.objstore_secret = credentials_secret(OBJSTORE_SECRET, wiring.namespace, "thanos", {OBJSTORE_KEY: document}, self)
         build = Build(parent=self, thanos=thanos, wiring=wiring, namespace=ns, objstore_secret=self.objstore_secret)
         self.query = build_query(build)
         self.store = build_store(build)

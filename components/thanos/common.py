@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.thanos.settings import ThanosSettings
-from core.k8s import MANAGED_BY, labels, monitor
+from core.k8s import MANAGED_BY, labels, monitor, pod_spec, restricted_security_context, spread_over_nodes
 from core.wiring import Wiring
 
 OBJSTORE_SECRET = "thanos-objstore"
@@ -36,22 +36,19 @@ SERVICE_ACCOUNT = "thanos"
 # (checkov CKV_K8S_40); 1001 before.
 RUN_AS_USER = 65534
 
-HTTP = {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}
-GRPC = {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"}
-OBJSTORE_VOLUME = {"name": "objstore", "secret": {"secretName": OBJSTORE_SECRET}}
-OBJSTORE_VOLUME_MOUNT = {"name": "objstore", "mountPath": OBJSTORE_MOUNT, "readOnly": True}
+HTTP = k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT, protocol="TCP")
+GRPC = k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT, protocol="TCP")
+OBJSTORE_VOLUME = k8s.core.v1.VolumeArgs(name="objstore", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=OBJSTORE_SECRET))
+OBJSTORE_VOLUME_MOUNT = k8s.core.v1.VolumeMountArgs(name="objstore", mount_path=OBJSTORE_MOUNT, read_only=True)
 OBJSTORE_FLAG = f"--objstore.config-file={OBJSTORE_MOUNT}/{OBJSTORE_KEY}"
 COMMON_FLAGS = ("--log.level=info", "--log.format=logfmt", f"--http-address=0.0.0.0:{HTTP_PORT}")
-POD_SECURITY_CONTEXT = {
-    "runAsNonRoot": True,
-    "runAsUser": RUN_AS_USER,
-    "runAsGroup": RUN_AS_USER,
-    "fsGroup": RUN_AS_USER,
-    # Volumes written by the former uid 1001 are re-grouped once (the root directory's group
-    # then matches), not on every start: the Compactor's volume holds many files.
-    "fsGroupChangePolicy": "OnRootMismatch",
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+# The pods' security context (core.k8s.pod_spec adds the RuntimeDefault seccomp profile). Volumes
+# written by the former uid 1001 are re-grouped once (the root directory's group then matches),
+# not on every start: the Compactor's volume holds many files.
+POD_SECURITY_CONTEXT = k8s.core.v1.PodSecurityContextArgs(
+    run_as_non_root=True, run_as_user=RUN_AS_USER, run_as_group=RUN_AS_USER, fs_group=RUN_AS_USER, fs_group_change_policy="OnRootMismatch"
+)
+TERMINATION_GRACE_PERIOD_S = 120
 
 
 @dataclass(frozen=True)
@@ -86,74 +83,56 @@ def selector(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": component, "app.kubernetes.io/part-of": MANAGED_BY["app.kubernetes.io/part-of"]}
 
 
-def _probe(path: str, initial_delay: int, failure_threshold: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": "http"},
-        "initialDelaySeconds": initial_delay,
-        "periodSeconds": 10,
-        "timeoutSeconds": 5,
-        "failureThreshold": failure_threshold,
-    }
+def _probe(path: str, initial_delay: int, failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+        initial_delay_seconds=initial_delay,
+        period_seconds=10,
+        timeout_seconds=5,
+        failure_threshold=failure_threshold,
+    )
+
+
+def data_mount(path: str) -> k8s.core.v1.VolumeMountArgs:
+    """The part's own volume ("data", a StatefulSet's volume claim) at ``path``."""
+    return k8s.core.v1.VolumeMountArgs(name="data", mount_path=path)
 
 
 def container(
     component: str,
     image: str,
     args: pulumi.Input,
-    ports: list[dict[str, Any]],
-    mounts: list[dict[str, Any]],
+    ports: list[k8s.core.v1.ContainerPortArgs],
+    mounts: list[k8s.core.v1.VolumeMountArgs],
     resources: Mapping[str, Mapping[str, str]],
-    env: Optional[list] = None,
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "name": component.removeprefix("thanos-"),
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "ports": ports,
-        "resources": {k: dict(v) for k, v in resources.items()},
-        "livenessProbe": _probe("/-/healthy", 30, 6),
-        "readinessProbe": _probe("/-/ready", 10, 3),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": mounts,
-    }
-    if env:
-        spec["env"] = env
-    return spec
+    env: Optional[list[k8s.core.v1.EnvVarArgs]] = None,
+) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        name=component.removeprefix("thanos-"),
+        image=image,
+        image_pull_policy="IfNotPresent",
+        args=args,
+        ports=ports,
+        resources=k8s.core.v1.ResourceRequirementsArgs(**{k: dict(v) for k, v in resources.items()}),
+        liveness_probe=_probe("/-/healthy", 30, 6),
+        readiness_probe=_probe("/-/ready", 10, 3),
+        security_context=restricted_security_context(RUN_AS_USER),
+        volume_mounts=mounts,
+        env=env or None,
+    )
 
 
-def pod_spec(component: str, main: dict[str, Any], volumes: list[dict[str, Any]], spread: bool, service_account: Optional[str] = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "securityContext": dict(POD_SECURITY_CONTEXT),
-        "terminationGracePeriodSeconds": 120,
-        # Thanos finds its peers by DNS SRV and reads the bucket with S3 keys: no Kubernetes API token.
-        "automountServiceAccountToken": False,
-        "containers": [main],
-        "volumes": volumes,
+def pod_options(build: Build, component: str, replicas: int) -> dict[str, Any]:
+    """What every Thanos pod gets besides its container and volumes (``core.k8s.pod_spec``
+    parameters; the security context is POD_SECURITY_CONTEXT). No Kubernetes API token: Thanos
+    finds its peers by DNS SRV and reads the bucket with S3 keys, also with a cloud identity (the
+    EKS/Azure webhook projects its own token volume; GKE answers on the metadata server). Two
+    replicas or more: on different nodes when possible, so one node loss keeps the query path up."""
+    return {
+        "service_account_name": build.service_account,
+        "termination_grace_period_seconds": TERMINATION_GRACE_PERIOD_S,
+        "affinity": spread_over_nodes(selector(component)) if replicas > 1 else None,
     }
-    if service_account:
-        # The cloud identity's webhook (EKS, Azure) projects its own token volume; GKE answers
-        # on the metadata server: neither needs the Kubernetes API token mounted.
-        spec["serviceAccountName"] = service_account
-    if spread:
-        # Replicas on different nodes when possible, so one node loss keeps the query path up.
-        spec["affinity"] = {
-            "podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 100,
-                        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": selector(component)}},
-                    }
-                ]
-            }
-        }
-    return spec
 
 
 def service(build: Build, component: str, ports: list[dict[str, Any]], headless: bool, publish_not_ready: bool = False) -> k8s.core.v1.Service:
@@ -169,29 +148,32 @@ def statefulset(
     build: Build,
     component: str,
     replicas: int,
-    main: dict[str, Any],
+    main: k8s.core.v1.ContainerArgs,
     size: str,
     parallel: bool = False,
 ) -> k8s.apps.v1.StatefulSet:
     """A Thanos part with its own volume ("data") and the objstore Secret mounted; protected
     like every volume that holds monitoring data."""
-    spec: dict[str, Any] = {
-        "replicas": replicas,
-        "serviceName": component,
-        "selector": {"matchLabels": selector(component)},
-        "template": {
-            "metadata": {"labels": labels(component)},
-            "spec": pod_spec(component, main, [OBJSTORE_VOLUME], spread=replicas > 1, service_account=build.service_account),
-        },
-        "volumeClaimTemplates": [
-            {
-                "metadata": {"name": "data"},
-                "spec": {"storageClassName": build.wiring.storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
-            }
+    spec = k8s.apps.v1.StatefulSetSpecArgs(
+        replicas=replicas,
+        service_name=component,
+        selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(component)),
+        template=k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+            spec=pod_spec([main], volumes=[OBJSTORE_VOLUME], security_context=POD_SECURITY_CONTEXT, **pod_options(build, component, replicas)),
+        ),
+        volume_claim_templates=[
+            k8s.core.v1.PersistentVolumeClaimArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
+                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                    storage_class_name=build.wiring.storage_class,
+                    access_modes=["ReadWriteOnce"],
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+                ),
+            )
         ],
-    }
-    if parallel:
-        spec["podManagementPolicy"] = "Parallel"
+        pod_management_policy="Parallel" if parallel else None,
+    )
     opts = pulumi.ResourceOptions.merge(build.needs_bucket, pulumi.ResourceOptions(protect=build.wiring.protect))
     return k8s.apps.v1.StatefulSet(component, metadata=build.meta(component), spec=spec, opts=opts)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
-from components.thanos.common import COMMON_FLAGS, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, service, service_monitor, statefulset
+from components.thanos.common import COMMON_FLAGS, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, data_mount, service, service_monitor, statefulset
 from components.thanos.settings import ThanosSettings
 
 COMPACT = "thanos-compact"
@@ -37,7 +37,7 @@ def build_compact(build: Build) -> k8s.apps.v1.StatefulSet:
         build,
         COMPACT,
         REPLICAS,
-        container(COMPACT, thanos.image, compact_flags(thanos), [HTTP], [{"name": "data", "mountPath": "/var/thanos/compact"}, OBJSTORE_VOLUME_MOUNT], thanos.compact_resources.as_k8s()),
+        container(COMPACT, thanos.image, compact_flags(thanos), [HTTP], [data_mount("/var/thanos/compact"), OBJSTORE_VOLUME_MOUNT], thanos.compact_resources.as_k8s()),
         thanos.compact_storage_size,
     )
     service(build, COMPACT, [{"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}], headless=True)

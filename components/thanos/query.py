@@ -9,12 +9,14 @@ from typing import Any
 import pulumi_kubernetes as k8s
 
 from components.prometheus_stack import PROMETHEUS_REPLICA_LABEL, RELEASE_NAME
-from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, QUERY, QUERY_SERVICE_PORT, Build, container, disruption_budget, pod_spec, selector, service, service_monitor
+from components.thanos.common import (
+    COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, POD_SECURITY_CONTEXT, QUERY, QUERY_SERVICE_PORT, Build, container, disruption_budget, pod_options, selector, service, service_monitor,
+)
 from components.thanos.receive import RECEIVE, RECEIVE_REPLICA_LABEL
 from components.thanos.ruler import RULER_REPLICA_LABEL, RULER_SERVICE, ruler_enabled
 from components.thanos.settings import ThanosSettings
 from components.thanos.store import STORE
-from core.k8s import labels
+from core.k8s import deployment_with_service
 
 
 # kube-prometheus-stack's `prometheus.thanosService` renders a headless Service named
@@ -77,25 +79,19 @@ def query_flags(namespace: str, thanos: ThanosSettings) -> list[str]:
 
 def build_query(build: Build) -> k8s.apps.v1.Deployment:
     thanos = build.thanos
-    deployment = k8s.apps.v1.Deployment(
+    deployment, _ = deployment_with_service(
         QUERY,
-        metadata=build.meta(QUERY),
-        spec={
-            "replicas": thanos.query_replicas,
-            "selector": {"matchLabels": selector(QUERY)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {"labels": labels(QUERY)},
-                "spec": pod_spec(
-                    QUERY,
-                    container(QUERY, thanos.image, build.namespace.apply(lambda n: query_flags(n, thanos)), [HTTP, GRPC], [], thanos.query_resources.as_k8s()),
-                    [],
-                    spread=thanos.query_replicas > 1,
-                    service_account=build.service_account,
-                ),
-            },
-        },
-        opts=build.child,
+        build.wiring.namespace,
+        container(QUERY, thanos.image, build.namespace.apply(lambda n: query_flags(n, thanos)), [HTTP, GRPC], [], thanos.query_resources.as_k8s()),
+        [],
+        build.parent,
+        replicas=thanos.query_replicas,
+        pod_labels=selector(QUERY),
+        strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1)),
+        volumes=[],
+        pod_security_context=POD_SECURITY_CONTEXT,
+        with_service=False,  # service() below, like every Thanos part's
+        **pod_options(build, QUERY, thanos.query_replicas),
     )
     service(build, QUERY, [
         {"name": "http", "port": QUERY_SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},

@@ -7,7 +7,7 @@ import json
 
 import pulumi_kubernetes as k8s
 
-from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, service, service_monitor, statefulset
+from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, data_mount, service, service_monitor, statefulset
 
 RECEIVE = "thanos-receive"
 REMOTE_WRITE_PORT = 19291
@@ -44,7 +44,7 @@ def receive_flags(namespace: str, replicas: int = REPLICAS) -> list[str]:
 
 
 def build_receive(build: Build) -> k8s.apps.v1.StatefulSet:
-    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    pod_name = k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")))
     workload = statefulset(
         build,
         RECEIVE,
@@ -53,8 +53,8 @@ def build_receive(build: Build) -> k8s.apps.v1.StatefulSet:
             RECEIVE,
             build.thanos.image,
             build.namespace.apply(receive_flags),
-            [HTTP, GRPC, {"name": "remote-write", "containerPort": REMOTE_WRITE_PORT, "protocol": "TCP"}],
-            [{"name": "data", "mountPath": "/var/thanos/receive"}, OBJSTORE_VOLUME_MOUNT],
+            [HTTP, GRPC, k8s.core.v1.ContainerPortArgs(name="remote-write", container_port=REMOTE_WRITE_PORT, protocol="TCP")],
+            [data_mount("/var/thanos/receive"), OBJSTORE_VOLUME_MOUNT],
             build.thanos.receive_resources.as_k8s(),
             env=[pod_name],
         ),

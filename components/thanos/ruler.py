@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.thanos.common import OBJSTORE_KEY, OBJSTORE_SECRET, POD_SECURITY_CONTEXT, QUERY, QUERY_SERVICE_PORT, SERVICE_ACCOUNT, Build
 from components.thanos.settings import ThanosSettings
-from core.k8s import labels, monitor
+from core.k8s import labels, monitor, with_runtime_default_seccomp
 from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS
 
 RULER = "thanos-ruler"
@@ -61,7 +61,8 @@ def ruler_spec(namespace: str, thanos: ThanosSettings, replicas: int, external_l
         "retention": RULER_RETENTION,
         "objectStorageConfig": {"name": OBJSTORE_SECRET, "key": OBJSTORE_KEY},
         "resources": thanos.ruler_resources.as_k8s(),
-        "securityContext": dict(POD_SECURITY_CONTEXT),
+        # The operator's pods get what every Thanos pod gets (typed; serialized like a dict).
+        "securityContext": with_runtime_default_seccomp(POD_SECURITY_CONTEXT),
         **({"serviceAccountName": SERVICE_ACCOUNT} if thanos.service_account_annotations else {}),
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
-from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, disruption_budget, service, service_monitor, statefulset
+from components.thanos.common import COMMON_FLAGS, GRPC, GRPC_PORT, HTTP, HTTP_PORT, OBJSTORE_FLAG, OBJSTORE_VOLUME_MOUNT, Build, container, data_mount, disruption_budget, service, service_monitor, statefulset
 
 STORE = "thanos-store"
 
@@ -19,7 +19,7 @@ def build_store(build: Build) -> k8s.apps.v1.StatefulSet:
         build,
         STORE,
         thanos.store_replicas,
-        container(STORE, thanos.image, store_flags(), [HTTP, GRPC], [{"name": "data", "mountPath": "/var/thanos/store"}, OBJSTORE_VOLUME_MOUNT], thanos.store_resources.as_k8s()),
+        container(STORE, thanos.image, store_flags(), [HTTP, GRPC], [data_mount("/var/thanos/store"), OBJSTORE_VOLUME_MOUNT], thanos.store_resources.as_k8s()),
         thanos.store_storage_size,
         # Store replicas are independent readers: start them all at once.
         parallel=True,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.trino.settings import TrinoSettings
 from core.layers import Layer
 from core.wiring import Wiring
-from core.k8s import keep_metrics, labels, monitor
+from core.k8s import credentials_secret, keep_metrics, monitor
 from core.rules import domain_rule
 
 COMPONENT = "trino-monitoring"
@@ -46,13 +45,7 @@ class TrinoMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, settings: TrinoSettings, wiring: Wiring):
         super().__init__("dataops:monitoring:TrinoMonitoring", name, None, wiring.opts)
         password: pulumi.Input[str] = settings.password if settings.password is not None else ""
-        self.auth_secret = k8s.core.v1.Secret(
-            AUTH_SECRET,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=AUTH_SECRET, namespace=wiring.namespace, labels=labels(COMPONENT)),
-            type="Opaque",
-            string_data={"username": settings.user, "password": password},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.auth_secret = credentials_secret(AUTH_SECRET, wiring.namespace, COMPONENT, {"username": settings.user, "password": password}, self)
         # trinodb/charts label pods and Services app.kubernetes.io/name=trino and
         # app.kubernetes.io/component=coordinator|worker; the job label is the Service name.
         self.monitors = [

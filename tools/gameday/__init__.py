@@ -35,7 +35,7 @@ reaches another receiver than PagerDuty; the table says which.
 from __future__ import annotations
 
 # The entry points the tests and `python -m tools.gameday` use; everything else is imported
-# from its own module (common, rendered, targets, runtime, configs, world, scenarios,
+# from its own module (common, rendered, targets, runtime, configs, world, scenarios, results,
 # dashboards, run).
 from tools.gameday.configs import alertmanager_config
 from tools.gameday.dashboards import strip_external_matchers

@@ -71,7 +71,11 @@ def render(stack: str = "prod") -> Rendered:
 
     overrides = {f"{PROJECT}:{k}": random_secret(k) for k in PROD_SECRETS}
     config, secret_keys = stack_config(stack, placeholder_secrets=False, overrides=overrides)
-    run = run_program(stack, config, secret_keys)
+    return from_run(stack, run_program(stack, config, secret_keys))
+
+
+def from_run(stack: str, run: Any) -> Rendered:
+    """What Prometheus/Alertmanager get from a mock-engine run of ``stack`` (a tools.mock_engine.ProgramRun)."""
     rule_crs = run.by_type(RULE_CR)
     rule_groups = {r.name: _unwrap(r.inputs["spec"]["groups"]) for r in rule_crs}
     am_secret = run.one("kubernetes:core/v1:Secret", "alertmanager-dataops")

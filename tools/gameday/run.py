@@ -23,7 +23,8 @@ from tools.gameday.runtime import prom_api, Processes, StandIn, binary, run_tool
 from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
-from tools.gameday.scenarios import Result, Scenario, build_scenarios, format_table, update_results
+from tools.gameday.results import Result, format_table, update_results
+from tools.gameday.scenarios import Scenario, build_scenarios
 from tools.gameday.dashboards import dashboard_checks, dashboards_ok, format_dashboards
 
 
