@@ -463,3 +463,41 @@ def test_a_pool_nobody_reports_on_leaves_after_the_mappings_ttl(monkeypatch):
     finally:
         stand_in.http.server_close()
         stand_in.udp.close()
+
+
+def _exposed_series(text: str, names: set[str]) -> dict[tuple, float]:
+    """{(series name, sorted labels): value} of the series whose family is in ``names``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in names
+        for sample in family.samples
+    }
+
+
+def test_the_stand_in_exposes_what_the_real_exporter_does(tmp_path):
+    """The stand-in that runs where Go is not installed, checked against the real
+    statsd_exporter v0.28.0 on the same lines: the same series, labels and values for every
+    name our mapping produces (the exporter's own go_/process_/statsd_exporter_ series aside)."""
+    real = built_program("statsd_exporter")
+    if real is None:
+        pytest.skip("the real statsd_exporter is not built (`make tools` needs Go): nothing to compare with")
+    mapping = _mapping_file()
+    with _RealStatsdExporter(real, mapping, tmp_path) as exporter, _StatsdStandIn(mapping) as stand_in:
+        for target in (exporter, stand_in):
+            _send(target.udp_port, BATCH_1 + BATCH_2)
+        ours = {m["name"] for m in yaml.safe_load(mapping.read_text())["mappings"] if m.get("action") != "drop"}
+        expected_count = sum(1 for line in BATCH_1 + BATCH_2 if "dagrun.duration.success.daily_etl" in line)
+
+        def real_has_everything():
+            text = http_get(exporter.metrics_url).decode()
+            count = _exposed_series(text, ours).get(("airflow_dagrun_duration_count", (("dag_id", "daily_etl"), ("status", "success"))))
+            return text if count == expected_count else None
+
+        real_text = wait_until(real_has_everything, 20, "the real exporter to count every line")
+        wait_until(lambda: _exposed_series(stand_in.exposition(), ours).get(("airflow_dagrun_duration_count", (("dag_id", "daily_etl"), ("status", "success")))) == expected_count, 20, "the stand-in to count every line")
+        real_series, stand_in_series = _exposed_series(real_text, ours), _exposed_series(stand_in.exposition(), ours)
+    assert real_series, "the real exporter exposed none of our mapping's names"
+    assert stand_in_series == real_series
