@@ -42,6 +42,7 @@ class GoTool:
     # live tests and the game day run (`make tools` builds them when Go is installed); "chart":
     # helm, for `make checkov-chart` only.
     group: str = "e2e"
+    tags: tuple[str, ...] = ()  # go build -tags, as the project's own release build sets them
 
 
 KUBE_VERSION = "v1.37.2"
@@ -111,6 +112,9 @@ TOOLS: tuple[GoTool, ...] = (
             f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
             f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
         ),
+        # Thanos' release build (.promu.yml) sets these: its zero-copy label handling assumes
+        # Prometheus' slice labels; built without, Query panics decoding a store's label sets.
+        tags=("netgo", "slicelabels"),
         group="live",
     ),
     GoTool(
@@ -139,7 +143,13 @@ TOOLS: tuple[GoTool, ...] = (
         name="helm",
         version="v3.22.1",
         binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
-        ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.22.1", "-X helm.sh/helm/v3/internal/version.gitTreeState=clean"),
+        # As helm's Makefile stamps them: the version, and the Kubernetes version `helm template`
+        # assumes (its client-go's, v0.37 -> 1.37; unstamped it is 1.20, which charts refuse).
+        ldflags=(
+            "-X helm.sh/helm/v3/internal/version.version=v3.22.1",
+            "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+            *(f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}" for pkg in ("chartutil", "lint/rules") for part, value in (("Major", "1"), ("Minor", "37"))),
+        ),
         group="chart",
     ),
     GoTool(
@@ -190,7 +200,8 @@ def wrapper_digest(tool: GoTool) -> str:
     for path in sorted((GOMOD_DIR / tool.name).iterdir()):
         if path.is_file():
             h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(json.dumps([tool.version, tool.binaries, tool.ldflags], sort_keys=True).encode())
+    recipe = [tool.version, tool.binaries, tool.ldflags] + ([list(tool.tags)] if tool.tags else [])
+    h.update(json.dumps(recipe, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
 
@@ -261,6 +272,8 @@ def build(tool: GoTool) -> dict:
         cmd = ["go", "build", "-trimpath", "-p", str(os.cpu_count() or 2), "-o", str(staging / binary)]
         if tool.ldflags:
             cmd += ["-ldflags", " ".join(tool.ldflags)]
+        if tool.tags:
+            cmd += ["-tags", ",".join(tool.tags)]
         cmd.append(package)
         print(f"e2e build: {tool.name}: {' '.join(cmd[:2])} ... {package}", flush=True)
         peak_kib = max(peak_kib, _run_measured(cmd, cwd=work, env=env))
