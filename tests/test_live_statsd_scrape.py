@@ -71,7 +71,7 @@ BATCH_2 = [
     "airflow.dagrun.duration.success.daily_etl:3540000.5|ms",  # 59 min
     "airflow.dagrun.duration.success.daily_etl:7200000|ms",  # 2 h: slow
     "airflow.dagrun.duration.failed.daily_etl:120000|ms",  # failed: on neither side of the SLO
-    "airflow.ti.finish.daily_etl.transform_group.load.failed:1|c",  # TaskGroup task id
+    "airflow.ti.finish.daily_etl.transform_group__load.failed:1|c",  # TaskGroup task "transform_group.load" (Airflow 3.3: "." -> "__")
     "airflow.ti.finish.daily_etl.extract.failed:1|c",
     "airflow.pool.open_slots.default_pool:120|g",
     "airflow.dag_processing.import_errors:2|g",
