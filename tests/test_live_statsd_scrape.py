@@ -301,9 +301,9 @@ def _send(udp_port: int, lines: list[str]) -> None:
 # ----------------------------------------------------------------- Prometheus 3 on top
 
 
-def _deployed_rule_groups() -> list[dict]:
-    """The PrometheusRule groups `pulumi preview` of prod would deploy, evaluated every second."""
-    config, secret_keys = stack_config("prod", placeholder_secrets=False, overrides=with_secrets())
+def _deployed_rule_groups(overrides: Optional[dict] = None) -> list[dict]:
+    """The PrometheusRule groups `pulumi preview` of prod (with ``overrides``) would deploy, evaluated every second."""
+    config, secret_keys = stack_config("prod", placeholder_secrets=False, overrides={**with_secrets(), **(overrides or {})})
     run = run_program("prod", config, secret_keys, preview=True)
     groups = [group for rule in run.by_type(RULE_CR) for group in rule.inputs["spec"]["groups"]]
     for group in groups:
