@@ -35,7 +35,8 @@ before it starts; every Airflow series comes from the real run.
 Every Airflow series our rules, SLO and dashboards read (the rules' names found in
 docs/metrics/airflow-statsd.yaml) must be in Prometheus with the catalogued labels; one this run
 cannot produce goes in ``NOT_EMITTED`` with the reason (none today), and the test fails if a
-listed one appears.
+listed one appears. The exporter's own exposition is compared with the catalog as a whole
+(names, types, label names), both ways.
 
 Without the Airflow venv or the built exporter: skipped, or failed under CI=true.
 """
@@ -58,6 +59,7 @@ from typing import Iterator, Optional
 import pytest
 import yaml
 
+from prometheus_client.parser import text_string_to_metric_families
 from rules_util import load_catalog, promql_metric_names
 from tests.conftest import ROOT
 from tests.live import built_program, free_port, http_get, prom_query, running, tool, wait_until
@@ -254,6 +256,7 @@ def _backfill_up(promtool: str, data: Path, instance: str) -> None:
 @dataclass
 class _World:
     base: str
+    metrics_url: str
     groups: list[dict]
     lines: list[str]
     runs: dict[str, _Run]
@@ -320,7 +323,7 @@ def world(tmp_path_factory) -> Iterator[_World]:
             lines = tee.snapshot()
             (tmp / "statsd-lines.txt").write_text("\n".join(lines) + "\n")
             print(f"real airflow: {len(lines)} statsd lines in {tmp / 'statsd-lines.txt'}; runs: " + ", ".join(f"{k} {r.seconds:.0f}s rc={r.proc.returncode}" for k, r in runs.items()))
-            yield _World(base, groups, lines, runs, tmp)
+            yield _World(base, exporter.metrics_url, groups, lines, runs, tmp)
 
 
 # ----------------------------------------------------------------- the tests
@@ -440,3 +443,20 @@ def test_pipeline_latency_sli_sees_the_slow_run(world):
     except AssertionError:
         pass
     assert ratios == {r: pytest.approx(0.5, abs=0.01) for r in long_windows}
+
+
+def test_the_exporter_exposes_what_the_catalog_says(world):
+    """docs/metrics/airflow-statsd.yaml against what the real statsd_exporter exposes after this
+    run: each catalogued name with its type and label names, and no Airflow name it does not list
+    (statsd_exporter's own go_*/process_*/statsd_exporter_* metrics aside)."""
+    exposed = {
+        family.name: (family.type, {label for sample in family.samples for label in sample.labels})
+        for family in text_string_to_metric_families(http_get(world.metrics_url).decode())
+        if family.name.startswith("airflow_")
+    }
+    catalogued = {entry["name"]: entry for entry in _airflow_catalog().values()}
+    expected = {
+        name: (entry["type"], set(entry["labels"]) - K8S_TARGET_LABELS - {"job", "instance"})
+        for name, entry in catalogued.items()
+    }
+    assert exposed == expected
