@@ -71,7 +71,7 @@ BATCH_2 = [
     "airflow.dagrun.duration.success.daily_etl:3540000.5|ms",  # 59 min
     "airflow.dagrun.duration.success.daily_etl:7200000|ms",  # 2 h: slow
     "airflow.dagrun.duration.failed.daily_etl:120000|ms",  # failed: on neither side of the SLO
-    "airflow.ti.finish.daily_etl.transform_group.load.failed:1|c",  # TaskGroup task id
+    "airflow.ti.finish.daily_etl.transform_group__load.failed:1|c",  # TaskGroup task "transform_group.load" (Airflow 3.3: "." -> "__")
     "airflow.ti.finish.daily_etl.extract.failed:1|c",
     "airflow.pool.open_slots.default_pool:120|g",
     "airflow.dag_processing.import_errors:2|g",
@@ -301,9 +301,9 @@ def _send(udp_port: int, lines: list[str]) -> None:
 # ----------------------------------------------------------------- Prometheus 3 on top
 
 
-def _deployed_rule_groups() -> list[dict]:
-    """The PrometheusRule groups `pulumi preview` of prod would deploy, evaluated every second."""
-    config, secret_keys = stack_config("prod", placeholder_secrets=False, overrides=with_secrets())
+def _deployed_rule_groups(overrides: Optional[dict] = None) -> list[dict]:
+    """The PrometheusRule groups `pulumi preview` of prod (with ``overrides``) would deploy, evaluated every second."""
+    config, secret_keys = stack_config("prod", placeholder_secrets=False, overrides={**with_secrets(), **(overrides or {})})
     run = run_program("prod", config, secret_keys, preview=True)
     groups = [group for rule in run.by_type(RULE_CR) for group in rule.inputs["spec"]["groups"]]
     for group in groups:
