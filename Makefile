@@ -66,6 +66,8 @@ test: venv tools checkov-venv lint
 # on the e2e's local API server. `.ci/run` runs it after `make test`.
 test-live: venv tools
 	$(PY) -m tools.live_programs install --heavy
+	@# kube-state-metrics' test runs on the e2e's control plane: built here where Go is installed.
+	if command -v go >/dev/null; then $(PY) -m e2e.build --only etcd --only kubernetes --only kwok; fi
 	$(PY) -m pytest -q -m heavy tests
 
 # Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs,
