@@ -175,7 +175,7 @@ def budget_group(slos: Sequence[SloSpec]) -> dict[str, Any]:
         rules.append(
             {
                 "record": "dataops:slo:error_budget_remaining",
-                "expr": f"1 - (\n{_indent(slo.error_ratio_expr(slo.window))}\n) / {budget}\n",
+                "expr": f"1 - (\n{_indent(slo.budget_error_ratio_expr())}\n) / {budget}\n",
                 "labels": {"slo": slo.name},
             }
         )

@@ -28,7 +28,7 @@ MIN_WINDOW_S, MAX_WINDOW_S = 3 * 86400, 90 * 86400
 SETTINGS = (
     setting("sloFreshnessTables", "array", "Iceberg tables (database.table) with a data-freshness SLO.", parse_string_list, (), example='["sales.orders"]'),
     setting("sloFreshnessMaxAge", "string", "A table is fresh while its last snapshot is younger than this.", duration_between("5m", "30d"), "6h"),
-    setting("slos", "object", "SLO list (name, objective, window, errorRatio or good/total PromQL with ${window}, and page: false for an SLI that lags, whose fast burn then goes out as high instead of paging). Defaults to availability 99.9%, pipeline latency and data freshness.", lambda v: v, None, optional=True, example='[{"name":"availability","objective":0.999,...}]'),
+    setting("slos", "object", "SLO list (name, objective, window, errorRatio or good/total PromQL with ${window}, optionally budgetErrorRatio for the whole window, and page: false for an SLI that lags, whose fast burn then goes out as high instead of paging). Defaults to availability 99.9%, pipeline latency and data freshness.", lambda v: v, None, optional=True, example='[{"name":"availability","objective":0.999,...}]'),
 )
 
 
@@ -50,6 +50,15 @@ class SloSpec:
     # A data-freshness SLO's age limit in seconds (sloFreshnessMaxAge), as a typed value for
     # what draws it (the freshness panels); None for every other SLO.
     max_age_s: Optional[float] = None
+    # The budget over the whole window where it must be computed differently from the burn
+    # windows (budgetErrorRatio); None: error_ratio_expr(window).
+    budget_error_ratio: Optional[str] = None
+
+    def budget_error_ratio_expr(self) -> str:
+        """PromQL for the ratio of bad events over the SLO's whole window (its error budget)."""
+        if self.budget_error_ratio is None:
+            return self.error_ratio_expr(self.window)
+        return self.budget_error_ratio.replace("${window}", self.window).replace("${step}", subquery_step(self.window))
 
     def error_ratio_expr(self, window: str) -> str:
         """PromQL for the ratio of bad events over ``window``; ``${step}`` becomes ``subquery_step(window)``."""
@@ -76,6 +85,13 @@ DEFAULT_SLOS: tuple[dict, ...] = (
         # else the layer's exporters being up (components/slo/rules.py, SLI_RECORD).
         "description": "Platform services answer their health checks (service probes where configured, else their exporters are up).",
         "errorRatio": "1 - avg_over_time(dataops:sli:platform_availability[${window}])",
+        # The 30d budget as a mean of hourly means: the Thanos Ruler reads it through Query from
+        # raw, 5m and 1h blocks at once, and a plain avg_over_time weighs each stretch by its
+        # sample count, so the recent raw days drown the older downsampled ones (a window whose
+        # true mean is 0.995 read 0.99865: tests/test_real_thanos.py). Hourly means weigh every
+        # hour alike. The burn windows (at most 3d, raw data in Prometheus) keep the plain mean,
+        # which sees a failure as soon as its first sample lands.
+        "budgetErrorRatio": "1 - avg_over_time(avg_over_time(dataops:sli:platform_availability[${step}])[${window}:${step}])",
     },
     {
         "name": "pipeline-latency",
@@ -143,7 +159,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
         if not isinstance(item, dict):
             reader.problem(f"{where} = {item!r}: must be an object. Fix: pulumi config set --path '{PROJECT}:slos[{index}].name' <name>")
             continue
-        unknown = set(item) - {"name", "objective", "window", "description", "errorRatio", "good", "total", "page"}
+        unknown = set(item) - {"name", "objective", "window", "description", "errorRatio", "budgetErrorRatio", "good", "total", "page"}
         for extra in sorted(unknown):
             reader.problem(f"{where}.{extra} is not a known SLO field. Fix: pulumi config rm --path '{PROJECT}:slos[{index}].{extra}'")
         name = item.get("name", "")
@@ -172,7 +188,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
         has_pair = "good" in item and "total" in item
         if has_ratio == has_pair:
             reader.problem(f"{where}: give either errorRatio, or both good and total. Fix: pulumi config set --path '{PROJECT}:slos[{index}].errorRatio' '<PromQL with ${{window}}>'")
-        for field_name in ("errorRatio", "good", "total"):
+        for field_name in ("errorRatio", "budgetErrorRatio", "good", "total"):
             expr = item.get(field_name)
             if expr is not None and (not isinstance(expr, str) or "${window}" not in expr):
                 reader.problem(f"{where}.{field_name} = {expr!r}: must be PromQL containing ${{window}} (each burn-rate window is substituted). Fix: pulumi config set --path '{PROJECT}:slos[{index}].{field_name}' '<PromQL with [${{window}}]>'")
@@ -186,6 +202,7 @@ def _parse_slos(reader: Reader, raw: Any, freshness: tuple[str, ...], max_age_s:
                 window=str(window),
                 description=str(item.get("description", "")),
                 error_ratio=item.get("errorRatio"),
+                budget_error_ratio=item.get("budgetErrorRatio"),
                 good=item.get("good"),
                 total=item.get("total"),
                 page=_page(reader, where, index, item.get("page", True)),
