@@ -76,7 +76,20 @@ def hardening_values(profile: str, with_thanos_sidecar: bool) -> dict[str, Any]:
             # The config-reloader sidecars the operator adds to Prometheus and Alertmanager pods.
             "prometheusConfigReloader": {"resources": size("config-reloader")},
             # The create-secret and patch-webhook Jobs (one resources key for both).
-            "admissionWebhooks": {"patch": {"resources": size("admission-jobs")}},
+            "admissionWebhooks": {
+                "patch": {
+                    "resources": size("admission-jobs"),
+                    # The chart runs them as uid/gid 2000, which can be a real account on a node;
+                    # nobody (65534), like our own pods (checkov CKV_K8S_40). The certgen image
+                    # reads and writes only the API (the webhook's TLS Secret and configurations).
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65534,
+                        "runAsGroup": 65534,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                },
+            },
         },
         "crds": {"upgradeJob": {"resources": size("crd-upgrade-job")}},
         "alertmanager": {
