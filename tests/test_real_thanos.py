@@ -33,7 +33,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from tests.conftest import with_secrets
+from tests.conftest import ROOT, with_secrets
 from tests.live import built_program, free_port, http_get, running, tool, wait_until
 from tools.mock_engine import run_program, stack_config
 
@@ -173,6 +173,7 @@ class World:
     blocks_after_compaction: list[dict]
     compaction_seconds: float
     now_s: int
+    metrics_urls: dict[str, str]  # part -> its /metrics URL (sidecar, store, query, rule, compact)
 
 
 def _query(base: str, promql: str, **params: str) -> list[dict]:
@@ -261,11 +262,21 @@ def world(rendered, tmp_path_factory) -> Iterator[World]:
             "rule", f"--data-dir={work / 'ruler'}", f"--rule-file={work / 'ruler-rules.yaml'}",
             f"--query=127.0.0.1:{ports['query_http']}", f"--http-address=127.0.0.1:{ports['ruler_http']}",
             f"--grpc-address=127.0.0.1:{ports['ruler_grpc']}", "--eval-interval=2s",
+            # Our spec sends alerts to Alertmanager; here a loopback port nobody answers.
+            f"--alertmanagers.url=http://127.0.0.1:{free_port()}",
             *_label_flags({**rendered.ruler_labels, "thanos_ruler_replica": "thanos-ruler-dataops-0"}),
         ], work / "ruler.log", ports["ruler_http"]))
         ruler = f"http://127.0.0.1:{ports['ruler_http']}"
+        # The Compactor as it runs in the cluster (--wait, prod's flags), for its own metrics.
+        compact_port = free_port()
+        waiting = _localised(rendered.compact, http_address=f"127.0.0.1:{compact_port}", objstore_config_file=str(objstore), data_dir=str(work / "compact-wait"))
+        stack.enter_context(_thanos(thanos, waiting, work / "compact-wait.log", compact_port))
+        metrics_urls = {
+            "sidecar": f"http://127.0.0.1:{sidecar_ports[0][0]}/metrics", "store": f"http://127.0.0.1:{ports['store_http']}/metrics",
+            "query": f"{query}/metrics", "rule": f"{ruler}/metrics", "compact": f"http://127.0.0.1:{compact_port}/metrics",
+        }
         wait_until(lambda: _query(query, 'up{job="shared-target"}', dedup="false") and len(_query(query, 'up{job="shared-target"}', dedup="false")) == 2, 60, "both replicas' scrapes in Query")
-        yield World(query, ruler, backfilled, after, compaction_seconds, now_s)
+        yield World(query, ruler, backfilled, after, compaction_seconds, now_s, metrics_urls)
 
 
 # ------------------------------------------------------------------ the checks
@@ -345,3 +356,42 @@ def test_the_rulers_30_day_budget_sees_the_bad_fortnight(world):
     rules = json.loads(http_get(f"{world.ruler}/api/v1/rules"))["data"]["groups"]
     health = {r["name"]: r["health"] for g in rules for r in g["rules"]}
     assert set(health.values()) == {"ok"}, health
+
+
+# Labels Prometheus and the operator add to every scraped series (not the program's own).
+_TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "service", "endpoint"}
+
+
+def _exposed(text: str) -> dict[str, tuple[str, set[str]]]:
+    """{sample name: (family type, label names)} of one /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, tuple[str, set[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            _, labels = out.setdefault(sample.name, (family.type, set()))
+            labels.update(sample.labels)
+    return out
+
+
+def test_every_catalogued_thanos_series_is_exposed_as_catalogued(world):
+    """docs/metrics/thanos.yaml against what the real parts expose: each entry's name, type and
+    label names (the target labels aside), unless its ``appears_when`` names the condition."""
+    catalog = yaml.safe_load((ROOT / "docs" / "metrics" / "thanos.yaml").read_text())
+    exposed: dict[str, tuple[str, set[str]]] = {}
+    for url in world.metrics_urls.values():
+        for name, (kind, labels) in _exposed(http_get(url).decode()).items():
+            exposed.setdefault(name, (kind, set()))[1].update(labels)
+    problems = []
+    for entry in catalog:
+        name, own_labels = entry["name"], set(entry["labels"]) - _TARGET_LABELS
+        if name not in exposed:
+            if not entry.get("appears_when"):
+                problems.append(f"{name}: not exposed by any Thanos part")
+            continue
+        kind, labels = exposed[name]
+        if kind != entry["type"]:
+            problems.append(f"{name}: exposed as {kind}, catalogued as {entry['type']}")
+        if labels - _TARGET_LABELS != own_labels:
+            problems.append(f"{name}: labels {sorted(labels - _TARGET_LABELS)}, catalogued {sorted(own_labels)}")
+    assert not problems, "\n".join(problems)
