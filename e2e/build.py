@@ -140,6 +140,14 @@ TOOLS: tuple[GoTool, ...] = (
         group="live",
     ),
     GoTool(
+        # Not a program we deploy: the S3-compatible server (MIT) the live tests need where a
+        # real S3 endpoint is (tests/test_real_object_storage.py). MinIO is AGPL: not used.
+        name="gofakes3",
+        version="v1.2.0",
+        binaries={"gofakes3": "github.com/johannesboyne/gofakes3/cmd/gofakes3"},
+        group="live",
+    ),
+    GoTool(
         name="helm",
         version="v3.22.1",
         binaries={"helm": "helm.sh/helm/v3/cmd/helm"},

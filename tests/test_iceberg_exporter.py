@@ -251,6 +251,18 @@ def test_flags_env_and_precedence(tmp_path, monkeypatch):
     assert cfg.catalog_type == "rest"
 
 
+def test_a_custom_s3_endpoint_gets_a_region_so_pyiceberg_never_asks_aws():
+    """Without s3.region pyiceberg's S3 FileIO calls pyarrow.fs.resolve_s3_region (a request to
+    AWS) even with s3.endpoint set; tests/test_real_object_storage.py caught it in the exporter."""
+    endpoint = {"ICEBERG_EXPORTER_CATALOG_PROPERTY": "s3.endpoint=http://minio.minio.svc:9000"}
+    assert load_config([], env=endpoint).catalog_props(endpoint)["s3.region"] == "us-east-1"
+    env = {**endpoint, "AWS_REGION": "eu-west-1"}
+    assert load_config([], env=env).catalog_props(env)["s3.region"] == "eu-west-1"
+    env = {"ICEBERG_EXPORTER_CATALOG_PROPERTY": "s3.endpoint=http://minio:9000,s3.region=ap-northeast-2"}
+    assert load_config([], env=env).catalog_props(env)["s3.region"] == "ap-northeast-2"
+    assert "s3.region" not in load_config([], env={}).catalog_props({})  # AWS itself: pyiceberg resolves
+
+
 def test_bad_config_lists_every_problem():
     with pytest.raises(ConfigError) as err:
         load_config(

@@ -3,8 +3,9 @@
 Kept outside the clone (``~/.cache/dataops-monitoring/live``, ``DATAOPS_LIVE_CACHE`` moves it),
 keyed by version, so CI on the same machine reuses what a session fetched:
 
-- Go programs (Thanos, statsd_exporter, kube-state-metrics): built by ``e2e.build --group live``
-  from our wrapper modules in ``e2e/gomod/`` (needs Go; without it the tests use their named
+- Go programs (Thanos, statsd_exporter, kube-state-metrics; and gofakes3, the MIT S3-compatible
+  server the object-storage test runs, not deployed): built by ``e2e.build --group live`` from
+  our wrapper modules in ``e2e/gomod/`` (needs Go; without it the tests use their named
   stand-ins or skip).
 - The jmx_exporter javaagent our Spark/Hive/Trino JVM config targets: the jar from Maven Central,
   checked against the SHA-1 Maven Central publishes for it (pinned here).

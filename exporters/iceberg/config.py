@@ -23,6 +23,11 @@ from exporters.iceberg.options import CATALOG_TYPES, CREDENTIAL_ENV, LOCAL_DEFAU
 from exporters.iceberg.quantities import parse_duration, parse_size
 from exporters.iceberg.sharding import parse_shard, shard_of
 
+# The region given to pyiceberg's S3 FileIO with a custom s3.endpoint and no region set (the AWS
+# SDK's own default, MinIO's default region); a store configured with another region needs
+# --catalog-property s3.region=<region> or AWS_REGION.
+DEFAULT_S3_REGION = "us-east-1"
+
 # Catalog property keys that carry secrets and so are refused as --catalog-property.
 _SECRET_KEY_RE = re.compile(r"(secret|token|password|credential|access-key|private|sas|key-id)", re.I)
 
@@ -75,6 +80,12 @@ class Config:
             # A monitoring exporter must not create catalog tables in someone's database.
             props["init_catalog_tables"] = "false"
         props.update(self.catalog_properties)
+        if props.get("s3.endpoint") and not (props.get("s3.region") or props.get("client.region")):
+            # pyiceberg's S3 FileIO (pyarrow) asks AWS for a bucket's region when none is given
+            # (pyarrow.fs.resolve_s3_region, a request to AWS's endpoint), even with s3.endpoint
+            # set: a bucket name leaving the cluster, or a wait where egress is closed. With its
+            # own endpoint the store gets the region the AWS SDK itself defaults to.
+            props["s3.region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_S3_REGION
         for var, key in CREDENTIAL_ENV.items():
             if env.get(var):
                 props[key] = env[var]
