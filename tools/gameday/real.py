@@ -49,8 +49,10 @@ from tools.loopback import free_port, http_get
 # Flag prefixes whose in-cluster value is replaced by a local one (tests/test_real_thanos.py).
 LOOPBACK_FLAGS = ("--http-address=", "--grpc-address=", "--objstore.config-file=", "--data-dir=", "--endpoint.sd-config=")
 # Why the rest stays emulated (issue 21 item 7): printed with the list of emulated targets.
-EMULATED_WHY = ("MinIO is AGPL and not built here; Spark and Airflow runs are too heavy for the game day's "
-                "timings (make test-live runs them for real); the other exporters are not built yet")
+EMULATED_WHY = ("MinIO is AGPL and not built here; Spark and Airflow runs are too heavy for the game day's timings "
+                "(make test-live runs them for real); statsd_exporter and kube-state-metrics are built but not wired "
+                "into the game day yet (kube-state-metrics needs the e2e control plane); the rest (kubelet, node-exporter, "
+                "Argo CD, Jenkins, Trino, blackbox, our Iceberg exporter, the Thanos Ruler and Compactor) is not run for real here")
 PROMETHEUS_LABEL = ("prometheus", "monitoring/prometheus-stack-kube-prom-prometheus")
 
 
@@ -219,7 +221,7 @@ def start_real_thanos(world: World, rendered: Rendered, work: Path, procs: Proce
             f"--grpc-address=127.0.0.1:{grpc_port}", f"--http-address=127.0.0.1:{http_port}", f"--objstore.config-file={objstore}",
         ], http_port, key)
         world.programs[key] = sidecar
-        bind(target, f"127.0.0.1:{http_port}", f"Thanos {version} sidecar (operator's flags) in front of a Prometheus 3 replica of its own")
+        bind(target, f"127.0.0.1:{http_port}", f"Thanos {version} sidecar, operator's flags, in front of a Prometheus 3 replica of its own")
         grpc_endpoints.append(f"127.0.0.1:{grpc_port}")
     for key in roles["store"]:
         http_port, grpc_port = free_port(), free_port()
@@ -227,7 +229,7 @@ def start_real_thanos(world: World, rendered: Rendered, work: Path, procs: Proce
             rendered.thanos_args["store"], http_address=f"127.0.0.1:{http_port}", grpc_address=f"127.0.0.1:{grpc_port}",
             objstore_config_file=str(objstore), data_dir=str(root / f"{key}-data"))], http_port, key)
         world.programs[key] = store
-        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} store (rendered flags)")
+        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} store, rendered flags")
         grpc_endpoints.append(f"127.0.0.1:{grpc_port}")
     for key in roles["query"]:
         http_port, grpc_port = free_port(), free_port()
@@ -236,7 +238,7 @@ def start_real_thanos(world: World, rendered: Rendered, work: Path, procs: Proce
             rendered.thanos_args["query"], http_address=f"127.0.0.1:{http_port}", grpc_address=f"127.0.0.1:{grpc_port}",
             endpoint_sd_config=endpoints)], http_port, key)
         world.programs[key] = query
-        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} query (rendered flags)")
+        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} query, rendered flags")
         servers.append(QueryLoad(f"http://127.0.0.1:{http_port}").start())
     log(f"real Thanos {version}: " + ", ".join(f"{k} pid {p.proc.pid}" for k, p in world.programs.items() if p.proc))
 
