@@ -48,7 +48,7 @@ from tools.loopback import free_port, http_get
 
 # Flag prefixes whose in-cluster value is replaced by a local one (tests/test_real_thanos.py).
 LOOPBACK_FLAGS = ("--http-address=", "--grpc-address=", "--objstore.config-file=", "--data-dir=", "--endpoint.sd-config=")
-# Why the rest stays emulated (issue 21 item 7): printed with the list of emulated targets.
+# Why the rest stays emulated: printed with the list of emulated targets.
 EMULATED_WHY = ("MinIO is AGPL and not built here; Spark and Airflow runs are too heavy for the game day's timings "
                 "(make test-live runs them for real); statsd_exporter and kube-state-metrics are built but not wired "
                 "into the game day yet (kube-state-metrics needs the e2e control plane); the rest (kubelet, node-exporter, "
