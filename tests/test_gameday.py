@@ -1,7 +1,8 @@
 """tools/gameday/: the pieces, and one scenario end to end with SHORTENED timings.
 
 `make gameday` runs every critical alert's scenario with production timings (about 9 minutes).
-Here one of them (ThanosQueryIsDown: the Thanos Query target stops answering) runs through
+Here one of them (ThanosQueryIsDown: the Thanos Query target stops answering; where `make tools`
+built Thanos, the real Query process is stopped by PID and started again) runs through
 the same code against the real Prometheus 3 and Alertmanager binaries with shortened timings,
 clearly not production's: scrape and evaluation every 1 s, the rule's ``for: 2m`` cut to 5 s,
 Alertmanager ``group_wait``/critical ``group_interval`` 1 s/2 s. Everything else is what the

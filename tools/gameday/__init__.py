@@ -11,6 +11,10 @@ What it starts (all on 127.0.0.1, free ports, stopped by PID at the end, also on
   (docs/metrics/*.yaml; anything else is refused) in Prometheus text format with healthy
   values, under the job label, target labels, scrape interval and metric keep-list of the
   ServiceMonitor/PodMonitor/Probe the stack renders for it;
+* real programs where they are built (tools/gameday/real.py): Thanos Query, the sidecars (each
+  in front of a small Prometheus replica) and the Store Gateways as real Thanos processes,
+  scraped under the same labels as the emulated targets they replace; the output lists which
+  targets are real and which emulated;
 * Prometheus 3 (.tools/bin/prometheus) with the rule groups of every PrometheusRule the
   prod stack renders (the program run under the mock engine, as tests/test_deployed_rules.py
   does), the stack's external labels, scrape and evaluation intervals, and 6 hours of
@@ -22,11 +26,12 @@ What it starts (all on 127.0.0.1, free ports, stopped by PID at the end, also on
   at the stand-ins) and the PagerDuty API URL is the stand-in's.
 
 Then one scenario per critical alert of the rendered rules, all at the same t0: the scenario
-breaks its emulated target (values that make the condition true, or the target stops
-answering for up-based alerts), the script waits for the notification at the PagerDuty
-stand-in (critical -> PagerDuty), restores the target and waits for the resolve
-notification. Before t0, with every target healthy, it runs every panel query and template
-variable query of the seven dashboards and reports the empty ones.
+breaks its target (values that make the condition true, or the target stops answering for
+up-based alerts; a real program is stopped by PID), the script waits for the notification at
+the PagerDuty stand-in (critical -> PagerDuty), restores the target (a real program is
+started again) and waits for the resolve notification. Before t0, with every target healthy,
+it runs every panel query and template variable query of the seven dashboards and reports the
+empty ones.
 
 Exit status 1 when a critical alert has no scenario, is not notified within 5 minutes, or
 reaches another receiver than PagerDuty; the table says which.

@@ -36,14 +36,16 @@ def write_rule_files(rendered: Rendered, directory: Path, extra_groups: Optional
 
 
 def scrape_configs(targets: Iterable[Target], port: int) -> list[dict]:
+    """One scrape job per target: the emulated-target server's path for it, or the real program's
+    address; either way under the target's labels (instance included, so the address never shows)."""
     out = []
     for t in targets:
         job = {
             "job_name": f"gameday-{t.key}",
             "scrape_interval": t.interval,
-            "metrics_path": f"/{t.key}{t.path}",
+            "metrics_path": t.path if t.address else f"/{t.key}{t.path}",
             "honor_labels": t.honor_labels,
-            "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": t.job, **t.labels}}],
+            "static_configs": [{"targets": [t.address or f"127.0.0.1:{port}"], "labels": {"job": t.job, **t.labels}}],
         }
         timeout = t.scrape_timeout or ("10s" if seconds(t.interval) >= 10 else t.interval)
         job["scrape_timeout"] = timeout if seconds(timeout) <= seconds(t.interval) else t.interval
@@ -139,6 +141,8 @@ def write_openmetrics(targets: Iterable[Target], start: float, end: float, path:
     by_name: dict[str, dict[str, list[str]]] = {}
     count = 0
     for t in targets:
+        if t.address:
+            continue  # a real program: no history before it started
         step = seconds(t.interval)
         first = math.ceil(start / step) * step
         times = [first + i * step for i in range(int((end - first) // step) + 1) if first + i * step <= end]

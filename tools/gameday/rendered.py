@@ -41,6 +41,8 @@ class Rendered:
     evaluators: dict[str, str] = field(default_factory=dict)
     # The Grafana dashboards the stack deploys (its labelled ConfigMaps), in file-name order.
     dashboards: list[dict] = field(default_factory=list)
+    # Container args of the Thanos Deployments/StatefulSets the stack renders ("query", "store").
+    thanos_args: dict[str, list[str]] = field(default_factory=dict)
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
@@ -103,6 +105,13 @@ def from_run(stack: str, run: Any) -> Rendered:
             dashboards += [json.loads(text) for _, text in sorted(_unwrap(cm.inputs["data"]).items())]
     if not dashboards:
         raise RuntimeError(f"no dashboard ConfigMap (label {DASHBOARD_LABEL}=1) in the {stack} render")
+    thanos_args = {}
+    for type_token, name, part in (("kubernetes:apps/v1:Deployment", "thanos-query", "query"),
+                                   ("kubernetes:apps/v1:StatefulSet", "thanos-store", "store")):
+        for r in run.by_type(type_token):
+            if r.name == name:
+                containers = _unwrap(r.inputs["spec"])["template"]["spec"]["containers"]
+                thanos_args[part] = list(next(c for c in containers if c.get("args"))["args"])
     return Rendered(
         stack=stack,
         rule_groups=rule_groups,
@@ -113,6 +122,7 @@ def from_run(stack: str, run: Any) -> Rendered:
         external_labels=dict(spec.get("externalLabels") or {}),
         evaluators=evaluators,
         dashboards=dashboards,
+        thanos_args=thanos_args,
     )
 
 

@@ -23,6 +23,7 @@ from tools.gameday.runtime import prom_api, Processes, StandIn, binary, run_tool
 from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
+from tools.gameday.real import inventory, start_real_thanos, thanos_binary
 from tools.gameday.results import Result, format_table, update_results
 from tools.gameday.scenarios import Scenario, build_scenarios
 from tools.gameday.dashboards import dashboard_checks, dashboards_ok, format_dashboards
@@ -54,8 +55,9 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
                 scrape_interval: Optional[str] = None, evaluation_interval: Optional[str] = None,
                 history_s: float = HISTORY_S, rule_groups: Optional[dict[str, list[dict]]] = None,
                 alertmanager_yaml: Optional[str] = None, only_targets: Optional[set[str]] = None,
-                prometheus_args: tuple[str, ...] = ()) -> tuple[Stack, float]:
-    """Receivers, emulated targets, backfilled Prometheus and Alertmanager. Returns (stack, planned t0)."""
+                prometheus_args: tuple[str, ...] = (), real: bool = True) -> tuple[Stack, float]:
+    """Receivers, emulated targets (real programs where built, unless ``real`` is false: tools/gameday/real.py),
+    backfilled Prometheus and Alertmanager. Returns (stack, planned t0)."""
     scrape_interval = scrape_interval or rendered.scrape_interval
     evaluation_interval = evaluation_interval or rendered.evaluation_interval
     timings: dict[str, float] = {}
@@ -77,6 +79,10 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
         apply_monitor(t, rendered, scrape_interval)
         if only_targets is not None:
             t.interval = scrape_interval
+    if real:
+        start_real_thanos(world, rendered, work, procs, servers, thanos_binary())
+    else:
+        world.emulated_note = "real programs switched off (--emulated)"
     target_server = TargetServer(world.targets).start()
     servers.append(target_server)
 
@@ -222,6 +228,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--skip-dashboards", action="store_true")
     parser.add_argument("--dashboards-only", action="store_true", help="only the dashboard queries (healthy targets, every rule group evaluated once)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
+    parser.add_argument("--emulated", action="store_true", help="emulate every target, also those a built program could serve")
     args = parser.parse_args(argv)
 
     def on_term(signum, frame):
@@ -244,7 +251,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if others:
             log("evaluated outside Prometheus in the cluster, here by the same Prometheus as a stand-in: "
                 + ", ".join(f"{k} ({v})" for k, v in sorted(others.items())))
-        stack, t0 = start_stack(rendered, work, procs, servers, t0_delay=110.0 if not args.dashboards_only else 3600.0)
+        stack, t0 = start_stack(rendered, work, procs, servers, t0_delay=110.0 if not args.dashboards_only else 3600.0, real=not args.emulated)
         prom_started = time.time()
         log("history backfilled, servers up: " + ", ".join(f"{k} {v:.0f}" + ("" if "samples" in k else "s") for k, v in stack.timings.items()))
         gaps = history_gaps(stack.prom_url, range_read_recordings(rendered), prom_started)
@@ -286,6 +293,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print()
         for s in scenarios:
             print(f"  {s.name}: {s.note}")
+        print(inventory(stack.world))
         print(f"Dead-man's switch stand-in: {len(watchdog)} Watchdog heartbeats" + ("" if watchdog else " (none: the heartbeat receiver reaches nothing)"))
         print("Healthy state before t0: " + ("no critical alert pending or firing, no page" if not stack.healthy_alerts
                                              else "ALREADY ALERTING: " + "; ".join(stack.healthy_alerts)))

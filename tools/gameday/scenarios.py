@@ -156,20 +156,38 @@ def _portal_down(world: World, keys: list[str]) -> Breakage:
 
 
 def _down(world: World, keys: list[str]) -> tuple[Step, Step]:
-    """The targets ``keys`` stop answering (up 0), then answer again."""
+    """The targets ``keys`` stop answering (up 0), then answer again. A target a real program
+    serves (``world.programs``): that process is stopped (SIGTERM to its PID), then started
+    again with the same flags and ports."""
     targets = [world.targets[key] for key in keys]
 
     def brk(t):
         for target in targets:
-            target.down = True
+            if target.key in world.programs:
+                world.programs[target.key].stop(t)
+            else:
+                target.down = True
 
     def restore(t):
         for target in targets:
-            target.down = False
+            if target.key in world.programs:
+                world.programs[target.key].start(t)
+            else:
+                target.down = False
     return brk, restore
 
 
+def _real(world: World, keys: list[str]) -> Optional[str]:
+    """What serves ``keys`` when real programs serve them all, else None."""
+    programs = {world.targets[key].program for key in keys}
+    return programs.pop() if len(programs) == 1 and all(key in world.programs for key in keys) else None
+
+
 def _thanos_query_down(world: World, keys: list[str]) -> Breakage:
+    real = _real(world, keys)
+    if real:
+        return Breakage(*_down(world, keys), f"the real Thanos Query process ({real}) is stopped: SIGTERM to its PID; "
+                        "restore: started again with the same flags")
     return Breakage(*_down(world, keys), "the only Thanos Query target stops answering (up 0)")
 
 
@@ -178,6 +196,10 @@ def _sidecars(world: World, used: set[str]) -> list[str]:
 
 
 def _sidecars_down(world: World, keys: list[str]) -> Breakage:
+    real = _real(world, keys)
+    if real:
+        return Breakage(*_down(world, keys), f"all {len(keys)} real Thanos sidecar processes ({real}) are stopped: SIGTERM to "
+                        "their PIDs, their Prometheus replicas keep running (up 0: no sidecar answers); restore: started again")
     return Breakage(*_down(world, keys), f"all {len(keys)} sidecar targets stop answering (up 0; absent(up == 1) as when the pods are gone)")
 
 

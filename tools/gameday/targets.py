@@ -90,6 +90,10 @@ class Target:
     metric_relabel: list[dict] = field(default_factory=list)
     scrape_timeout: Optional[str] = None
     origin: float = 0.0
+    # A real program serves this target (tools/gameday/real.py): its 127.0.0.1 host:port and
+    # what it is. Prometheus scrapes that address under the same labels; no series are emulated.
+    address: Optional[str] = None
+    program: Optional[str] = None
 
     def gauge(self, name: str, labels: dict[str, str], level: Any) -> Series:
         s = Series(name, dict(labels), Value(False, self.origin, level), born=self.origin)

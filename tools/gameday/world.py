@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 from tools.gameday.rendered import Rendered
@@ -46,6 +47,10 @@ class World:
     freshness_stale_at: float  # when the SLO's listed tables cross their freshness limit
     slo_tables: tuple[tuple[str, str], ...]
     oom_pods: list[str] = field(default_factory=list)
+    # Target key -> the real program serving it (tools/gameday/real.py RealProgram: stop(), start()).
+    programs: dict[str, Any] = field(default_factory=dict)
+    # Why targets that could be real are emulated in this run (e.g. Thanos not built); "" if none.
+    emulated_note: str = ""
 
     def add(self, target: Target) -> Target:
         target.origin = self.origin
