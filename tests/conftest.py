@@ -105,18 +105,24 @@ def _tool_tests(path: str) -> frozenset[str]:
     through a fixture of the module (an argument named like one of its functions)."""
     source = Path(path).read_text(encoding="utf-8")
     nodes = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
-    functions = {n.name: ast.get_source_segment(source, n) or "" for n in nodes}
+    lines = source.splitlines(keepends=True)  # ast.get_source_segment re-splits the file per call
+    functions = {n.name: "".join(lines[n.lineno - 1 : n.end_lineno]) for n in nodes}
     arguments = {n.name: [a.arg for a in n.args.args] for n in nodes}
 
-    def runs(name: str, seen: frozenset[str]) -> bool:
-        text = functions[name]
-        if any(word in text for word in _TOOL_WORDS):
-            return True
-        if any(arg in functions and arg not in seen and runs(arg, seen | {arg}) for arg in arguments[name]):
-            return True
-        return any(other + "(" in text and runs(other, seen | {other}) for other in functions if other not in seen and other != name)
-
-    return frozenset(name for name in functions if name.startswith("test_") and runs(name, frozenset({name})))
+    # A function runs a program when it does so itself or reaches one that does, through a call
+    # or a fixture argument: reachability in that graph, found by growing the set to a fixed
+    # point (a search per test from scratch took seconds per collection).
+    edges = {
+        name: {a for a in arguments[name] if a in functions} | {other for other in functions if other != name and other + "(" in text}
+        for name, text in functions.items()
+    }
+    running = {name for name, text in functions.items() if any(word in text for word in _TOOL_WORDS)}
+    grown = True
+    while grown:
+        reached = {name for name in functions if name not in running and edges[name] & running}
+        running |= reached
+        grown = bool(reached)
+    return frozenset(name for name in running if name.startswith("test_"))
 
 
 def pytest_collection_modifyitems(config, items):
