@@ -100,3 +100,13 @@ def test_every_tool_has_its_wrapper_module():
     for tool in build.TOOLS:
         assert (build.GOMOD_DIR / tool.name / "go.mod").exists(), tool.name
         assert (build.GOMOD_DIR / tool.name / "go.sum").exists(), tool.name
+
+
+def test_tool_versions_lists_the_live_go_programs_as_built():
+    """tools/tool-versions.txt names every program `make tools` builds, at the version built."""
+    listed = dict(
+        line.split(":", 1)[1].split()
+        for line in (build.GOMOD_DIR.parent.parent / "tools" / "tool-versions.txt").read_text().splitlines()
+        if line.startswith("#   go:")
+    )
+    assert listed == {tool.name: tool.version for tool in build.TOOLS if tool.group == "live"}
