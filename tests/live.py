@@ -35,19 +35,19 @@ def tool(name: str) -> str:
     return str(path)
 
 
-def built_program(name: str) -> Optional[str]:
-    """A program we deploy, built from its wrapper Go module by `make tools`
-    (tools/live_programs.py, e2e/build.py's live group), or None when it is not built.
+def built_program(name: str, built_by: str = "`make tools`") -> Optional[str]:
+    """A program built from its wrapper Go module (e2e/build.py; `make tools` builds the live
+    group, ``built_by`` names what builds the others), or None when it is not built.
 
     Where Go is installed, CI must have built it: a missing one fails there instead of letting
     a stand-in pass for it."""
-    from tools.live_programs import go_binary
+    from e2e.build import binary_path
 
-    path = go_binary(name)
+    path = binary_path(name)
     if os.access(path, os.X_OK):
         return str(path)
     if os.environ.get("CI", "").lower() == "true" and shutil.which("go"):
-        pytest.fail(f"{path} is missing on CI although Go is installed: `make tools` must build {name}")
+        pytest.fail(f"{path} is missing on CI although Go is installed: {built_by} must build {name}")
     return None
 
 
@@ -99,13 +99,19 @@ def running(args: list[str], log: Path, ready_url: str, timeout: float = 20.0, c
         wait_until(ready, timeout, f"{Path(args[0]).name} at {ready_url}")
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a process started in its own session, by its process group: SIGTERM, then SIGKILL
+    after ``grace`` seconds."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
 def prom_query(base_url: str, query: str) -> list[dict]:

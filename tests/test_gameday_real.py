@@ -15,7 +15,8 @@ import re
 import pytest
 
 from tools.gameday.configs import scrape_configs, write_openmetrics
-from tools.gameday.real import bind, inventory, localised, real_and_emulated, start_real_thanos, thanos_roles
+from tools.gameday.real import bind, inventory, real_and_emulated, start_real_thanos, thanos_roles
+from tools.loopback import localised
 from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.runtime import Processes
 from tools.gameday.scenarios import build_scenarios

@@ -47,7 +47,6 @@ import copy
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -62,7 +61,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rules_util import load_catalog, promql_metric_names
 from tests.conftest import ROOT
-from tests.live import built_program, free_port, http_get, prom_query, running, tool, wait_until
+from tests.live import built_program, free_port, http_get, prom_query, running, stop, tool, wait_until
 from tests.test_live_statsd_scrape import SLO_NAME, _deployed_rule_groups, _mapping_file, _RealStatsdExporter, _records, _samples
 from tools.live_programs import AIRFLOW
 from tools.mock_engine import PROJECT
@@ -223,7 +222,7 @@ class _Run:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _stop(self.proc)
+            stop(self.proc)
             raise AssertionError(f"airflow {' '.join(self.args)} ran over {timeout}s:\n{self.log.read_text()[-3000:]}") from None
         self.seconds = time.monotonic() - self._began
         return self
@@ -231,16 +230,6 @@ class _Run:
 
 def _dags_test(key: str, dag_id: str, conf: Optional[dict] = None) -> _Run:
     return _Run(key, ["dags", "test", dag_id, *(["-c", json.dumps(conf)] if conf else [])])
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 def _backfill_up(promtool: str, data: Path, instance: str) -> None:
@@ -318,7 +307,7 @@ def world(tmp_path_factory) -> Iterator[_World]:
             finally:
                 for run in background:
                     if run.proc is not None:
-                        _stop(run.proc)
+                        stop(run.proc)
             wait_until(lambda: prom_query(base, f'airflow_dagrun_duration_count{{dag_id="{PIPELINE}",status="success"}} >= 3'), 60, "the three later runs scraped")
             lines = tee.snapshot()
             (tmp / "statsd-lines.txt").write_text("\n".join(lines) + "\n")

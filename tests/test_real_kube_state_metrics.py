@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import shutil
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -56,7 +54,6 @@ import yaml
 
 from dashboards import DASHBOARDS, lib
 from components.dashboards import DEFAULT_INPUTS
-from e2e.build import binary_path
 from e2e.cluster import NODE_NAMES, LocalCluster
 from e2e.kube import Kube, wait_for
 from rules_util import iter_rules, load_catalog, promql_metric_names
@@ -448,18 +445,8 @@ class Scrape:
         self.prometheus = prometheus
 
 
-def _control_plane_binary(name: str) -> str | None:
-    """As built_program, for the e2e's control plane (`make test-live` builds it where Go is)."""
-    path = binary_path(name)
-    if os.access(path, os.X_OK):
-        return str(path)
-    if os.environ.get("CI", "").lower() == "true" and shutil.which("go"):
-        pytest.fail(f"{path} is missing on CI although Go is installed: `make test-live` (python -m e2e.build) must build {name}")
-    return None
-
-
 def _binaries() -> dict[str, str]:
-    found = {name: _control_plane_binary(name) for name in CONTROL_PLANE}
+    found = {name: built_program(name, "`make test-live` (python -m e2e.build)") for name in CONTROL_PLANE}
     found["kube-state-metrics"] = built_program("kube-state-metrics")
     missing = sorted(name for name, path in found.items() if path is None)
     if missing:

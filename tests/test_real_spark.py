@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -53,6 +52,7 @@ from core.k8s import load_asset
 from rules_util import iter_rules, load_catalog_entries, promql_metric_names
 from tests.conftest import PROD_SECRETS, _cached_run
 from tests.live import free_port, http_get, wait_until
+from tests.live import stop as stop_process
 from tools.live_programs import JMX_AGENT, PYSPARK
 
 pytestmark = [pytest.mark.heavy, pytest.mark.live]
@@ -205,16 +205,6 @@ def _parse(text: str) -> dict[str, dict]:
     return exposed
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 def test_spark_driver_exposes_what_rules_and_dashboards_read(tmp_path: Path):
     _require(PYSPARK.installed and PYSPARK.bin("spark-submit").exists(), f"PySpark {PYSPARK.version} ({PYSPARK.venv})")
     _require(_jar_ok(), f"{JMX_AGENT.file_name} ({JMX_AGENT.path})")
@@ -285,7 +275,7 @@ def test_spark_driver_exposes_what_rules_and_dashboards_read(tmp_path: Path):
         proc.wait(timeout=60)
         elapsed = time.monotonic() - started
     finally:
-        _stop(proc)
+        stop_process(proc, grace=15)
 
     problems = []
     for name in sorted(set(catalog) | set(readers)):

@@ -15,7 +15,7 @@ Compactor with prod's retention (raw 15d):
   takes a mean of hourly means (budgetErrorRatio), which the Ruler records right.
 
 Only loopback addresses: every ``0.0.0.0`` listen address and every in-cluster endpoint of the
-rendered flags is replaced by a 127.0.0.1 port (listed in ``_LOOPBACK_FLAGS``); the few flags
+rendered flags is replaced by a 127.0.0.1 port (``tools.loopback.localised``); the few flags
 the test adds or drops are listed where it does so, with the reason.
 """
 
@@ -35,6 +35,7 @@ import yaml
 
 from tests.conftest import ROOT, with_secrets
 from tests.live import built_program, free_port, http_get, running, tool, wait_until
+from tools.loopback import localised
 from tools.mock_engine import run_program, stack_config
 
 pytestmark = [pytest.mark.live, pytest.mark.heavy]
@@ -103,28 +104,6 @@ def test_prod_renders_what_this_test_relies_on(rendered):
 
 
 # ------------------------------------------------------------------ flags, made loopback-only
-
-# Flag prefixes whose in-cluster value the test replaces with a loopback one.
-_LOOPBACK_FLAGS = ("--http-address=", "--grpc-address=", "--objstore.config-file=", "--data-dir=", "--endpoint.sd-config=")
-
-
-def _localised(flags: list[str], **values: str) -> list[str]:
-    """``flags`` with each ``_LOOPBACK_FLAGS`` flag set to ``values`` (keyed by the flag name
-    without dashes, dots and dashes as underscores); a rendered flag the test has no value for
-    fails, so a new in-cluster address cannot slip through."""
-    out = []
-    for flag in flags:
-        prefix = next((p for p in _LOOPBACK_FLAGS if flag.startswith(p)), None)
-        if prefix is None:
-            out.append(flag)
-            continue
-        key = prefix.strip("-=").replace(".", "_").replace("-", "_")
-        assert key in values, f"no loopback value for {flag}"
-        out.append(prefix + values[key])
-    for flag in out:
-        if flag.startswith(("--http-address=", "--grpc-address=")):
-            assert flag.split("=", 1)[1].startswith("127.0.0.1:"), flag
-    return out
 
 
 def _thanos(binary: str, flags: list[str], log: Path, http_port: int, timeout: float = 60.0):
@@ -204,7 +183,7 @@ def world(rendered, tmp_path_factory) -> Iterator[World]:
     # deletion mark would otherwise keep retention's victims for prod's 48 h.
     compact_port = free_port()
     compact_flags = [f for f in rendered.compact if not f.startswith(("--wait", "--delete-delay="))]
-    compact_flags = _localised(compact_flags, http_address=f"127.0.0.1:{compact_port}", objstore_config_file=str(objstore), data_dir=str(work / "compact"))
+    compact_flags = localised(compact_flags, http_address=f"127.0.0.1:{compact_port}", objstore_config_file=str(objstore), data_dir=str(work / "compact"))
     compact_flags += ["--consistency-delay=0s", "--delete-delay=0s"]
     # Two passes, as --wait runs them 5 minutes apart: the first compacts, downsamples and marks
     # the raw blocks past retention for deletion; the second deletes what is marked (prod: 48 h
@@ -242,12 +221,12 @@ def world(rendered, tmp_path_factory) -> Iterator[World]:
                 "sidecar", f"--prometheus.url=http://127.0.0.1:{port}", f"--tsdb.path={work / f'prom{i}'}",
                 f"--grpc-address=127.0.0.1:{grpc_port}", f"--http-address=127.0.0.1:{http_port}", f"--objstore.config-file={objstore}",
             ], work / f"sidecar{i}.log", http_port))
-        stack.enter_context(_thanos(thanos, _localised(
+        stack.enter_context(_thanos(thanos, localised(
             rendered.store, http_address=f"127.0.0.1:{ports['store_http']}", grpc_address=f"127.0.0.1:{ports['store_grpc']}",
             objstore_config_file=str(objstore), data_dir=str(work / "store"),
         ), work / "store.log", ports["store_http"], timeout=120))
         endpoints = {"endpoints": [{"address": f"127.0.0.1:{p}"} for p in [ports["store_grpc"], ports["ruler_grpc"], *(g for _, g in sidecar_ports)]]}
-        stack.enter_context(_thanos(thanos, _localised(
+        stack.enter_context(_thanos(thanos, localised(
             rendered.query, http_address=f"127.0.0.1:{ports['query_http']}", grpc_address=f"127.0.0.1:{ports['query_grpc']}",
             endpoint_sd_config=json.dumps(endpoints),
         ), work / "query.log", ports["query_http"]))
@@ -269,7 +248,7 @@ def world(rendered, tmp_path_factory) -> Iterator[World]:
         ruler = f"http://127.0.0.1:{ports['ruler_http']}"
         # The Compactor as it runs in the cluster (--wait, prod's flags), for its own metrics.
         compact_port = free_port()
-        waiting = _localised(rendered.compact, http_address=f"127.0.0.1:{compact_port}", objstore_config_file=str(objstore), data_dir=str(work / "compact-wait"))
+        waiting = localised(rendered.compact, http_address=f"127.0.0.1:{compact_port}", objstore_config_file=str(objstore), data_dir=str(work / "compact-wait"))
         stack.enter_context(_thanos(thanos, waiting, work / "compact-wait.log", compact_port))
         metrics_urls = {
             "sidecar": f"http://127.0.0.1:{sidecar_ports[0][0]}/metrics", "store": f"http://127.0.0.1:{ports['store_http']}/metrics",

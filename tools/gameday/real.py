@@ -18,7 +18,7 @@ processes instead of paths on the emulated-target server:
   gRPC client series (and the stores' Series calls) exist as they do under dashboards.
 
 Only loopback: every ``0.0.0.0`` listen address and in-cluster endpoint of the rendered flags is
-replaced by a 127.0.0.1 port, a data directory or the bucket file (``LOOPBACK_FLAGS``), as
+replaced by a 127.0.0.1 port, a data directory or the bucket file (``tools.loopback.localised``), as
 tests/test_real_thanos.py does; a rendered flag of those kinds without a local value fails.
 Prometheus scrapes each real process under the labels the emulated target had (job, namespace,
 pod, service, endpoint, container and instance), so no rule or dashboard query notices the swap.
@@ -44,36 +44,14 @@ from tools.gameday.rendered import Rendered
 from tools.gameday.runtime import Processes, binary
 from tools.gameday.targets import Target
 from tools.gameday.world import World
-from tools.loopback import free_port, http_get
+from tools.loopback import free_port, http_get, localised
 
-# Flag prefixes whose in-cluster value is replaced by a local one (tests/test_real_thanos.py).
-LOOPBACK_FLAGS = ("--http-address=", "--grpc-address=", "--objstore.config-file=", "--data-dir=", "--endpoint.sd-config=")
 # Why the rest stays emulated: printed with the list of emulated targets.
 EMULATED_WHY = ("MinIO is AGPL and not built here; Spark and Airflow runs are too heavy for the game day's timings "
                 "(make test-live runs them for real); statsd_exporter and kube-state-metrics are built but not wired "
                 "into the game day yet (kube-state-metrics needs the e2e control plane); the rest (kubelet, node-exporter, "
                 "Argo CD, Jenkins, Trino, blackbox, our Iceberg exporter, the Thanos Ruler and Compactor) is not run for real here")
 PROMETHEUS_LABEL = ("prometheus", "monitoring/prometheus-stack-kube-prom-prometheus")
-
-
-def localised(flags: list[str], **values: str) -> list[str]:
-    """``flags`` with each ``LOOPBACK_FLAGS`` flag set to ``values`` (keyed by the flag name without
-    dashes, dots and dashes as underscores). A rendered flag without a value raises, so a new
-    in-cluster address cannot slip through; listen addresses must be 127.0.0.1."""
-    out = []
-    for flag in flags:
-        prefix = next((p for p in LOOPBACK_FLAGS if flag.startswith(p)), None)
-        if prefix is None:
-            out.append(flag)
-            continue
-        key = prefix.strip("-=").replace(".", "_").replace("-", "_")
-        if key not in values:
-            raise ValueError(f"no loopback value for the rendered flag {flag}")
-        out.append(prefix + values[key])
-    for flag in out:
-        if flag.startswith(("--http-address=", "--grpc-address=")) and not flag.split("=", 1)[1].startswith("127.0.0.1:"):
-            raise ValueError(f"not a loopback address: {flag}")
-    return out
 
 
 def thanos_version() -> str:
