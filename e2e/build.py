@@ -60,6 +60,17 @@ _KUBE_STAMP = tuple(
 K8S_PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199"
 _PROM_VERSION_PKG = "github.com/prometheus/common/version"
 
+
+def _prometheus_stamp(version: str, build_user: str, *extra: str) -> tuple[str, ...]:
+    """-ldflags for a program stamped through prometheus/common/version (Version, Branch, BuildUser, then ``extra``)."""
+    return (
+        f"-X {_PROM_VERSION_PKG}.Version={version}",
+        f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
+        f"-X {_PROM_VERSION_PKG}.BuildUser={build_user}",
+        *(f"-X {_PROM_VERSION_PKG}.{assignment}" for assignment in extra),
+    )
+
+
 TOOLS: tuple[GoTool, ...] = (
     GoTool(
         name="etcd",
@@ -86,32 +97,19 @@ TOOLS: tuple[GoTool, ...] = (
         name="prometheus-operator",
         version="v0.93.1",
         binaries={"prometheus-operator": "github.com/prometheus-operator/prometheus-operator/cmd/operator"},
-        ldflags=(
-            f"-X {_PROM_VERSION_PKG}.Version=0.93.1",
-            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
-            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-e2e",
-            f"-X {_PROM_VERSION_PKG}.BuildDate=20260810-13:43:57",
-        ),
+        ldflags=_prometheus_stamp("0.93.1", "dataops-e2e", "BuildDate=20260810-13:43:57"),
     ),
     GoTool(
         name="promtool",
         version="v3.14.0",
         binaries={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
-        ldflags=(
-            f"-X {_PROM_VERSION_PKG}.Version=3.14.0",
-            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
-            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-e2e",
-        ),
+        ldflags=_prometheus_stamp("3.14.0", "dataops-e2e"),
     ),
     GoTool(
         name="thanos",
         version="v0.42.4",
         binaries={"thanos": "github.com/thanos-io/thanos/cmd/thanos"},
-        ldflags=(
-            f"-X {_PROM_VERSION_PKG}.Version=0.42.4",
-            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
-            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
-        ),
+        ldflags=_prometheus_stamp("0.42.4", "dataops-tools"),
         # Thanos' release build (.promu.yml) sets these: its zero-copy label handling assumes
         # Prometheus' slice labels; built without, Query panics decoding a store's label sets.
         tags=("netgo", "slicelabels"),
@@ -121,22 +119,14 @@ TOOLS: tuple[GoTool, ...] = (
         name="statsd_exporter",
         version="v0.28.0",
         binaries={"statsd_exporter": "github.com/prometheus/statsd_exporter"},
-        ldflags=(
-            f"-X {_PROM_VERSION_PKG}.Version=0.28.0",
-            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
-            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
-        ),
+        ldflags=_prometheus_stamp("0.28.0", "dataops-tools"),
         group="live",
     ),
     GoTool(
         name="kube-state-metrics",
         version="v2.20.0",
         binaries={"kube-state-metrics": "k8s.io/kube-state-metrics/v2"},
-        ldflags=(
-            f"-X {_PROM_VERSION_PKG}.Version=2.20.0",
-            f"-X {_PROM_VERSION_PKG}.Branch=HEAD",
-            f"-X {_PROM_VERSION_PKG}.BuildUser=dataops-tools",
-        ),
+        ldflags=_prometheus_stamp("2.20.0", "dataops-tools"),
         group="live",
     ),
     GoTool(
