@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
+import secrets
 import subprocess
 import sys
 import time
@@ -40,13 +40,14 @@ from components.iceberg import CREDENTIALS_DIR, _env
 from components.iceberg.settings import IcebergSettings
 from components.thanos import render_objstore
 from components.thanos.settings import BucketSettings
-from tests.live import built_program, free_port, http_get, running, tool, wait_until
+from tests.live import built_program, free_port, http_get, running, stop, tool, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.heavy]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ACCESS_KEY = "dataops-test-access-key"
-SECRET_KEY = "dataops-test-secret-key-0123456789"
+# Made per run (gofakes3 checks no signature; the exporter's S3 client is checked for them).
+ACCESS_KEY = f"dataops-{secrets.token_hex(8)}"
+SECRET_KEY = secrets.token_urlsafe(24)
 SMALL_FILE_BYTES = 4096
 # Not the AWS SDK's streamed, chunk-signed uploads (its default since 2025: no Content-Length,
 # which gofakes3 refuses with 411). Only the test's writer (pyiceberg appends) uploads.
@@ -88,12 +89,6 @@ def s3_server(binary: str, data: Path, port: int, bucket: str, log: Path) -> Ite
     args = [binary, "-backend", "fs", "-fs.path", str(data), "-fs.create", "-host", f"127.0.0.1:{port}", "-initialbucket", bucket]
     with running(args, log, f"http://127.0.0.1:{port}/", timeout=20) as proc:
         yield proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a server started by `running` by its PID (its own process group), now."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------------ (a) the Iceberg exporter
@@ -240,16 +235,7 @@ def test_iceberg_exporter_reads_metadata_over_s3_and_survives_the_server_going_a
                 start_new_session=True, cwd=tmp_path,
             )
 
-        def stop_exporter() -> None:
-            if exporter.poll() is None:
-                os.killpg(exporter.pid, signal.SIGTERM)
-                try:
-                    exporter.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(exporter.pid, signal.SIGKILL)
-                    exporter.wait(timeout=5)
-
-        stack.callback(stop_exporter)
+        stack.callback(stop, exporter)
 
         def alive() -> None:
             assert exporter.poll() is None, f"the exporter exited ({exporter.returncode}):\n{(tmp_path / 'exporter.log').read_text()[-3000:]}"
