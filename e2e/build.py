@@ -130,6 +130,18 @@ TOOLS: tuple[GoTool, ...] = (
         group="live",
     ),
     GoTool(
+        # The controller our Spark rules read (spark_application_*_count); the game day runs it on
+        # the e2e's local control plane. Stamped as its Makefile stamps it.
+        name="spark-operator",
+        version="v2.5.2",
+        binaries={"spark-operator": "github.com/kubeflow/spark-operator/v2/cmd/operator"},
+        ldflags=(
+            "-X k8s.io/component-base/version.gitVersion=v2.5.2",
+            "-X k8s.io/component-base/version.gitTreeState=clean",
+        ),
+        group="live",
+    ),
+    GoTool(
         # Not a program we deploy: the S3-compatible server (MIT) the live tests need where a
         # real S3 endpoint is (tests/test_real_object_storage.py). MinIO is AGPL: not used.
         name="gofakes3",

@@ -232,3 +232,34 @@ def deployed_alerts():
             for rule in group["rules"]:
                 if "alert" in rule:
                     yield path.name, rule
+
+
+def names_read_by_rules_and_dashboards() -> dict[str, set[str]]:
+    """Raw metric names the rules and dashboards read (recording rules expanded) -> who reads them."""
+    recorded: dict[str, set[str]] = {}
+    readers: dict[str, set[str]] = {}
+    for path, _, rule in iter_rules():
+        names = promql_metric_names(rule["expr"])
+        if "record" in rule:
+            recorded.setdefault(rule["record"], set()).update(names)
+        for name in names:
+            readers.setdefault(name, set()).add(f"{path.name}: {rule.get('record') or rule.get('alert')}")
+    import dashboards
+    from components.dashboards import DEFAULT_INPUTS
+    from test_dashboards import _all_queries, _reads
+
+    for module in dashboards.DASHBOARDS:
+        for title, expr in _all_queries(module.build(DEFAULT_INPUTS)):
+            for name in _reads(expr):
+                readers.setdefault(name, set()).add(f"dashboard {module.NUMBER}: {title}")
+
+    def raw(name: str, seen: frozenset[str]) -> set[str]:
+        if name not in recorded:
+            return {name}
+        return set().union(*(raw(n, seen | {name}) for n in recorded[name] if n not in seen))
+
+    out: dict[str, set[str]] = {}
+    for name, who in readers.items():
+        for base in raw(name, frozenset()):
+            out.setdefault(base, set()).update(who if base == name else {f"{w} (via {name})" for w in who})
+    return out

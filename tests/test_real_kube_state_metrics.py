@@ -58,7 +58,7 @@ from e2e.cluster import NODE_NAMES, LocalCluster
 from e2e.kube import Kube, wait_for
 from rules_util import iter_rules, load_catalog, promql_metric_names
 from tests.conftest import with_secrets
-from tests.live import built_program, free_port, prom_query, running, tool, wait_until
+from tests.live import built_program, free_port, parse_exposition, prom_query, running, tool, wait_until
 from tools.mock_engine import run_program, stack_config
 
 pytestmark = [pytest.mark.live, pytest.mark.heavy]
@@ -285,26 +285,6 @@ def _fetch(url: str, accept: str) -> tuple[str, str]:
     request = urllib.request.Request(url, headers={"Accept": accept})
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
         return response.headers.get("Content-Type", ""), response.read().decode()
-
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_exposition(text: str) -> tuple[dict[str, str], list[tuple[str, dict[str, str], float]]]:
-    """(TYPE per family, samples as (name, labels, value)) of a text or OpenMetrics exposition."""
-    types: dict[str, str] = {}
-    samples: list[tuple[str, dict[str, str], float]] = []
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            types[name] = kind.strip()
-        elif line and not line.startswith("#"):
-            match = _SAMPLE.match(line)
-            assert match, f"unparsable exposition line: {line!r}"
-            name, labels, value = match.groups()
-            samples.append((name, dict(_LABEL.findall(labels or "")), float(value)))
-    return types, samples
 
 
 def series(samples, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:

@@ -46,10 +46,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import components.spark
-import dashboards
-from components.dashboards import DEFAULT_INPUTS
 from core.k8s import load_asset
-from rules_util import iter_rules, load_catalog_entries, promql_metric_names
+from rules_util import iter_rules, load_catalog_entries, names_read_by_rules_and_dashboards
 from tests.conftest import PROD_SECRETS, _cached_run
 from tests.live import free_port, http_get, wait_until
 from tests.live import stop as stop_process
@@ -151,35 +149,6 @@ def _driver_launch(jar: Path, port: int, config: Path) -> tuple[list[str], list[
     return confs, options
 
 
-def _read_names() -> dict[str, set[str]]:
-    """Raw metric names the rules and dashboards read (recording rules expanded) -> who reads them."""
-    recorded: dict[str, set[str]] = {}
-    readers: dict[str, set[str]] = {}
-    for path, _, rule in iter_rules():
-        names = promql_metric_names(rule["expr"])
-        if "record" in rule:
-            recorded.setdefault(rule["record"], set()).update(names)
-        for name in names:
-            readers.setdefault(name, set()).add(f"{path.name}: {rule.get('record') or rule.get('alert')}")
-    from test_dashboards import _all_queries, _reads
-
-    for module in dashboards.DASHBOARDS:
-        for title, expr in _all_queries(module.build(DEFAULT_INPUTS)):
-            for name in _reads(expr):
-                readers.setdefault(name, set()).add(f"dashboard {module.NUMBER}: {title}")
-
-    def raw(name: str, seen: frozenset[str]) -> set[str]:
-        if name not in recorded:
-            return {name}
-        return set().union(*(raw(n, seen | {name}) for n in recorded[name] if n not in seen))
-
-    out: dict[str, set[str]] = {}
-    for name, who in readers.items():
-        for base in raw(name, frozenset()):
-            out.setdefault(base, set()).update(who if base == name else {f"{w} (via {name})" for w in who})
-    return out
-
-
 def _catalog() -> dict[str, dict]:
     """Sample name -> entry, for the two catalog files of the Spark JVM."""
     out = {}
@@ -255,7 +224,7 @@ def test_spark_driver_exposes_what_rules_and_dashboards_read(tmp_path: Path):
         assert sorted(outcome["jobs"].values()) == ["FAILED", "SUCCEEDED"], outcome
 
         catalog = _catalog()
-        readers = {name: who for name, who in _read_names().items() if name in catalog}
+        readers = {name: who for name, who in names_read_by_rules_and_dashboards().items() if name in catalog}
         assert readers, "no rule or dashboard reads a Spark JVM series: the derivation is broken"
         expected = {n for n in set(catalog) | set(readers) if not catalog[n].get("appears_when")}
 
