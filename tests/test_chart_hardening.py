@@ -117,3 +117,82 @@ def test_no_token_where_nothing_calls_the_api_and_no_root_init_container(prod_ru
     assert node_exporter["containerSecurityContext"]["allowPrivilegeEscalation"] is False
     assert node_exporter["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert values["grafana"]["sidecar"]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("stack", ["prod_run", "staging_run"])
+def test_grafana_runs_as_a_high_uid_on_a_read_only_root(stack, request):
+    """checkov CKV_K8S_40 and CKV_K8S_22 on Grafana's pod (docs/security.md)."""
+    grafana = request.getfixturevalue(stack).one(RELEASE, "kube-prometheus-stack").inputs["values"]["grafana"]
+    pod = grafana["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000
+    # The volume is the fsGroup's: the uid reads and writes it through its group.
+    assert pod["fsGroup"] == pod["runAsGroup"]
+    assert grafana["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+    assert grafana["sidecar"]["securityContext"]["readOnlyRootFilesystem"] is True
+    # Every path Grafana writes is a volume: the PVC (data, plugins), the chart's search-index
+    # emptyDir, and /tmp (plugin downloads, SQLite temporary files); logs go to the console.
+    assert {"name": "tmp", "mountPath": "/tmp"} in grafana["extraEmptyDirMounts"]
+    assert grafana["persistence"]["enabled"] is True
+    assert grafana["grafana.ini"].get("log", {}).get("mode", "console") == "console"
+
+
+@pytest.mark.parametrize("stack", ["prod_run", "staging_run"])
+def test_grafana_sidecars_have_probes_on_their_own_health_ports(stack, request):
+    """checkov CKV_K8S_8/9: one probe for both sidecars (the chart's sidecar.livenessProbe and
+    readinessProbe); it asks the HEALTH_PORT of the container it runs in, distinct per sidecar."""
+    sidecar = request.getfixturevalue(stack).one(RELEASE, "kube-prometheus-stack").inputs["values"]["grafana"]["sidecar"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        command = sidecar[probe]["exec"]["command"]
+        assert command[:2] == ["python", "-c"] and "os.environ['HEALTH_PORT']" in command[2] and "/healthz" in command[2]
+        compile(command[2], probe, "exec")
+        assert sidecar[probe]["timeoutSeconds"] < sidecar[probe]["periodSeconds"]
+    # /healthz is 503 until the first sync: liveness gives it time before it counts.
+    assert sidecar["livenessProbe"]["initialDelaySeconds"] >= 30
+    ports = [sidecar[name]["env"]["HEALTH_PORT"] for name in ("dashboards", "datasources")]
+    assert len(set(ports)) == 2 and "8080" not in ports  # 8080: k8s-sidecar's default, which both would bind
+
+
+def _serve_health(status: int):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [(200, 0), (503, 1), (None, 1)])
+def test_the_sidecar_probe_command_follows_healthz(status, exit_code):
+    """The probe's Python, as the kubelet runs it in the sidecar (k8s-sidecar's /healthz: 200 OK,
+    503 not ready or not live; None: nothing listening), against a stand-in server."""
+    import os
+    import subprocess
+    import sys
+
+    from components.prometheus_stack.hardening import SIDECAR_HEALTH_CHECK
+
+    import socket
+
+    server = _serve_health(status) if status else None
+    if server:
+        port = server.server_address[1]
+    else:  # a port nothing listens on
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+    try:
+        result = subprocess.run([sys.executable, "-c", SIDECAR_HEALTH_CHECK], env={**os.environ, "HEALTH_PORT": str(port)},
+                                capture_output=True, timeout=30)
+        assert result.returncode == exit_code, result.stderr
+    finally:
+        if server:
+            server.shutdown()
+            server.server_close()

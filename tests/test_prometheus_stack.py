@@ -57,6 +57,35 @@ def test_grafana_password_is_generated_secret_and_exported_as_secret(prod_run):
     assert not isinstance(prod_run.stack_outputs["grafanaAdminUser"], Secret)
 
 
+def test_grafana_admin_credentials_reach_the_pod_as_files_only(prod_run, staging_run):
+    """checkov CKV_K8S_35: with GF_SECURITY_ADMIN_{USER,PASSWORD}__FILE set, the grafana chart
+    (12.11.1 _pod.tpl) renders no secretKeyRef variable for the admin Secret, in Grafana or in
+    its sidecars; Grafana's run.sh and k8s-sidecar read the mounted files instead."""
+    for run in (prod_run, staging_run):
+        grafana = release_values(run)["grafana"]
+        mount_dir = "/etc/secrets/grafana-admin"
+        assert grafana["env"]["GF_SECURITY_ADMIN_USER__FILE"] == f"{mount_dir}/admin-user"
+        assert grafana["env"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == f"{mount_dir}/admin-password"
+        # run.sh refuses a variable set both ways; nothing of the Secret's as a plain or sourced variable.
+        assert not {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD"} & set(grafana["env"])
+        assert "envValueFrom" not in grafana and "envFromSecret" not in grafana and "envFromSecrets" not in grafana
+        [volume] = [m for m in grafana["extraSecretMounts"] if m["name"] == "grafana-admin"]
+        assert volume == {"name": "grafana-admin", "secretName": "grafana-admin", "mountPath": mount_dir, "readOnly": True, "defaultMode": 0o440}
+        for sidecar in ("dashboards", "datasources"):
+            values = grafana["sidecar"][sidecar]
+            assert values["env"]["REQ_USERNAME_FILE"] == f"{mount_dir}/admin-user"
+            assert values["env"]["REQ_PASSWORD_FILE"] == f"{mount_dir}/admin-password"
+            assert "envValueFrom" not in values
+            assert {"name": "grafana-admin", "mountPath": mount_dir, "readOnly": True} in values["extraMounts"]
+
+
+def test_grafana_admin_password_stays_a_pulumi_secret_out_of_the_release_values(prod_run):
+    secret = prod_run.one("kubernetes:core/v1:Secret", "grafana-admin")
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert secret.inputs["metadata"]["name"] == release_values(prod_run)["grafana"]["extraSecretMounts"][0]["secretName"]
+    assert "mock-generated-password" not in repr(release_values(prod_run))
+
+
 def test_children_are_parented_to_the_component(prod_run):
     component = prod_run.one(COMPONENT, "prometheus-stack")
     for type_token, name in ((RELEASE, "kube-prometheus-stack"), ("kubernetes:core/v1:Secret", "grafana-admin"),

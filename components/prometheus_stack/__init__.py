@@ -19,6 +19,8 @@ from core.rules import RULE_SELECTOR_LABELS, RULER_LABELS
 from core.wiring import Wiring
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# Where the admin Secret is mounted, as files, in Grafana and in its two sidecars.
+GRAFANA_ADMIN_DIR = "/etc/secrets/grafana-admin"
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_FOLDER_ANNOTATION = "grafana_folder"
 # The operator's default replica label; Thanos Query deduplicates HA pairs on it.
@@ -83,6 +85,19 @@ def _anti_affinity(mode: str) -> str:
     return "" if mode == "none" else mode
 
 
+def grafana_admin_mount(secret: bool = False) -> dict[str, Any]:
+    """The admin Secret as read-only files: the pod's volume (extraSecretMounts) or a sidecar's mount of it."""
+    mount: dict[str, Any] = {"name": "grafana-admin", "mountPath": GRAFANA_ADMIN_DIR, "readOnly": True}
+    if secret:
+        # Owner root, group the pod's fsGroup (Kubernetes sets it on Secret volumes): readable by its containers only.
+        mount.update(secretName=GRAFANA_ADMIN_SECRET, defaultMode=0o440)
+    return mount
+
+
+def sidecar_admin_files() -> dict[str, str]:
+    return {"REQ_USERNAME_FILE": f"{GRAFANA_ADMIN_DIR}/admin-user", "REQ_PASSWORD_FILE": f"{GRAFANA_ADMIN_DIR}/admin-password"}
+
+
 def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contributions: ChartContributions) -> dict[str, Any]:
     """kube-prometheus-stack values built from typed settings (guide section 1.1, corrected)."""
     p = settings.prometheus
@@ -144,6 +159,15 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
                 "userKey": "admin-user",
                 "passwordKey": "admin-password",
             },
+            # The admin credentials as files, not environment variables (checkov CKV_K8S_35):
+            # the image's run.sh reads every GF_*__FILE (grafana/grafana packaging/docker/run.sh),
+            # and with these two set the chart (12.11.1 _pod.tpl) drops its secretKeyRef variables
+            # from Grafana and REQ_PASSWORD from the sidecars, which read the same files instead.
+            "env": {
+                "GF_SECURITY_ADMIN_USER__FILE": f"{GRAFANA_ADMIN_DIR}/admin-user",
+                "GF_SECURITY_ADMIN_PASSWORD__FILE": f"{GRAFANA_ADMIN_DIR}/admin-password",
+            },
+            "extraSecretMounts": [grafana_admin_mount(secret=True)],
             # One ReadWriteOnce volume: a rolling update would start the new pod before the old one
             # releases the volume and hang (on another node) until the release times out.
             "deploymentStrategy": {"type": "Recreate"},
@@ -160,6 +184,9 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
             "sidecar": {
                 "dashboards": {
                     "enabled": True,
+                    # k8s-sidecar 2.10.1 reads REQ_USERNAME_FILE/REQ_PASSWORD_FILE before each reload call.
+                    "env": sidecar_admin_files(),
+                    "extraMounts": [grafana_admin_mount()],
                     "label": DASHBOARD_LABEL,
                     "labelValue": "1",
                     "searchNamespace": "",  # the monitoring namespace, set after merging (below)
@@ -167,7 +194,13 @@ def chart_values(settings: PrometheusStackSettings, wiring: Wiring, contribution
                     # Dashboards are code: edits in the UI would be lost on the next rollout.
                     "provider": {"allowUiUpdates": False, "foldersFromFilesStructure": True},
                 },
-                "datasources": {"enabled": True, "defaultDatasourceEnabled": True, "isDefaultDatasource": True},
+                "datasources": {
+                    "enabled": True,
+                    "defaultDatasourceEnabled": True,
+                    "isDefaultDatasource": True,
+                    "env": sidecar_admin_files(),
+                    "extraMounts": [grafana_admin_mount()],
+                },
             },
         },
     }

@@ -4,9 +4,9 @@ What the chart's defaults leave open and these values close (checkov's Kubernete
 tools/checkov_chart.py): CPU/memory requests and limits on every container the chart runs
 (sized per profile, dev small), no service account token where the component never calls the
 API server (Alertmanager, node-exporter), seccomp RuntimeDefault and no privilege escalation
-on node-exporter, read-only root filesystems on Grafana's sidecars, no root init container
-(Grafana's chown: the volume's fsGroup already gives the grafana user its files) and no Helm
-test pod. Every key exists in the chart's values (policy/chart-keys/, checked by
+on node-exporter, Grafana as uid 65534 on a read-only root filesystem (with its sidecars), probes
+on Grafana's sidecars, no root init container (Grafana's chown: the volume's fsGroup already
+gives the grafana user its files) and no Helm test pod. Every key exists in the chart's values (policy/chart-keys/, checked by
 tests/test_chart_hardening.py). Prometheus' own resources come from its settings.
 """
 
@@ -64,6 +64,18 @@ def resources(profile: str, container: str) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
+# The image's own Python (python:alpine, k8s-sidecar Dockerfile) asks its /healthz; no shell needed.
+SIDECAR_HEALTH_CHECK = (
+    "import http.client, os, sys; "
+    "c = http.client.HTTPConnection('localhost', int(os.environ['HEALTH_PORT']), timeout=4); "
+    "c.request('GET', '/healthz'); sys.exit(c.getresponse().status != 200)"
+)
+
+
+def sidecar_probe(period: int, failures: int) -> dict[str, Any]:
+    return {"exec": {"command": ["python", "-c", SIDECAR_HEALTH_CHECK]}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}
+
+
 def hardening_values(profile: str, with_thanos_sidecar: bool) -> dict[str, Any]:
     """Helm values for the chart's pods (merged into chart_values)."""
     size = lambda container: resources(profile, container)  # noqa: E731
@@ -99,10 +111,29 @@ def hardening_values(profile: str, with_thanos_sidecar: bool) -> dict[str, Any]:
         },
         "grafana": {
             "resources": size("grafana"),
+            # Nobody (65534) instead of the chart's 472 (checkov CKV_K8S_40), as kube-prometheus
+            # runs Grafana: the image makes its data, logs, plugins and provisioning folders
+            # world-writable (chmod -R 777, grafana/grafana Dockerfile) and the volume is the
+            # fsGroup's (Kubernetes gives it group ownership and g+rw on every mount).
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
+            # Grafana writes to its volume, the chart's search-index emptyDir and /tmp (plugin
+            # downloads, SQLite's temporary files): the root filesystem can be read-only
+            # (checkov CKV_K8S_22). Logs go to the console (the chart's grafana.ini log.mode).
+            "containerSecurityContext": {"readOnlyRootFilesystem": True},
+            "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             "sidecar": {
                 "resources": size("grafana-sidecars"),
                 # The sidecars write only to their emptyDir folders.
                 "securityContext": {"readOnlyRootFilesystem": True},
+                # k8s-sidecar serves /healthz on HEALTH_PORT: 503 until its first sync, and when a
+                # watcher thread died (checkov CKV_K8S_8/9). The chart has one probe for both
+                # sidecars, which share the pod's network: each gets its own port (the chart's
+                # numbers for its native sidecars) and the probe asks the port of its container.
+                # /healthz answers 503 until the first sync: liveness waits (the README's 35 s).
+                "livenessProbe": {**sidecar_probe(period=30, failures=3), "initialDelaySeconds": 35},
+                "readinessProbe": sidecar_probe(period=10, failures=3),
+                "dashboards": {"env": {"HEALTH_PORT": "8084"}},
+                "datasources": {"env": {"HEALTH_PORT": "8082"}},
             },
             # The root chown init container: fsGroup on the pod already gives grafana its volume.
             "initChownData": {"enabled": False},
