@@ -129,6 +129,10 @@ import-commands: venv
 # Alertmanager with production timings (~9 min), plus every dashboard query; the prod stack by default.
 GAMEDAY_STACK ?= prod
 gameday: venv tools
+	@# The real spark-operator runs on the e2e's control plane with PySpark's spark-submit
+	@# (tools/gameday/real_spark.py): PySpark installed, the control plane built where Go is.
+	$(PY) -m tools.live_programs install --heavy
+	if command -v go >/dev/null; then $(PY) -m e2e.build --only etcd --only kubernetes --only kwok; fi
 	$(PY) -m tools.gameday --stack $(GAMEDAY_STACK)
 
 gameday-dashboards: venv tools

@@ -131,11 +131,19 @@ def dashboard_checks(base: str, external: dict[str, str], models: list[dict]) ->
 FAILURE_ONLY = re.compile(r"\bempty\b|비어|비면", re.I)
 
 
-def why_empty(expr: str, recorded: set[str], served: set[str], jobs: set[str] = frozenset()) -> str:
-    """What an empty query reads that this stack cannot have: names no rendered rule records, raw names no target serves."""
+def why_empty(expr: str, recorded: set[str], served: set[str], jobs: set[str] = frozenset(),
+              real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None) -> str:
+    """What an empty query reads that this stack cannot have: names no rendered rule records, raw
+    names no target serves; or names a real program started with this run serves (``real``:
+    name -> program), directly or through the recording rules (``rules``: record -> names read)."""
     from tests.rules_util import promql_metric_names
 
     names = promql_metric_names(re.sub(r"\$\{?\w+\}?", "x", expr))
+    fresh = _raw_names(names, rules or {}) & set(real or {})
+    if fresh:
+        programs = sorted({(real or {})[n] for n in fresh})
+        return (f"reads {', '.join(sorted(fresh))} from a real program started with this run ({'; '.join(programs)}): "
+                "no backfilled history, and rates need two scrapes after a change")
     missing_rules = sorted(n for n in names if ":" in n and n not in recorded)
     missing_raw = sorted(n for n in names if ":" not in n and n not in served and n not in ("up", "ALERTS"))
     parts = []
@@ -149,8 +157,25 @@ def why_empty(expr: str, recorded: set[str], served: set[str], jobs: set[str] = 
     return "; ".join(parts) or "its inputs exist: the query selects nothing while healthy"
 
 
+def _raw_names(names: set[str], rules: dict[str, set[str]]) -> set[str]:
+    """``names`` with recorded ones replaced by the raw names their rules read (transitively)."""
+    out: set[str] = set()
+    todo, seen = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in rules:
+            todo.extend(rules[name])
+        else:
+            out.add(name)
+    return out
+
+
 def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelCheck], recorded: set[str] = frozenset(),
-                      served: set[str] = frozenset(), jobs: set[str] = frozenset(), later: Optional[list[PanelCheck]] = None) -> str:
+                      served: set[str] = frozenset(), jobs: set[str] = frozenset(), later: Optional[list[PanelCheck]] = None,
+                      real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None) -> str:
     lines = []
     vars_ok = sum(1 for c in var_checks if c.series and not c.error)
     lines.append(f"Template variables with values: {vars_ok}/{len(var_checks)}")
@@ -166,7 +191,7 @@ def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelChec
         kind = "empty (failure-only panel, says so)" if says and not c.error else ("ERROR" if c.error else "EMPTY (defect unless failure-only)")
         lines.append(f"  {kind}  {c.dashboard} / {c.panel}: {' '.join(c.expr.split())[:160]}" + (f" -- {c.error}" if c.error else ""))
         if not c.error:
-            lines.append(f"      why: {why_empty(c.expr, set(recorded), set(served), set(jobs))}")
+            lines.append(f"      why: {why_empty(c.expr, set(recorded), set(served), set(jobs), real, rules)}")
         again = next((x for x in later or [] if (x.dashboard, x.panel, x.expr) == (c.dashboard, c.panel, c.expr)), None)
         if again is not None:
             lines.append("      after the scenarios: " + (f"data ({again.series} series: incident still in its window, or a 5m group evaluated since)" if again.series else "still empty"))

@@ -47,8 +47,9 @@ from tools.gameday.world import World
 from tools.loopback import free_port, http_get, localised
 
 # Why the rest stays emulated: printed with the list of emulated targets.
-EMULATED_WHY = ("MinIO is AGPL and not built here; Spark and Airflow runs are too heavy for the game day's timings "
-                "(make test-live runs them for real); statsd_exporter and kube-state-metrics are built but not wired "
+EMULATED_WHY = ("MinIO is AGPL and not built here; the Spark drivers' and executors' JVMs (spark-jvm-*) would need Spark "
+                "pods running, which kwok does not run (tests/test_real_spark.py scrapes a real driver); Airflow runs are too "
+                "heavy for the game day's timings (make test-live runs them for real); statsd_exporter and kube-state-metrics are built but not wired "
                 "into the game day yet (kube-state-metrics needs the e2e control plane); the rest (kubelet, node-exporter, "
                 "Argo CD, Jenkins, Trino, blackbox, our Iceberg exporter, the Thanos Ruler and Compactor) is not run for real here")
 PROMETHEUS_LABEL = ("prometheus", "monitoring/prometheus-stack-kube-prom-prometheus")
@@ -85,6 +86,7 @@ def bind(target: Target, address: str, program: str) -> None:
         raise ValueError(f"{target.key}: not a loopback address: {address}")
     target.address = address
     target.program = program
+    target.real_names = frozenset(s.name for s in target.series)
     target.series = []
     target.down = False
 
@@ -99,10 +101,11 @@ class RealProgram:
     ready_url: str
     procs: Processes
     proc: Optional[subprocess.Popen] = None
+    env: Optional[dict[str, str]] = None  # None: this process's environment
 
     def start(self, t: float = 0.0) -> None:
         if self.proc is None:
-            self.proc = self.procs.start(self.name, self.args, self.log_path, self.ready_url, timeout=120)
+            self.proc = self.procs.start(self.name, self.args, self.log_path, self.ready_url, timeout=120, env=self.env)
 
     def stop(self, t: float = 0.0) -> None:
         """SIGTERM to its process group (= its PID), SIGKILL after 15 s."""

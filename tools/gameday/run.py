@@ -24,6 +24,7 @@ from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
 from tools.gameday.real import inventory, start_real_thanos, thanos_binary
+from tools.gameday.real_spark import start_real_spark_operator, workload_line
 from tools.gameday.results import Result, format_table, update_results
 from tools.gameday.scenarios import Scenario, build_scenarios
 from tools.gameday.dashboards import dashboard_checks, dashboards_ok, format_dashboards
@@ -81,6 +82,7 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
             t.interval = scrape_interval
     if real:
         start_real_thanos(world, rendered, work, procs, servers, thanos_binary())
+        start_real_spark_operator(world, work, procs, servers)
     else:
         world.emulated_note = "real programs switched off (--emulated)"
     target_server = TargetServer(world.targets).start()
@@ -89,8 +91,12 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
     data_dir = work / "prometheus-data"
     data_dir.mkdir()
     if history_s > 0:
+        # Up to now, not to when this function started: the real programs took a while to start,
+        # and a 5m group's last backfilled sample must still be within the 5 min lookback when
+        # the healthy dashboard check runs.
+        end = time.time()
         timings.update(backfill(rendered if rule_groups is None else Rendered(rendered.stack, rule_groups, "", {}, "", "", {}),
-                                list(world.targets.values()), data_dir, work, procs, now - history_s, now, evaluation_interval))
+                                list(world.targets.values()), data_dir, work, procs, end - history_s, end, evaluation_interval))
 
     am_yaml, credentials = alertmanager_config(alertmanager_yaml or rendered.alertmanager_yaml, work, receivers)
     (work / "alertmanager.yml").write_text(am_yaml)
@@ -211,10 +217,17 @@ def check_dashboards(stack: Stack, rendered: Rendered, first: Optional[tuple[lis
     if first is not None:
         later = panel_checks
         var_checks, panel_checks = first
+    from tests.rules_util import promql_metric_names
+
     recorded = {r["record"] for _, _, r in rendered.rules() if "record" in r}
-    served = {s.name for t in stack.world.targets.values() for s in t.series} | {"prometheus_rule_evaluation_failures_total", "prometheus_rule_group_iterations_missed_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total", "alertmanager_notifications_failed_total"}
+    reads: dict[str, set[str]] = {}
+    for _, _, r in rendered.rules():
+        if "record" in r:
+            reads.setdefault(r["record"], set()).update(promql_metric_names(r["expr"]))
+    real = {n: t.program or "" for t in stack.world.targets.values() for n in t.real_names}
+    served = {s.name for t in stack.world.targets.values() for s in t.series} | set(real) | {"prometheus_rule_evaluation_failures_total", "prometheus_rule_group_iterations_missed_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total", "alertmanager_notifications_failed_total"}
     jobs = {t.job for t in stack.world.targets.values()}
-    return format_dashboards(var_checks, panel_checks, recorded, served, jobs, later), dashboards_ok(var_checks, panel_checks)
+    return format_dashboards(var_checks, panel_checks, recorded, served, jobs, later, real, reads), dashboards_ok(var_checks, panel_checks)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -294,6 +307,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         for s in scenarios:
             print(f"  {s.name}: {s.note}")
         print(inventory(stack.world))
+        spark = workload_line(stack.world)
+        if spark:
+            print(spark)
         print(f"Dead-man's switch stand-in: {len(watchdog)} Watchdog heartbeats" + ("" if watchdog else " (none: the heartbeat receiver reaches nothing)"))
         print("Healthy state before t0: " + ("no critical alert pending or firing, no page" if not stack.healthy_alerts
                                              else "ALREADY ALERTING: " + "; ".join(stack.healthy_alerts)))

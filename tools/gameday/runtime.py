@@ -105,9 +105,10 @@ class Processes:
     def __init__(self):
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], log_path: Path, ready_url: Optional[str] = None, timeout: float = 60.0) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], log_path: Path, ready_url: Optional[str] = None, timeout: float = 60.0,
+              env: Optional[dict[str, str]] = None) -> subprocess.Popen:
         with open(log_path, "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.procs.append((name, proc))
         if ready_url:
             deadline = time.monotonic() + timeout

@@ -68,6 +68,7 @@ class Breakage:
     brk: Step
     restore: Step
     note: str
+    resolve_note: Optional[str] = None  # why the alert may stay firing past the resolve window, when by design
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def _targets(*keys: str) -> Callable[[World, set[str]], list[str]]:
 
 
 def _spark_failures(world: World, keys: list[str]) -> Breakage:
+    workload = world.workloads.get("spark-operator")
+    if workload is not None:
+        return _real_spark_failures(workload)
     op = world.targets["spark-operator"]
     fail = op.find("spark_application_failure_count", namespace=SPARK_NS)[0]
     ok = op.find("spark_application_success_count", namespace=SPARK_NS)[0]
@@ -107,6 +111,26 @@ def _spark_failures(world: World, keys: list[str]) -> Breakage:
         fail.value.set(t, 1 / 3600)
         ok.value.jump(t, 5 * failed)  # the failed applications are resubmitted and succeed
     return Breakage(brk, restore, "8 applications fail at t0, then 4/min; restore: failures stop, the failed ones rerun and succeed")
+
+
+def _real_spark_failures(workload) -> Breakage:
+    """The real spark-operator (tools/gameday/real_spark.py): applications really submitted, whose drivers exit 1."""
+    from tools.gameday.real_spark import FAIL_EVERY_S, RERUNS
+
+    batch = 6
+
+    def brk(t):
+        workload.fail_now(SPARK_NS, batch)
+
+    def restore(t):
+        workload.stop_failing(RERUNS)
+    return Breakage(
+        brk, restore,
+        f"real spark-operator: {batch} SparkApplications submitted at t0 whose drivers exit 1, then one more every "
+        f"{FAIL_EVERY_S:.0f} s (spark-submit creates each driver pod; a kubelet stand-in ends it); restore: failures stop, "
+        f"{RERUNS} reruns succeed",
+        resolve_note="by design: the failures stay in the alert's 10-minute window; it clears once fewer than 3 are in it "
+        "or successes bring the ratio to 20% or below")
 
 
 def _oom_kills(world: World, keys: list[str]) -> Breakage:
@@ -305,6 +329,9 @@ def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float) -> lis
         if keys is None:
             continue
         breakage = play.breaks(world, keys)
-        scenarios.append(Scenario(play.scenario, [_expect(key, by_key) for key in deployed], set(keys), breakage.brk, breakage.restore, breakage.note, t0=t0))
+        expects = [_expect(key, by_key) for key in deployed]
+        for expect in expects:
+            expect.resolve_note = expect.resolve_note or breakage.resolve_note
+        scenarios.append(Scenario(play.scenario, expects, set(keys), breakage.brk, breakage.restore, breakage.note, t0=t0))
         used |= set(keys)
     return scenarios

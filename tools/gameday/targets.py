@@ -94,6 +94,9 @@ class Target:
     # what it is. Prometheus scrapes that address under the same labels; no series are emulated.
     address: Optional[str] = None
     program: Optional[str] = None
+    # The names the emulated target served before a real program took it over: that program
+    # starts with this run, so they have no backfilled history.
+    real_names: frozenset[str] = frozenset()
 
     def gauge(self, name: str, labels: dict[str, str], level: Any) -> Series:
         s = Series(name, dict(labels), Value(False, self.origin, level), born=self.origin)

@@ -51,6 +51,12 @@ class World:
     programs: dict[str, Any] = field(default_factory=dict)
     # Why targets that could be real are emulated in this run (e.g. Thanos not built); "" if none.
     emulated_note: str = ""
+    # What drives a real program's inputs for the scenarios (e.g. the Spark applications a real
+    # spark-operator runs: tools/gameday/real_spark.py), by name.
+    workloads: dict[str, Any] = field(default_factory=dict)
+
+    def note_emulated(self, why: str) -> None:
+        self.emulated_note = "; ".join(part for part in (self.emulated_note, why) if part)
 
     def add(self, target: Target) -> Target:
         target.origin = self.origin

@@ -1,0 +1,179 @@
+"""The real spark-operator behind the game day's ``spark-operator`` target.
+
+Where the controller is built (`make tools`), the e2e's control plane is built (`make e2e-build`)
+and PySpark is installed (`make test-live`), the target is kubeflow spark-operator v2.5.2 on a
+local control plane of its own (tools/spark_operator.py: what is real, and the kubelet stand-in
+that ends driver pods). Prometheus scrapes its /metrics under the emulated target's labels (the
+PodMonitor's honorLabels keep the operator's own ``namespace`` label).
+
+The applications it runs, all our example SparkApplication under other names (``SparkWorkload``):
+* before t0: in each namespace the emulated target served, one application that succeeds and
+  one that fails, so the counters exist before the scenario moves them (``increase()`` does not
+  count a series' first sample), then one success per namespace every ``STEADY_S``, the first
+  ``FAIL_EVERY_S`` * 2 after the start (so the counters have moved by the healthy check);
+* the spark-failures scenario: a batch that fails at t0 and one more failure every
+  ``FAIL_EVERY_S`` until restore; restore reruns a few of them, which succeed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from typing import Optional
+
+from e2e.cluster import LocalCluster
+from tools import spark_operator as so
+from tools.gameday.common import log
+from tools.gameday.real import RealProgram, bind
+from tools.gameday.runtime import Processes
+from tools.gameday.world import SPARK_NS, World
+from tools.loopback import free_port
+
+KEY = "spark-operator"
+NAMESPACES = (SPARK_NS, "data-processing")  # the namespaces the emulated target reports (world.py)
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+STEADY_S = 60.0
+FAIL_EVERY_S = 15.0
+SUCCESS_RUN_S = 10.0  # a driver's run time before it exits 0
+FAILURE_RUN_S = 5.0  # ... before it exits 1
+RERUNS = 4  # failed applications resubmitted at restore (each is a spark-submit JVM on 2 cores)
+
+
+class SparkWorkload:
+    """Submits applications to the real operator: steady successes, and failures on demand."""
+
+    def __init__(self, kube, namespaces: tuple[str, ...]):
+        self.kube, self.namespaces = kube, namespaces
+        self.numbers = itertools.count(1)
+        self.submitted: list[tuple[str, str, int]] = []
+        self.errors: list[str] = []
+        self.failing: Optional[str] = None
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="spark-workload", daemon=True)
+
+    def submit(self, namespace: str, exit_code: int) -> str:
+        name = f"{'etl-fails' if exit_code else 'etl'}-{next(self.numbers):03d}"
+        try:
+            so.submit(self.kube, name, namespace, exit_code=exit_code, run_seconds=FAILURE_RUN_S if exit_code else SUCCESS_RUN_S)
+            self.submitted.append((namespace, name, exit_code))
+        except Exception as err:  # noqa: BLE001 - reported with the run, never kills the game day
+            self.errors.append(f"{namespace}/{name}: {err}")
+        return name
+
+    def fail_now(self, namespace: str, count: int) -> None:
+        for _ in range(count):
+            self.submit(namespace, 1)
+        self.failing = namespace
+
+    def stop_failing(self, reruns: int) -> None:
+        namespace, self.failing = self.failing, None
+        if namespace:
+            for _ in range(reruns):
+                self.submit(namespace, 0)
+
+    def failures(self, namespace: str) -> int:
+        return sum(1 for ns, _, code in self.submitted if ns == namespace and code)
+
+    def start(self) -> "SparkWorkload":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=15)
+
+    def _loop(self) -> None:
+        ticks = 0
+        while not self.stopped.wait(FAIL_EVERY_S):
+            ticks += 1
+            self.tick(ticks)
+
+    def tick(self, ticks: int) -> None:
+        """The ``ticks``-th step, ``FAIL_EVERY_S`` apart: a failure while failing, steady successes."""
+        if self.failing:
+            self.submit(self.failing, 1)
+        every = int(STEADY_S // FAIL_EVERY_S)
+        if ticks % every == 2 % every:
+            for namespace in self.namespaces:
+                self.submit(namespace, 0)
+
+
+class _ClusterStopper:
+    """Stops the control plane (its processes by their recorded PIDs) with the game day's servers."""
+
+    def __init__(self, cluster: LocalCluster):
+        self.cluster = cluster
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+
+def missing_parts() -> list[str]:
+    """What the real operator needs and this machine lacks (empty: all there)."""
+    import os
+
+    from e2e.build import binary_path
+    from tools.live_programs import PYSPARK
+
+    missing = [f"{name} (`make {'tools' if name == KEY else 'e2e-build'}`)"
+               for name in (KEY, *CONTROL_PLANE) if not os.access(binary_path(name), os.X_OK)]
+    if so.spark_home(PYSPARK.venv) is None:
+        missing.append("PySpark (`make test-live`)")
+    return missing
+
+
+def start_real_spark_operator(world: World, work: Path, procs: Processes, servers: list) -> None:
+    """Run the real operator for the world's ``spark-operator`` target and bind it; or say why not."""
+    if KEY not in world.targets:
+        return
+    missing = missing_parts()
+    if missing:
+        world.note_emulated(f"spark-operator emulated: not built or installed here: {', '.join(missing)}")
+        return
+    from e2e.build import binary_path
+    from tools.live_programs import PYSPARK
+
+    root = work / "spark"
+    cluster = LocalCluster(root / "cluster", {name: binary_path(name) for name in CONTROL_PLANE})
+    servers.append(_ClusterStopper(cluster))
+    cluster.start()
+    kube = cluster.kube
+    so.prepare(kube, NAMESPACES)
+    port, health = free_port(), free_port()
+    operator = RealProgram(
+        f"spark-operator {so.VERSION}", so.controller_args(str(binary_path(KEY)), NAMESPACES, port, health),
+        root / "spark-operator.log", f"http://127.0.0.1:{health}/readyz", procs,
+        env=so.controller_env(cluster.kubeconfig, cluster.api_port, so.spark_home(PYSPARK.venv)))
+    operator.start()
+    kubelet = so.DriverKubelet(kube, NAMESPACES).start()
+    servers.append(kubelet)
+    workload = SparkWorkload(kube, NAMESPACES)
+    for namespace in NAMESPACES:
+        workload.submit(namespace, 0)
+        workload.submit(namespace, 1)
+    servers.append(workload.start())
+    world.programs[KEY] = operator
+    world.workloads[KEY] = workload
+    bind(world.targets[KEY], f"127.0.0.1:{port}",
+         f"kubeflow spark-operator {so.VERSION} controller on a local control plane, running our example "
+         "SparkApplication through PySpark 3.5.3's spark-submit (driver pods ended by a kubelet stand-in)")
+    log(f"real spark-operator {so.VERSION}: pid {operator.proc.pid}, control plane in {cluster.timings.get('control_plane_start_seconds')} s")
+
+
+def workload_line(world: World) -> str:
+    """What the real spark-operator ran, for the report ("" when it was not real)."""
+    workload = world.workloads.get(KEY)
+    if workload is None:
+        return ""
+    states: dict[str, int] = {}
+    for namespace, name, _ in workload.submitted:
+        try:
+            state = so.application_state(workload.kube, name, namespace) or "NEW"
+        except Exception:  # noqa: BLE001 - the control plane already stopped
+            state = "?"
+        states[state] = states.get(state, 0) + 1
+    failed = sum(1 for *_, code in workload.submitted if code)
+    line = (f"Real spark-operator: {len(workload.submitted)} SparkApplications submitted ({failed} with a failing driver); "
+            f"states at the end: {', '.join(f'{k} {v}' for k, v in sorted(states.items()))}")
+    return line + (f"; submit errors: {'; '.join(workload.errors[:3])}" if workload.errors else "")
