@@ -36,6 +36,8 @@ FIRST_SERVICE_IP = "127.96.0.1"
 # Three fake Nodes: prod's hard anti-affinity puts each Alertmanager replica on its own Node.
 NODE_NAMES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
 CONTEXT = "dataops-e2e"
+# The binaries LocalCluster runs (e2e/build.py builds them).
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 KWOK_MODULE = "sigs.k8s.io/kwok@v0.8.0"
 # kwok's own "fast" stages: a Node becomes Ready, pods Running/Ready at once, Job pods
 # complete, deleted pods go away.

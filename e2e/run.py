@@ -30,7 +30,7 @@ import yaml
 from e2e import checks, jenkins
 from e2e.build import binary_path
 from e2e.build import main as build_main
-from e2e.cluster import CONTEXT, LocalCluster
+from e2e.cluster import CONTEXT, CONTROL_PLANE, LocalCluster
 from e2e.crd_chart import make_chart
 from e2e.kube import wait_for
 from e2e.paths import CACHE_ROOT, REPO_ROOT
@@ -39,7 +39,6 @@ from e2e.pulumi_cli import PulumiCli, PulumiError
 
 RUN_DIR = CACHE_ROOT / "run"  # make e2e: everything of one run; the next run starts clean
 LOCAL_DIR = CACHE_ROOT / "local"  # make up / make down: the local trial cluster, kept between the two
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def say(message: str) -> None:

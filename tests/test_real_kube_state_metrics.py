@@ -54,29 +54,19 @@ import yaml
 
 from dashboards import DASHBOARDS, lib
 from components.dashboards import DEFAULT_INPUTS
-from e2e.cluster import NODE_NAMES, LocalCluster
+from e2e.cluster import CONTROL_PLANE, NODE_NAMES, LocalCluster
 from e2e.kube import Kube, wait_for
 from rules_util import iter_rules, load_catalog, promql_metric_names
 from tests.conftest import with_secrets
 from tests.live import built_program, free_port, parse_exposition, prom_query, running, tool, wait_until
+from tools import kube_state_metrics as ksm
 from tools.mock_engine import run_program, stack_config
 
 pytestmark = [pytest.mark.live, pytest.mark.heavy]
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 RULE_CR = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
-# The kube-state-metrics chart's default `collectors` (values.yaml since chart 6.x; neither
-# kube-prometheus-stack nor we change them): the chart passes them as --resources. With --resources set, kube-state-metrics v2.20
-# still adds the custom resources its config names (internal/discovery PollForCacheUpdates).
-CHART_COLLECTORS = (
-    "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments", "endpoints",
-    "endpointslices", "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges", "mutatingwebhookconfigurations",
-    "namespaces", "networkpolicies", "nodes", "persistentvolumeclaims", "persistentvolumes",
-    "poddisruptionbudgets", "pods", "replicasets", "replicationcontrollers", "resourcequotas", "secrets",
-    "services", "statefulsets", "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
-)
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 TEXT_PLAIN = "text/plain; version=0.0.4"
@@ -499,19 +489,7 @@ def scrape(tmp_path_factory) -> Iterator[Scrape]:
         config_file = tmp / "customresourcestate-config.yaml"
         config_file.write_text(yaml.safe_dump(crs["config"]))
         port, telemetry_port = free_port(), free_port()
-        args = [
-            binaries["kube-state-metrics"],
-            # What the chart passes (charts/kube-state-metrics/templates/deployment.yaml) ...
-            f"--port={port}",
-            f"--resources={','.join(CHART_COLLECTORS)}",
-            f"--custom-resource-state-config-file={config_file}",
-            # ... and where this one runs: the local API server, loopback only (the chart passes no
-            # telemetry flags; kube-state-metrics' default telemetry address is every interface).
-            f"--kubeconfig={cluster.kubeconfig}",
-            "--host=127.0.0.1",
-            "--telemetry-host=127.0.0.1",
-            f"--telemetry-port={telemetry_port}",
-        ]
+        args = ksm.args(binaries["kube-state-metrics"], port, telemetry_port, cluster.kubeconfig, config_file)
         url = f"http://127.0.0.1:{port}/metrics"
         with running(args, tmp / "kube-state-metrics.log", f"http://127.0.0.1:{port}/healthz", timeout=60):
             wait_until(lambda: _expected_objects_seen(url), 90, "kube-state-metrics to expose every object of the cluster")

@@ -30,7 +30,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from e2e.cluster import LocalCluster
+from e2e.cluster import CONTROL_PLANE, LocalCluster
 from rules_util import names_read_by_rules_and_dashboards
 from tests.live import built_program, free_port, parse_exposition, wait_until
 from tests.live import stop as stop_process
@@ -39,7 +39,6 @@ from tools.live_programs import PYSPARK
 
 pytestmark = [pytest.mark.heavy, pytest.mark.live]
 
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 CATALOG = Path(__file__).resolve().parent.parent / "docs" / "metrics" / "spark-operator.yaml"
 # Labels Prometheus adds as the PodMonitor's target labels: not the controller's own.
 TARGET_LABELS = {"job", "instance", "pod"}

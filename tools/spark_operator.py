@@ -14,7 +14,8 @@ Real:
 STAND-IN, the kubelet's part: kwok runs no container, so a driver pod stays Running until
 ``DriverKubelet`` ends it as the kubelet does when the driver's JVM exits: phase Succeeded or
 Failed, and the ``spark-kubernetes-driver`` container terminated with the exit code the
-application asked for (annotation ``dataops.gameday/exit-code``) after ``dataops.gameday/run-seconds``.
+application asked for (annotation ``dataops.gameday/exit-code``) after ``dataops.gameday/run-seconds``
+Running, or at the time ``dataops.gameday/exit-at``.
 
 Loopback only: the controller and spark-submit reach the API server at 127.0.0.1 (the
 controller builds spark-submit's ``--master`` from KUBERNETES_SERVICE_HOST/PORT, set here to the
@@ -45,6 +46,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "components" / "spark" / "ass
 DRIVER_CONTAINER = "spark-kubernetes-driver"  # kubeflow spark-operator pkg/common: SparkDriverContainerName
 EXIT_CODE = "dataops.gameday/exit-code"
 RUN_SECONDS = "dataops.gameday/run-seconds"
+EXIT_AT = "dataops.gameday/exit-at"  # epoch seconds; instead of a run time: the driver exits then
 # The label keys the controller's metrics carry (--metrics-labels): namespace comes from the
 # application's namespace, app_type from its labels (docs/metrics/spark-operator.yaml).
 METRICS_LABELS = ("namespace", "app_type")
@@ -114,16 +116,18 @@ def spark_home(pyspark_venv: Path) -> Optional[Path]:
     return found[0].parent.parent if found else None
 
 
-def application(name: str, namespace: str, exit_code: int, run_seconds: float) -> dict:
-    """Our example SparkApplication as ``name`` in ``namespace``, whose driver ends with ``exit_code``."""
+def application(name: str, namespace: str, exit_code: int, run_seconds: float, exit_at: Optional[float] = None) -> dict:
+    """Our example SparkApplication as ``name`` in ``namespace``, whose driver ends with ``exit_code``
+    after ``run_seconds`` Running, or at the time ``exit_at``."""
     app = copy.deepcopy(example_application())
     app["metadata"] = {"name": name, "namespace": namespace, "labels": {"app_type": APP_TYPE}}
-    app["spec"]["driver"]["annotations"] = {EXIT_CODE: str(exit_code), RUN_SECONDS: f"{run_seconds:g}"}
+    ends = {EXIT_AT: f"{exit_at:.0f}"} if exit_at is not None else {RUN_SECONDS: f"{run_seconds:g}"}
+    app["spec"]["driver"]["annotations"] = {EXIT_CODE: str(exit_code), **ends}
     return app
 
 
-def submit(kube: Kube, name: str, namespace: str, exit_code: int = 0, run_seconds: float = 15.0) -> None:
-    kube.create(f"{API}/namespaces/{namespace}/sparkapplications", application(name, namespace, exit_code, run_seconds))
+def submit(kube: Kube, name: str, namespace: str, exit_code: int = 0, run_seconds: float = 15.0, exit_at: Optional[float] = None) -> None:
+    kube.create(f"{API}/namespaces/{namespace}/sparkapplications", application(name, namespace, exit_code, run_seconds, exit_at))
 
 
 def application_state(kube: Kube, name: str, namespace: str) -> str:
@@ -183,7 +187,10 @@ class DriverKubelet:
                     continue
                 since = self.running_since.setdefault(key, now)
                 annotations = meta.get("annotations", {})
-                if now - since < float(annotations.get(RUN_SECONDS, "15")):
+                if EXIT_AT in annotations:
+                    if now < float(annotations[EXIT_AT]):
+                        continue
+                elif now - since < float(annotations.get(RUN_SECONDS, "15")):
                     continue
                 exit_code = int(annotations.get(EXIT_CODE, "0"))
                 stamp = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731

@@ -132,13 +132,19 @@ FAILURE_ONLY = re.compile(r"\bempty\b|비어|비면", re.I)
 
 
 def why_empty(expr: str, recorded: set[str], served: set[str], jobs: set[str] = frozenset(),
-              real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None) -> str:
+              real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None,
+              slow: Optional[dict[str, str]] = None) -> str:
     """What an empty query reads that this stack cannot have: names no rendered rule records, raw
     names no target serves; or names a real program started with this run serves (``real``:
-    name -> program), directly or through the recording rules (``rules``: record -> names read)."""
+    name -> program), directly or through the recording rules (``rules``: record -> names read);
+    or records of groups evaluated every 5 min or slower (``slow``: record -> interval)."""
     from tests.rules_util import promql_metric_names
 
     names = promql_metric_names(re.sub(r"\$\{?\w+\}?", "x", expr))
+    late = sorted(n for n in names if n in (slow or {}))
+    if late:
+        return (f"reads {', '.join(late)}, recorded every {(slow or {})[late[0]]}: backfilled at that step and not yet "
+                "evaluated live, its last backfilled sample can be older than the 5 min lookback")
     fresh = _raw_names(names, rules or {}) & set(real or {})
     if fresh:
         programs = sorted({(real or {})[n] for n in fresh})
@@ -175,7 +181,8 @@ def _raw_names(names: set[str], rules: dict[str, set[str]]) -> set[str]:
 
 def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelCheck], recorded: set[str] = frozenset(),
                       served: set[str] = frozenset(), jobs: set[str] = frozenset(), later: Optional[list[PanelCheck]] = None,
-                      real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None) -> str:
+                      real: Optional[dict[str, str]] = None, rules: Optional[dict[str, set[str]]] = None,
+                      slow: Optional[dict[str, str]] = None) -> str:
     lines = []
     vars_ok = sum(1 for c in var_checks if c.series and not c.error)
     lines.append(f"Template variables with values: {vars_ok}/{len(var_checks)}")
@@ -191,7 +198,7 @@ def format_dashboards(var_checks: list[PanelCheck], panel_checks: list[PanelChec
         kind = "empty (failure-only panel, says so)" if says and not c.error else ("ERROR" if c.error else "EMPTY (defect unless failure-only)")
         lines.append(f"  {kind}  {c.dashboard} / {c.panel}: {' '.join(c.expr.split())[:160]}" + (f" -- {c.error}" if c.error else ""))
         if not c.error:
-            lines.append(f"      why: {why_empty(c.expr, set(recorded), set(served), set(jobs), real, rules)}")
+            lines.append(f"      why: {why_empty(c.expr, set(recorded), set(served), set(jobs), real, rules, slow)}")
         again = next((x for x in later or [] if (x.dashboard, x.panel, x.expr) == (c.dashboard, c.panel, c.expr)), None)
         if again is not None:
             lines.append("      after the scenarios: " + (f"data ({again.series} series: incident still in its window, or a 5m group evaluated since)" if again.series else "still empty"))

@@ -1,9 +1,9 @@
 """The real spark-operator behind the game day's ``spark-operator`` target.
 
 Where the controller is built (`make tools`), the e2e's control plane is built (`make e2e-build`)
-and PySpark is installed (`make test-live`), the target is kubeflow spark-operator v2.5.2 on a
-local control plane of its own (tools/spark_operator.py: what is real, and the kubelet stand-in
-that ends driver pods). Prometheus scrapes its /metrics under the emulated target's labels (the
+and PySpark is installed (`make gameday`), the target is kubeflow spark-operator v2.5.2 on the game
+day's local control plane (tools/gameday/real_k8s.py; tools/spark_operator.py: what is real, and
+the kubelet stand-in that ends driver pods). Prometheus scrapes its /metrics under the emulated target's labels (the
 PodMonitor's honorLabels keep the operator's own ``namespace`` label).
 
 The applications it runs, all our example SparkApplication under other names (``SparkWorkload``):
@@ -11,8 +11,10 @@ The applications it runs, all our example SparkApplication under other names (``
   one that fails, so the counters exist before the scenario moves them (``increase()`` does not
   count a series' first sample), then one success per namespace every ``STEADY_S``, the first
   ``FAIL_EVERY_S`` * 2 after the start (so the counters have moved by the healthy check);
-* the spark-failures scenario: a batch that fails at t0 and one more failure every
-  ``FAIL_EVERY_S`` until restore; restore reruns a few of them, which succeed.
+* the spark-failures scenario: a batch of ``FAILING_BATCH`` applications submitted before t0
+  whose drivers run until t0 and then exit 1 (the failure happens at t0, not a spark-submit
+  later), then one more failure every ``FAIL_EVERY_S`` until restore; restore reruns a few of
+  them, which succeed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from tools.loopback import free_port
 
 KEY = "spark-operator"
 NAMESPACES = (SPARK_NS, "data-processing")  # the namespaces the emulated target reports (world.py)
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 STEADY_S = 60.0
 FAIL_EVERY_S = 15.0
 SUCCESS_RUN_S = 10.0  # a driver's run time before it exits 0
 FAILURE_RUN_S = 5.0  # ... before it exits 1
 RERUNS = 4  # failed applications resubmitted at restore (each is a spark-submit JVM on 2 cores)
+FAILING_BATCH = 6
 
 
 class SparkWorkload:
@@ -52,18 +54,22 @@ class SparkWorkload:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="spark-workload", daemon=True)
 
-    def submit(self, namespace: str, exit_code: int) -> str:
+    def submit(self, namespace: str, exit_code: int, exit_at: Optional[float] = None) -> str:
         name = f"{'etl-fails' if exit_code else 'etl'}-{next(self.numbers):03d}"
         try:
-            so.submit(self.kube, name, namespace, exit_code=exit_code, run_seconds=FAILURE_RUN_S if exit_code else SUCCESS_RUN_S)
+            so.submit(self.kube, name, namespace, exit_code=exit_code, run_seconds=FAILURE_RUN_S if exit_code else SUCCESS_RUN_S, exit_at=exit_at)
             self.submitted.append((namespace, name, exit_code))
         except Exception as err:  # noqa: BLE001 - reported with the run, never kills the game day
             self.errors.append(f"{namespace}/{name}: {err}")
         return name
 
-    def fail_now(self, namespace: str, count: int) -> None:
+    def arm_failures(self, namespace: str, count: int, at: float) -> None:
+        """``count`` applications submitted now whose drivers run until ``at``, then exit 1."""
         for _ in range(count):
-            self.submit(namespace, 1)
+            self.submit(namespace, 1, exit_at=at)
+
+    def keep_failing(self, namespace: str) -> None:
+        """From now on one more failing application every ``FAIL_EVERY_S``."""
         self.failing = namespace
 
     def stop_failing(self, reruns: int) -> None:
@@ -99,33 +105,22 @@ class SparkWorkload:
                 self.submit(namespace, 0)
 
 
-class _ClusterStopper:
-    """Stops the control plane (its processes by their recorded PIDs) with the game day's servers."""
-
-    def __init__(self, cluster: LocalCluster):
-        self.cluster = cluster
-
-    def stop(self) -> None:
-        self.cluster.stop()
-
-
 def missing_parts() -> list[str]:
-    """What the real operator needs and this machine lacks (empty: all there)."""
+    """What the real operator needs besides the control plane and this machine lacks (empty: all there)."""
     import os
 
     from e2e.build import binary_path
     from tools.live_programs import PYSPARK
 
-    missing = [f"{name} (`make {'tools' if name == KEY else 'e2e-build'}`)"
-               for name in (KEY, *CONTROL_PLANE) if not os.access(binary_path(name), os.X_OK)]
+    missing = [] if os.access(binary_path(KEY), os.X_OK) else [f"{KEY} (`make tools`)"]
     if so.spark_home(PYSPARK.venv) is None:
-        missing.append("PySpark (`make test-live`)")
+        missing.append("PySpark (`make gameday` or `make test-live` installs it)")
     return missing
 
 
-def start_real_spark_operator(world: World, work: Path, procs: Processes, servers: list) -> None:
-    """Run the real operator for the world's ``spark-operator`` target and bind it; or say why not."""
-    if KEY not in world.targets:
+def start_real_spark_operator(world: World, cluster: Optional[LocalCluster], work: Path, procs: Processes, servers: list, t0: float) -> None:
+    """Run the real operator on ``cluster`` for the world's ``spark-operator`` target and bind it; or say why not."""
+    if KEY not in world.targets or cluster is None:
         return
     missing = missing_parts()
     if missing:
@@ -135,9 +130,7 @@ def start_real_spark_operator(world: World, work: Path, procs: Processes, server
     from tools.live_programs import PYSPARK
 
     root = work / "spark"
-    cluster = LocalCluster(root / "cluster", {name: binary_path(name) for name in CONTROL_PLANE})
-    servers.append(_ClusterStopper(cluster))
-    cluster.start()
+    root.mkdir()
     kube = cluster.kube
     so.prepare(kube, NAMESPACES)
     port, health = free_port(), free_port()
@@ -152,13 +145,14 @@ def start_real_spark_operator(world: World, work: Path, procs: Processes, server
     for namespace in NAMESPACES:
         workload.submit(namespace, 0)
         workload.submit(namespace, 1)
+    workload.arm_failures(SPARK_NS, FAILING_BATCH, at=t0)
     servers.append(workload.start())
     world.programs[KEY] = operator
     world.workloads[KEY] = workload
     bind(world.targets[KEY], f"127.0.0.1:{port}",
-         f"kubeflow spark-operator {so.VERSION} controller on a local control plane, running our example "
+         f"kubeflow spark-operator {so.VERSION} controller on the local control plane, running our example "
          "SparkApplication through PySpark 3.5.3's spark-submit (driver pods ended by a kubelet stand-in)")
-    log(f"real spark-operator {so.VERSION}: pid {operator.proc.pid}, control plane in {cluster.timings.get('control_plane_start_seconds')} s")
+    log(f"real spark-operator {so.VERSION}: pid {operator.proc.pid}")
 
 
 def workload_line(world: World) -> str:

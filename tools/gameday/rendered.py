@@ -43,6 +43,8 @@ class Rendered:
     dashboards: list[dict] = field(default_factory=list)
     # Container args of the Thanos Deployments/StatefulSets the stack renders ("query", "store").
     thanos_args: dict[str, list[str]] = field(default_factory=dict)
+    # kube-state-metrics' custom-resource-state config as the chart values render it (None: off).
+    ksm_custom_resource_config: Optional[dict] = None
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
@@ -87,7 +89,9 @@ def from_run(stack: str, run: Any) -> Rendered:
         for r in run.by_type(type_token):
             monitors[r.name] = (kind, _unwrap(r.inputs["spec"]))
     release = next(r for r in run.by_type("kubernetes:helm.sh/v3:Release"))
-    spec = _unwrap(release.inputs["values"])["prometheus"]["prometheusSpec"]
+    values = _unwrap(release.inputs["values"])
+    spec = values["prometheus"]["prometheusSpec"]
+    custom_resources = (values.get("kube-state-metrics") or {}).get("customResourceState") or {}
     rulers = [_unwrap(r.inputs.get("spec") or {}) for r in run.registrations if r.type.endswith(":ThanosRuler")]
     evaluators = {}
     for r in rule_crs:
@@ -123,6 +127,7 @@ def from_run(stack: str, run: Any) -> Rendered:
         evaluators=evaluators,
         dashboards=dashboards,
         thanos_args=thanos_args,
+        ksm_custom_resource_config=custom_resources.get("config") if custom_resources.get("enabled") else None,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 import yaml
 
-from tools.gameday.common import HISTORY_S, fmt, log
+from tools.gameday.common import HISTORY_S, fmt, log, seconds
 from tools.gameday.rendered import Rendered, critical_alerts, render
 from tools.gameday.targets import TargetServer, apply_monitor
 from tools.gameday.runtime import prom_api, Processes, StandIn, binary, run_tool, stand_ins, with_package_share
@@ -24,6 +24,7 @@ from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
 from tools.gameday.real import inventory, start_real_thanos, thanos_binary
+from tools.gameday.real_k8s import start_control_plane, start_real_kube_state_metrics
 from tools.gameday.real_spark import start_real_spark_operator, workload_line
 from tools.gameday.results import Result, format_table, update_results
 from tools.gameday.scenarios import Scenario, build_scenarios
@@ -82,7 +83,10 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
             t.interval = scrape_interval
     if real:
         start_real_thanos(world, rendered, work, procs, servers, thanos_binary())
-        start_real_spark_operator(world, work, procs, servers)
+        cluster = start_control_plane(world, work, servers)
+        if cluster is not None:
+            start_real_kube_state_metrics(world, rendered, cluster, work, procs)
+        start_real_spark_operator(world, cluster, work, procs, servers, t0)
     else:
         world.emulated_note = "real programs switched off (--emulated)"
     target_server = TargetServer(world.targets).start()
@@ -221,13 +225,16 @@ def check_dashboards(stack: Stack, rendered: Rendered, first: Optional[tuple[lis
 
     recorded = {r["record"] for _, _, r in rendered.rules() if "record" in r}
     reads: dict[str, set[str]] = {}
-    for _, _, r in rendered.rules():
+    slow: dict[str, str] = {}
+    for _, group, r in rendered.rules():
         if "record" in r:
             reads.setdefault(r["record"], set()).update(promql_metric_names(r["expr"]))
+            if seconds(group.get("interval") or rendered.evaluation_interval) >= 300:
+                slow[r["record"]] = group["interval"]
     real = {n: t.program or "" for t in stack.world.targets.values() for n in t.real_names}
     served = {s.name for t in stack.world.targets.values() for s in t.series} | set(real) | {"prometheus_rule_evaluation_failures_total", "prometheus_rule_group_iterations_missed_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total", "alertmanager_notifications_failed_total"}
     jobs = {t.job for t in stack.world.targets.values()}
-    return format_dashboards(var_checks, panel_checks, recorded, served, jobs, later, real, reads), dashboards_ok(var_checks, panel_checks)
+    return format_dashboards(var_checks, panel_checks, recorded, served, jobs, later, real, reads, slow), dashboards_ok(var_checks, panel_checks)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

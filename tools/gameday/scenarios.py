@@ -115,25 +115,30 @@ def _spark_failures(world: World, keys: list[str]) -> Breakage:
 
 def _real_spark_failures(workload) -> Breakage:
     """The real spark-operator (tools/gameday/real_spark.py): applications really submitted, whose drivers exit 1."""
-    from tools.gameday.real_spark import FAIL_EVERY_S, RERUNS
-
-    batch = 6
+    from tools.gameday.real_spark import FAIL_EVERY_S, FAILING_BATCH, RERUNS
 
     def brk(t):
-        workload.fail_now(SPARK_NS, batch)
+        workload.keep_failing(SPARK_NS)  # the armed batch's drivers exit 1 at t0 by themselves
 
     def restore(t):
         workload.stop_failing(RERUNS)
     return Breakage(
         brk, restore,
-        f"real spark-operator: {batch} SparkApplications submitted at t0 whose drivers exit 1, then one more every "
-        f"{FAIL_EVERY_S:.0f} s (spark-submit creates each driver pod; a kubelet stand-in ends it); restore: failures stop, "
-        f"{RERUNS} reruns succeed",
+        f"real spark-operator: {FAILING_BATCH} SparkApplications running since before t0 whose drivers exit 1 at t0, then one "
+        f"more failing application submitted every {FAIL_EVERY_S:.0f} s (spark-submit creates each driver pod; a kubelet "
+        f"stand-in ends it); restore: failures stop, {RERUNS} reruns succeed",
         resolve_note="by design: the failures stay in the alert's 10-minute window; it clears once fewer than 3 are in it "
         "or successes bring the ratio to 20% or below")
 
 
 def _oom_kills(world: World, keys: list[str]) -> Breakage:
+    pods = world.workloads.get("kube-state-metrics")
+    if pods is not None:
+        victims = world.oom_pods[:3]
+        return Breakage(lambda t: pods.oom_kill(victims), lambda t: pods.replace(victims),
+                        f"real kube-state-metrics: {len(victims)} executor pods in {SPARK_NS} report their container OOM-killed "
+                        "twice and restarted (status written as the kubelet reports it: kwok runs no container); restore: the pods "
+                        "are replaced")
     ksm = world.targets["kube-state-metrics"]
     oom_victims = world.oom_pods[:3]
     replaced: list[Series] = []
