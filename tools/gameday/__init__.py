@@ -33,8 +33,12 @@ started again) and waits for the resolve notification. Before t0, with every tar
 it runs every panel query and template variable query of the seven dashboards and reports the
 empty ones.
 
+Extra, non-paging checks (a play's ``extra``: AirflowDagRunFailed, severity high) are measured at
+the Slack channel their severity routes to, within the same 5 minutes.
+
 Exit status 1 when a critical alert has no scenario, is not notified within 5 minutes, or
-reaches another receiver than PagerDuty; the table says which.
+reaches another receiver than PagerDuty (an extra check: another receiver than Slack); the
+table says which.
 """
 
 from __future__ import annotations

@@ -140,11 +140,12 @@ class CriticalAlert:
         return self.alertname + "".join(f" {k}={v}" for k, v in self.labels)
 
 
-def critical_alerts(rendered: Rendered) -> list[CriticalAlert]:
+def critical_alerts(rendered: Rendered, severity: str = "critical") -> list[CriticalAlert]:
+    """The alerts of ``severity`` (the paging ones by default) the stack deploys."""
     out = []
     for cr, group, rule in rendered.rules():
         labels = rule.get("labels") or {}
-        if "alert" in rule and labels.get("severity") == "critical":
+        if "alert" in rule and labels.get("severity") == severity:
             extra = tuple(sorted((k, v) for k, v in labels.items() if k not in ("severity", "component")))
             out.append(CriticalAlert(rule["alert"], extra, cr, group["name"], rule["expr"], rule.get("for") or "0s"))
     return out
