@@ -43,6 +43,8 @@ class Rendered:
     dashboards: list[dict] = field(default_factory=list)
     # Container args of the Thanos Deployments/StatefulSets the stack renders ("query", "store").
     thanos_args: dict[str, list[str]] = field(default_factory=dict)
+    # The statsd_exporter mapping of the airflow-statsd-mapping ConfigMap ("" when not rendered).
+    statsd_mapping: str = ""
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
@@ -112,6 +114,7 @@ def from_run(stack: str, run: Any) -> Rendered:
             if r.name == name:
                 containers = _unwrap(r.inputs["spec"])["template"]["spec"]["containers"]
                 thanos_args[part] = list(next(c for c in containers if c.get("args"))["args"])
+    mapping = next((_unwrap(cm.inputs["data"]) for cm in run.by_type("kubernetes:core/v1:ConfigMap") if cm.name == "airflow-statsd-mapping"), {})
     return Rendered(
         stack=stack,
         rule_groups=rule_groups,
@@ -123,6 +126,7 @@ def from_run(stack: str, run: Any) -> Rendered:
         evaluators=evaluators,
         dashboards=dashboards,
         thanos_args=thanos_args,
+        statsd_mapping=next(iter(mapping.values()), ""),
     )
 
 

@@ -24,6 +24,7 @@ from tools.loopback import free_port
 from tools.gameday.configs import alertmanager_config, backfill, history_gaps, prometheus_config, range_read_recordings, write_rule_files
 from tools.gameday.world import World, build_world, uncatalogued
 from tools.gameday.real import inventory, start_real_thanos, thanos_binary
+from tools.gameday.real_airflow import start_real_airflow
 from tools.gameday.real_spark import start_real_spark_operator, workload_line
 from tools.gameday.results import Result, format_table, update_results
 from tools.gameday.scenarios import Scenario, build_scenarios
@@ -90,6 +91,7 @@ def start_stack(rendered: Rendered, work: Path, procs: Processes, servers: list,
 
     data_dir = work / "prometheus-data"
     data_dir.mkdir()
+    start_real_airflow(world, rendered, work, procs, servers, data_dir, history_s, real=real)
     if history_s > 0:
         # Up to now, not to when this function started: the real programs took a while to start,
         # and a 5m group's last backfilled sample must still be within the 5 min lookback when

@@ -11,7 +11,9 @@ from typing import Callable, Optional, Sequence
 
 
 from tools.gameday.common import BUDGET_S, fmt, seconds
+from tools.gameday.real_airflow import RESOLVE_NOTE, SCENARIO as AIRFLOW_DAG_FAILED, dag_failed, dag_failed_needs
 from tools.gameday.rendered import CriticalAlert
+from tools.live_airflow import FAILING
 from tools.gameday.targets import Series, Value
 from tools.gameday.world import MINIO_ERASURE_SETS, SPARK_NS, World
 
@@ -279,6 +281,10 @@ def _platform_outage(world: World, keys: list[str]) -> Breakage:
                     f"(inputs of concurrent scenarios): availability {avail:.2f}")
 
 
+def _airflow_dag_failed(world: World, keys: list[str]) -> Breakage:
+    return Breakage(*dag_failed(world, keys))
+
+
 # In this order: the platform outage comes last, it leaves alone what the others change.
 PLAYS: tuple[Play, ...] = (
     Play("spark-failures", ("SparkJobFailureSpike",), _targets("spark-operator"), _spark_failures),
@@ -301,6 +307,9 @@ PLAYS: tuple[Play, ...] = (
     Play("oracle-down", ("OracleDatabaseDown",), _targets("oracledb-exporter"), _set("oracledb-exporter", "oracledb_up", 0, 1, "oracledb_up 0 (exporter up)")),
     Play("pipeline-latency-slo", ("SLOErrorBudgetBurn slo=pipeline-latency",), _targets("airflow-statsd"), _pipeline_latency),
     Play("data-freshness-slo", ("SLOErrorBudgetBurn slo=data-freshness",), _targets("iceberg-exporter"), _stale_tables),
+    # An extra, non-paging check (severity high): failed runs of a real Airflow DAG (tools/gameday/real_airflow.py).
+    Play(AIRFLOW_DAG_FAILED, ("AirflowDagRunFailed",), dag_failed_needs, _airflow_dag_failed,
+         extra=Expect("AirflowDagRunFailed", {"dag_id": FAILING}, resolve_note=RESOLVE_NOTE, severity="high")),
     Play("platform-outage", ("DataOpsPlatformDown", "SLOErrorBudgetBurn slo=platform-availability"), _platform_targets, _platform_outage),
 )
 
