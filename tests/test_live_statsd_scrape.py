@@ -38,6 +38,7 @@ import yaml
 from tests.conftest import ROOT, with_secrets
 from tests.live import built_program, free_port, http_get, prom_query, running, tool, wait_until
 from tools.mock_engine import run_program, stack_config
+from tools.live_airflow import statsd_exporter_args
 
 pytestmark = pytest.mark.live
 
@@ -273,13 +274,7 @@ class _RealStatsdExporter:
 
     def __init__(self, binary: str, mapping_file: Path, log_dir: Path):
         self.udp_port, self.web_port = free_port(), free_port()
-        self.args = [
-            binary,
-            f"--statsd.mapping-config={mapping_file}",
-            f"--statsd.listen-udp=127.0.0.1:{self.udp_port}",
-            "--statsd.listen-tcp=",
-            f"--web.listen-address=127.0.0.1:{self.web_port}",
-        ]
+        self.args = statsd_exporter_args(binary, mapping_file, self.udp_port, self.web_port)
         self.metrics_url = f"http://127.0.0.1:{self.web_port}/metrics"
         self.log = log_dir / "statsd_exporter.log"
 

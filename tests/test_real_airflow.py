@@ -2,7 +2,7 @@
 that evaluates the rule groups the prod stack deploys.
 
 - Airflow: apache-airflow 3.3.2 from PyPI in its own venv (tools/live_programs.py ``AIRFLOW``,
-  `make test-live` installs it), AIRFLOW_HOME in the test's tmp dir, SQLite (`airflow db migrate`),
+  `make test-live` installs it; how it is run: tools/live_airflow.py, shared with the game day), AIRFLOW_HOME in the test's tmp dir, SQLite (`airflow db migrate`),
   ``[metrics] statsd_on`` to 127.0.0.1, ``statsd_prefix`` "airflow". The DAGs
   (tests/airflow_live/dags/dataops_live_dags.py) run through `airflow dags test`: a successful
   run, a slow successful run, another successful run and two failed runs (the failing task sits
@@ -63,14 +63,11 @@ from rules_util import load_catalog, promql_metric_names
 from tests.conftest import ROOT
 from tests.live import built_program, free_port, http_get, prom_query, running, stop, tool, wait_until
 from tests.test_live_statsd_scrape import SLO_NAME, _deployed_rule_groups, _mapping_file, _RealStatsdExporter, _records, _samples
-from tools.live_programs import AIRFLOW
+from tools.live_airflow import FAILING, FAILING_TASK, PIPELINE, SCHEDULED, airflow_command, airflow_env, airflow_missing, dags_test_args, migrate_command
 from tools.mock_engine import PROJECT
 
 pytestmark = [pytest.mark.heavy, pytest.mark.live]
 
-LIVE = ROOT / "tests" / "airflow_live"
-DAGS = LIVE / "dags"
-PIPELINE, FAILING, SCHEDULED = "dataops_live_pipeline", "dataops_live_failing", "dataops_live_scheduled"
 # The scheduled DAG's pools: a task needing 2 slots of NARROW (1 slot), and one waiting for FULL (0).
 NARROW_POOL, FULL_POOL = "dataops_live_narrow", "dataops_live_full"
 SLOW_S = 62  # the slow run's task sleeps past the test SLO's 60 s bucket
@@ -174,32 +171,10 @@ def _read_by_stack(groups: list[dict]) -> dict[str, set[str]]:
 # ----------------------------------------------------------------- running Airflow
 
 
-def _airflow_env(home: Path, statsd_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__METRICS__STATSD_ON="True",
-        AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
-        AIRFLOW__METRICS__STATSD_PORT=str(statsd_port),
-        # Our mapping matches "airflow.<name>" (Airflow's default prefix, set explicitly).
-        AIRFLOW__METRICS__STATSD_PREFIX="airflow",
-        AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__PARALLELISM="2",
-        PATH=f"{AIRFLOW.venv / 'bin'}:{os.environ.get('PATH', '')}",
-    )
-    return env
-
-
 @dataclass
 class _Run:
-    """One bounded Airflow CLI command, run through airflow_with_stats.py (`airflow` with the
-    core StatsD client the scheduler would set up; the scheduler and DAG processor set it up
-    themselves again). `dags test` gets no logical date: it is now, and so the run's start_date
-    (a past logical date would become the start_date, and the duration months long)."""
+    """One bounded Airflow CLI command, run through airflow_with_stats.py (tools/live_airflow.py
+    ``airflow_command``; the scheduler and DAG processor set the StatsD client up themselves again)."""
 
     key: str
     args: list[str]
@@ -212,7 +187,7 @@ class _Run:
         self._began = time.monotonic()
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(AIRFLOW.python), str(LIVE / "airflow_with_stats.py"), *self.args],
+                airflow_command(*self.args),
                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=env["AIRFLOW_HOME"],
             )
         return self
@@ -229,7 +204,7 @@ class _Run:
 
 
 def _dags_test(key: str, dag_id: str, conf: Optional[dict] = None) -> _Run:
-    return _Run(key, ["dags", "test", dag_id, *(["-c", json.dumps(conf)] if conf else [])])
+    return _Run(key, dags_test_args(dag_id, conf))
 
 
 def _backfill_up(promtool: str, data: Path, instance: str) -> None:
@@ -254,7 +229,7 @@ class _World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[_World]:
-    _require(AIRFLOW.installed and os.access(AIRFLOW.bin("airflow"), os.X_OK), f"Airflow {AIRFLOW.version} is not installed in {AIRFLOW.venv} (python -m tools.live_programs install --heavy)")
+    _require(airflow_missing() is None, airflow_missing() or "")
     exporter_bin = built_program("statsd_exporter")
     _require(exporter_bin is not None, "statsd_exporter is not built (make tools, needs Go)")
     prometheus_bin, promtool = tool("prometheus"), tool("promtool")
@@ -266,7 +241,7 @@ def world(tmp_path_factory) -> Iterator[_World]:
     logs.mkdir()
 
     with _RealStatsdExporter(exporter_bin, _mapping_file(), tmp) as exporter, _StatsdTee(exporter.udp_port) as tee:
-        env = _airflow_env(home, tee.port)
+        env = airflow_env(home, tee.port)
         target = exporter.metrics_url.split("/")[2]
         _backfill_up(promtool, tmp / "data", target)
         config = {
@@ -279,7 +254,7 @@ def world(tmp_path_factory) -> Iterator[_World]:
         base = f"http://127.0.0.1:{prom_port}"
         args = [prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"]
         with running(args, tmp / "prometheus.log", f"{base}/-/ready", timeout=60):
-            migrate = subprocess.run([str(AIRFLOW.bin("airflow")), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=600)
+            migrate = subprocess.run(migrate_command(), env=env, cwd=home, capture_output=True, text=True, timeout=600)
             assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
             runs: dict[str, _Run] = {}
@@ -337,7 +312,7 @@ def test_airflow_sent_the_lines_our_mapping_expects(world):
     assert len(_ms(lines, f"airflow.dagrun.duration.failed.{FAILING}")) == 2
     # A TaskGroup task's id "transform_group.load" is sent with its dots replaced by "__"
     # (Airflow 3.3 keeps legacy names' segments intact), so task_id="transform_group__load".
-    assert f"airflow.ti.finish.{FAILING}.transform_group__load.failed" in names
+    assert f"airflow.ti.finish.{FAILING}.{FAILING_TASK}.failed" in names
     assert f"airflow.ti.finish.{FAILING}.transform_group.load.failed" not in names
     assert f"airflow.ti.finish.{PIPELINE}.extract.success" in names
     assert f"airflow.dag.{PIPELINE}.extract.duration" in names

@@ -13,8 +13,10 @@ What it starts (all on 127.0.0.1, free ports, stopped by PID at the end, also on
   ServiceMonitor/PodMonitor/Probe the stack renders for it;
 * real programs where they are built (tools/gameday/real.py): Thanos Query, the sidecars (each
   in front of a small Prometheus replica) and the Store Gateways as real Thanos processes,
-  scraped under the same labels as the emulated targets they replace; the output lists which
-  targets are real and which emulated;
+  scraped under the same labels as the emulated targets they replace; and where Airflow is
+  installed, a real statsd_exporter with the stack's mapping as a second Airflow exporter pod,
+  fed by a real Airflow whose DAG runs fail at t0 (tools/gameday/real_airflow.py); the output
+  lists which targets are real and which emulated;
 * Prometheus 3 (.tools/bin/prometheus) with the rule groups of every PrometheusRule the
   prod stack renders (the program run under the mock engine, as tests/test_deployed_rules.py
   does), the stack's external labels, scrape and evaluation intervals, and 6 hours of
@@ -33,8 +35,12 @@ started again) and waits for the resolve notification. Before t0, with every tar
 it runs every panel query and template variable query of the seven dashboards and reports the
 empty ones.
 
+Extra, non-paging checks (a play's ``extra``: AirflowDagRunFailed, severity high) are measured at
+the Slack channel their severity routes to, within the same 5 minutes.
+
 Exit status 1 when a critical alert has no scenario, is not notified within 5 minutes, or
-reaches another receiver than PagerDuty; the table says which.
+reaches another receiver than PagerDuty (an extra check: another receiver than Slack); the
+table says which.
 """
 
 from __future__ import annotations

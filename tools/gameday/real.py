@@ -48,9 +48,10 @@ from tools.loopback import free_port, http_get, localised
 
 # Why the rest stays emulated: printed with the list of emulated targets.
 EMULATED_WHY = ("MinIO is AGPL and not built here; the Spark drivers' and executors' JVMs (spark-jvm-*) would need Spark "
-                "pods running, which kwok does not run (tests/test_real_spark.py scrapes a real driver); Airflow runs are too "
-                "heavy for the game day's timings (make test-live runs them for real); statsd_exporter is built but not wired "
-                "into the game day yet; the rest (kubelet, node-exporter, "
+                "pods running, which kwok does not run (tests/test_real_spark.py scrapes a real driver); Airflow's failed DAG "
+                "runs are real (airflow-statsd-1, tools/gameday/real_airflow.py) but its steady state on airflow-statsd stays "
+                "emulated: 90-minute DAG runs (the pipeline-latency SLO's input), 24 h of success rates and a running "
+                "scheduler's heartbeats cannot be made real in a bounded game day; the rest (kubelet, node-exporter, "
                 "Argo CD, Jenkins, Trino, blackbox, our Iceberg exporter, the Thanos Ruler and Compactor) is not run for real here")
 PROMETHEUS_LABEL = ("prometheus", "monitoring/prometheus-stack-kube-prom-prometheus")
 

@@ -45,6 +45,8 @@ class Rendered:
     thanos_args: dict[str, list[str]] = field(default_factory=dict)
     # kube-state-metrics' custom-resource-state config as the chart values render it (None: off).
     ksm_custom_resource_config: Optional[dict] = None
+    # The statsd_exporter mapping of the airflow-statsd-mapping ConfigMap ("" when not rendered).
+    statsd_mapping: str = ""
 
     def rules(self) -> Iterable[tuple[str, dict, dict]]:
         for cr, groups in self.rule_groups.items():
@@ -116,6 +118,7 @@ def from_run(stack: str, run: Any) -> Rendered:
             if r.name == name:
                 containers = _unwrap(r.inputs["spec"])["template"]["spec"]["containers"]
                 thanos_args[part] = list(next(c for c in containers if c.get("args"))["args"])
+    mapping = next((_unwrap(cm.inputs["data"]) for cm in run.by_type("kubernetes:core/v1:ConfigMap") if cm.name == "airflow-statsd-mapping"), {})
     return Rendered(
         stack=stack,
         rule_groups=rule_groups,
@@ -128,6 +131,7 @@ def from_run(stack: str, run: Any) -> Rendered:
         dashboards=dashboards,
         thanos_args=thanos_args,
         ksm_custom_resource_config=custom_resources.get("config") if custom_resources.get("enabled") else None,
+        statsd_mapping=next(iter(mapping.values()), ""),
     )
 
 
@@ -145,11 +149,12 @@ class CriticalAlert:
         return self.alertname + "".join(f" {k}={v}" for k, v in self.labels)
 
 
-def critical_alerts(rendered: Rendered) -> list[CriticalAlert]:
+def critical_alerts(rendered: Rendered, severity: str = "critical") -> list[CriticalAlert]:
+    """The alerts of ``severity`` (the paging ones by default) the stack deploys."""
     out = []
     for cr, group, rule in rendered.rules():
         labels = rule.get("labels") or {}
-        if "alert" in rule and labels.get("severity") == "critical":
+        if "alert" in rule and labels.get("severity") == severity:
             extra = tuple(sorted((k, v) for k, v in labels.items() if k not in ("severity", "component")))
             out.append(CriticalAlert(rule["alert"], extra, cr, group["name"], rule["expr"], rule.get("for") or "0s"))
     return out

@@ -28,13 +28,17 @@ def _pd_matches(n: Notification, expect: Expect) -> bool:
 def _slack_matches(n: Notification, expect: Expect) -> bool:
     for att in n.body.get("attachments") or []:
         title, text = att.get("title", ""), att.get("text", "")
-        if f"] {expect.alertname} (" in title and "`critical`" in text and all(v in title + text for v in expect.labels.values()):
+        if f"] {expect.alertname} (" in title and f"`{expect.severity}`" in text and all(v in title + text for v in expect.labels.values()):
             return True
     return False
 
 
 def _slack_firing(n: Notification) -> bool:
     return any("FIRING" in (a.get("title") or "") for a in n.body.get("attachments") or [])
+
+
+def _slack_resolved(n: Notification) -> bool:
+    return any("RESOLVED" in (a.get("title") or "") for a in n.body.get("attachments") or [])
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Result:
             if self.receivers:
                 return "WRONG RECEIVER"
             return "NOT FIRED (by design)" if self.expect.by_design else "MISSED"
-        if "pagerduty" not in self.receivers:
+        if self.expect.paging != ("pagerduty" in self.receivers):
             return "WRONG RECEIVER"
         if self.detected > BUDGET_S:
             return "MISSED"
@@ -73,6 +77,9 @@ def update_results(results: list[Result], receivers: dict[str, StandIn], routing
     deadman = receivers["deadman"].snapshot()
     for r in results:
         t0 = r.scenario.t0
+        if not r.expect.paging:
+            _update_extra(r, pd, slack)
+            continue
         if r.detected is None:
             for n in pd:
                 if n.t >= t0 and n.body.get("event_action") == "trigger" and _pd_matches(n, r.expect):
@@ -93,6 +100,23 @@ def update_results(results: list[Result], receivers: dict[str, StandIn], routing
                 if n.t >= r.scenario.t_restore and n.body.get("event_action") == "resolve" and n.body.get("dedup_key") == r.dedup_key:
                     r.resolved = n.t - r.scenario.t_restore
                     break
+
+
+def _update_extra(r: Result, pd: list[Notification], slack: list[Notification]) -> None:
+    """A non-paging alert: detected at its firing Slack notification; a page for it is a wrong receiver."""
+    t0 = r.scenario.t0
+    for n in slack:
+        if n.t >= t0 and _slack_firing(n) and _slack_matches(n, r.expect):
+            r.receivers.add(f"slack {n.body.get('channel', '')}".strip())
+            if r.detected is None:
+                r.detected = n.t - t0
+    if any(n.t >= t0 and _pd_matches(n, r.expect) for n in pd):
+        r.receivers.add("pagerduty")
+    if r.detected is not None and r.resolved is None and r.scenario.t_restore is not None:
+        for n in slack:
+            if n.t >= r.scenario.t_restore and _slack_resolved(n) and _slack_matches(n, r.expect):
+                r.resolved = n.t - r.scenario.t_restore
+                break
 
 
 def format_table(results: list[Result], missing: list[CriticalAlert]) -> str:
@@ -120,6 +144,9 @@ def format_table(results: list[Result], missing: list[CriticalAlert]) -> str:
             notes[f"{r.expect.key} not fired"] = r.expect.by_design
         if r.expect.resolve_note and r.detected is not None and r.resolved is None:
             notes[f"{r.expect.key} resolve"] = r.expect.resolve_note
+        if not r.expect.paging:
+            notes[r.expect.key] = (f"an extra, non-paging check (severity {r.expect.severity}: Slack, not PagerDuty); "
+                                   "detection is its firing Slack notification, within the same budget")
     lines += [f"  * {k}: {v}" for k, v in notes.items()]
     return "\n".join(lines)
 

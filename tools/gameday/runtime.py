@@ -102,14 +102,18 @@ def prom_api(base: str, path: str, params: dict[str, Any]) -> Any:
 
 
 class Processes:
+    """Every process of a run; threads may start and stop them too (the list is locked)."""
+
     def __init__(self):
         self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.lock = threading.Lock()
 
     def start(self, name: str, args: list[str], log_path: Path, ready_url: Optional[str] = None, timeout: float = 60.0,
-              env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+              env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.Popen:
         with open(log_path, "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        self.procs.append((name, proc))
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd)
+        with self.lock:
+            self.procs.append((name, proc))
         if ready_url:
             deadline = time.monotonic() + timeout
             while True:
@@ -134,10 +138,13 @@ class Processes:
                 proc.wait(timeout=5)
             except ProcessLookupError:
                 pass
-        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        with self.lock:
+            self.procs = [(n, p) for n, p in self.procs if p is not proc]
 
     def stop_all(self) -> None:
-        for _, proc in reversed(list(self.procs)):
+        with self.lock:
+            procs = list(self.procs)
+        for _, proc in reversed(procs):
             self.stop(proc)
 
 

@@ -1,15 +1,19 @@
-"""One scenario per critical alert: the table of what breaks each one (tools/gameday/results.py measures them)."""
+"""One scenario per critical alert, and extra non-paging checks: the table of what breaks each one
+(tools/gameday/results.py measures them)."""
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 
 from tools.gameday.common import BUDGET_S, fmt, seconds
+from tools.gameday.real_airflow import RESOLVE_NOTE, SCENARIO as AIRFLOW_DAG_FAILED, dag_failed, dag_failed_needs
 from tools.gameday.rendered import CriticalAlert
+from tools.live_airflow import FAILING
 from tools.gameday.targets import Series, Value
 from tools.gameday.world import MINIO_ERASURE_SETS, SPARK_NS, World
 
@@ -25,6 +29,13 @@ class Expect:
     labels: dict[str, str] = field(default_factory=dict)
     by_design: Optional[str] = None  # why it cannot fire within the budget, when that is the design
     resolve_note: Optional[str] = None  # why the resolve may take longer than the run, when that is the design
+    # "critical": a page (detected at PagerDuty). Any other: an extra, non-paging check of an
+    # alert a play names (``Play.extra``), detected at the Slack channel its severity routes to.
+    severity: str = "critical"
+
+    @property
+    def paging(self) -> bool:
+        return self.severity == "critical"
 
     @property
     def key(self) -> str:
@@ -80,12 +91,15 @@ class Play:
     expects each one it deploys. ``needs(world, used)``: the keys of the emulated targets it
     changes (its ``uses``; ``used``, what the scenarios before it change), or None when this
     world has nothing for it to break. ``breaks(world, keys)``: how it breaks them.
+    ``extra``: a play for one alert that does not page (``alerts`` is its name): what the scenario
+    expects of it; it runs when the stack deploys that alert (``build_scenarios``' ``extras``).
     """
 
     scenario: str
     alerts: tuple[str, ...]
     needs: Callable[[World, set[str]], Optional[list[str]]]
     breaks: Callable[[World, list[str]], Breakage]
+    extra: Optional[Expect] = None
 
 
 def _targets(*keys: str) -> Callable[[World, set[str]], list[str]]:
@@ -272,6 +286,10 @@ def _platform_outage(world: World, keys: list[str]) -> Breakage:
                     f"(inputs of concurrent scenarios): availability {avail:.2f}")
 
 
+def _airflow_dag_failed(world: World, keys: list[str]) -> Breakage:
+    return Breakage(*dag_failed(world, keys))
+
+
 # In this order: the platform outage comes last, it leaves alone what the others change.
 PLAYS: tuple[Play, ...] = (
     Play("spark-failures", ("SparkJobFailureSpike",), _targets("spark-operator"), _spark_failures),
@@ -294,6 +312,9 @@ PLAYS: tuple[Play, ...] = (
     Play("oracle-down", ("OracleDatabaseDown",), _targets("oracledb-exporter"), _set("oracledb-exporter", "oracledb_up", 0, 1, "oracledb_up 0 (exporter up)")),
     Play("pipeline-latency-slo", ("SLOErrorBudgetBurn slo=pipeline-latency",), _targets("airflow-statsd"), _pipeline_latency),
     Play("data-freshness-slo", ("SLOErrorBudgetBurn slo=data-freshness",), _targets("iceberg-exporter"), _stale_tables),
+    # An extra, non-paging check (severity high): failed runs of a real Airflow DAG (tools/gameday/real_airflow.py).
+    Play(AIRFLOW_DAG_FAILED, ("AirflowDagRunFailed",), dag_failed_needs, _airflow_dag_failed,
+         extra=Expect("AirflowDagRunFailed", {"dag_id": FAILING}, resolve_note=RESOLVE_NOTE, severity="high")),
     Play("platform-outage", ("DataOpsPlatformDown", "SLOErrorBudgetBurn slo=platform-availability"), _platform_targets, _platform_outage),
 )
 
@@ -319,22 +340,26 @@ def _expect(key: str, by_key: dict[str, CriticalAlert]) -> Expect:
     return Expect(SLO_BURN, {"slo": slo}, by_design=design, resolve_note=note)
 
 
-def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float) -> list[Scenario]:
-    """The table's scenarios for the critical alerts the stack deploys, in the table's order."""
+def build_scenarios(world: World, alerts: list[CriticalAlert], t0: float, extras: Sequence[CriticalAlert] = ()) -> list[Scenario]:
+    """The table's scenarios for the critical alerts the stack deploys, in the table's order; and
+    those of the non-paging alerts among ``extras`` a play names (``Play.extra``)."""
     by_key = {a.key: a for a in alerts}
     names = {a.alertname for a in alerts}
+    extra_names = {a.alertname for a in extras}
     scenarios: list[Scenario] = []
     used: set[str] = set()
     for play in PLAYS:
         # Alerts without labels are matched by name, SLO burn pages by name and slo label.
-        deployed = [key for key in play.alerts if key in names or key in by_key]
-        if not deployed:
+        if play.extra is not None:
+            expects = [copy.deepcopy(play.extra)] if play.extra.alertname in extra_names else []
+        else:
+            expects = [_expect(key, by_key) for key in play.alerts if key in names or key in by_key]
+        if not expects:
             continue
         keys = play.needs(world, used)
         if keys is None:
             continue
         breakage = play.breaks(world, keys)
-        expects = [_expect(key, by_key) for key in deployed]
         for expect in expects:
             expect.resolve_note = expect.resolve_note or breakage.resolve_note
         scenarios.append(Scenario(play.scenario, expects, set(keys), breakage.brk, breakage.restore, breakage.note, t0=t0))

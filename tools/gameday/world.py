@@ -72,6 +72,11 @@ def _freshness_tables(rendered: Rendered) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(tables))
 
 
+def _runs(target: Target, name: str, labels: dict[str, str], rate: float, before: int, per_run: float) -> None:
+    """A DAG-run counter: ``before`` runs ended before the world's origin, then ``rate`` runs a second; each adds ``per_run``."""
+    target.counter(name, labels, rate * per_run).value.jump(target.origin, before * per_run)
+
+
 def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[str]) -> World:
     """Every emulated target with healthy values. ``t0``: the planned break time."""
     slo_tables = _freshness_tables(rendered)
@@ -116,14 +121,17 @@ def build_world(rendered: Rendered, origin: float, t0: float, alert_names: set[s
     for dag in ("daily_sales", "hourly_events"):
         af.counter("airflow_ti_finish", {"dag_id": dag, "task_id": "load", "state": "success"}, 1 / 60)
         af.counter("airflow_ti_finish", {"dag_id": dag, "task_id": "load", "state": "failed"}, 0.0)
-        for status, rate, duration in (("success", 1 / 60, 1500), ("failed", 1 / 7200, 600)):
+        # Healthy: runs succeed; each DAG's last failed run ended before the history (statsd_exporter
+        # keeps its failed series, constant since), so AirflowDagRunFailed is silent until a scenario
+        # fails a run (before: 0.5 failed runs an hour, which kept it firing in the healthy state).
+        for status, rate, duration, before in (("success", 1 / 60, 1500, 0), ("failed", 0.0, 600, 1)):
             labels = {"dag_id": dag, "status": status}
             for le in DAG_BUCKETS:
                 # Prometheus 3 stores classic-histogram "le" normalised to a float ("3600.0").
-                af.counter("airflow_dagrun_duration_bucket", {**labels, "le": f"{float(le)}"}, rate if le >= duration else 0.0)
-            af.counter("airflow_dagrun_duration_bucket", {**labels, "le": "+Inf"}, rate)
-            af.counter("airflow_dagrun_duration_sum", labels, rate * duration)
-            af.counter("airflow_dagrun_duration_count", labels, rate)
+                _runs(af, "airflow_dagrun_duration_bucket", {**labels, "le": f"{float(le)}"}, rate, before, 1 if le >= duration else 0)
+            _runs(af, "airflow_dagrun_duration_bucket", {**labels, "le": "+Inf"}, rate, before, 1)
+            _runs(af, "airflow_dagrun_duration_sum", labels, rate, before, duration)
+            _runs(af, "airflow_dagrun_duration_count", labels, rate, before, 1)
 
     # Trino: coordinator (ServiceMonitor trino-coordinator) and a worker (trino-worker).
     tc = w(Target("trino-coordinator", "trino-coordinator", "trino-coordinator", {
