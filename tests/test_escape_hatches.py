@@ -122,6 +122,18 @@ def test_an_unowned_key_below_an_owned_object_is_merged():
     assert settings.prometheus_stack.overrides["grafana"]["persistence"] == {"accessModes": ["ReadWriteMany"]}
 
 
+def test_grafanas_own_mounts_are_refused_and_the_documented_way_to_mount_a_secret_is_merged():
+    """docs/grafana.md: the admin-file mount, /tmp and the security context are the program's; a
+    team mounts its own client secret through extraVolumes/extraVolumeMounts."""
+    mount = [{"name": "oauth", "mountPath": "/etc/secrets/oauth", "secretName": "grafana-oauth", "readOnly": True}]
+    problems = _problems({"kubePrometheusStackValues": {"grafana": {"extraSecretMounts": mount, "securityContext": {"runAsUser": 472}}}})
+    assert len(problems) == 2 and all("is set by this program" in p for p in problems), "\n".join(problems)
+    volumes = {"extraVolumes": [{"name": "oauth", "secret": {"secretName": "grafana-oauth"}}],
+               "extraVolumeMounts": [{"name": "oauth", "mountPath": "/etc/secrets/oauth", "readOnly": True}]}
+    settings = load({"kubePrometheusStackValues": {"grafana": volumes}})
+    assert {k: settings.prometheus_stack.overrides["grafana"][k] for k in volumes} == volumes
+
+
 def test_a_secret_marked_values_object_is_refused_without_echoing_it():
     hidden = random_secret("x").value
     problems = _problems({"kubePrometheusStackValues": Secret(json.dumps({"grafana": {"env": {"GF_SECURITY_SECRET_KEY": hidden}}}))})
