@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from e2e.cluster import CONTROL_PLANE, LocalCluster
+from e2e.kube import ApiError
 from rules_util import names_read_by_rules_and_dashboards
 from tests.live import built_program, free_port, parse_exposition, wait_until
 from tests.live import stop as stop_process
@@ -72,21 +73,35 @@ def _running(kube, name: str) -> bool:
         return False
 
 
+def _spark_properties(kube, driver: dict) -> str:
+    """The spark.properties spark-submit stored for the driver (its ConfigMap volume). spark-submit
+    creates the ConfigMaps after the driver pod: a volume's ConfigMap may not exist yet."""
+    for volume in driver["spec"].get("volumes", []):
+        name = volume.get("configMap", {}).get("name")
+        if not name:
+            continue
+        try:
+            data = kube.get(f"/api/v1/namespaces/{NS}/configmaps/{name}").get("data", {})
+        except ApiError as err:
+            if err.status == 404:
+                continue
+            raise
+        if "spark.properties" in data:
+            return data["spark.properties"]
+    return ""
+
+
 def _executor_labels(kube, driver: dict) -> dict[str, str]:
     """The labels Spark's driver gives its executor pods: Spark's own and the operator's
     spark.kubernetes.executor.label.* from the properties spark-submit stored for the driver."""
     labels = {key: driver["metadata"]["labels"][key] for key in ("spark-app-selector", "spark-app-name") if key in driver["metadata"]["labels"]}
     labels.update({"spark-role": "executor", "spark-exec-id": "1", "spark-exec-resourceprofile-id": "0"})
     prefix = "spark.kubernetes.executor.label."
-    for volume in driver["spec"].get("volumes", []):
-        name = volume.get("configMap", {}).get("name")
-        if not name:
-            continue
-        for text in kube.get(f"/api/v1/namespaces/{NS}/configmaps/{name}").get("data", {}).values():
-            for line in text.splitlines():
-                key, _, value = line.partition("=")
-                if key.startswith(prefix):
-                    labels[key[len(prefix):]] = value.replace("\\:", ":")
+    properties = wait_until(lambda: _spark_properties(kube, driver), 30, "the driver's spark.properties ConfigMap (spark-submit)")
+    for line in properties.splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith(prefix):
+            labels[key[len(prefix):]] = value.replace("\\:", ":")
     return labels
 
 
