@@ -4,6 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The e2e's control plane (etcd, kube-apiserver, controller manager, scheduler, kwok), built where
+# Go is installed: the live kube-state-metrics and spark-operator tests and the game day run on it.
+BUILD_CONTROL_PLANE = if command -v go >/dev/null; then $(PY) -m e2e.build --only etcd --only kubernetes --only kwok; fi
 STACK ?= staging
 REQUIREMENTS := requirements.txt requirements-dev.txt exporters/iceberg/requirements.txt policy/requirements.txt
 
@@ -66,8 +69,8 @@ test: venv tools checkov-venv lint
 # on the e2e's local API server. `.ci/run` runs it after `make test`.
 test-live: venv tools
 	$(PY) -m tools.live_programs install --heavy
-	@# kube-state-metrics' test runs on the e2e's control plane: built here where Go is installed.
-	if command -v go >/dev/null; then $(PY) -m e2e.build --only etcd --only kubernetes --only kwok; fi
+	@# The kube-state-metrics and spark-operator tests run on the e2e's control plane.
+	$(BUILD_CONTROL_PLANE)
 	$(PY) -m pytest -q -m heavy tests
 
 # Unit and mock-engine tests: no real program (promtool, Prometheus, groovy, exporters) runs,
@@ -132,7 +135,7 @@ gameday: venv tools
 	@# The real spark-operator runs on the e2e's control plane with PySpark's spark-submit
 	@# (tools/gameday/real_spark.py): PySpark installed, the control plane built where Go is.
 	$(PY) -m tools.live_programs install --heavy
-	if command -v go >/dev/null; then $(PY) -m e2e.build --only etcd --only kubernetes --only kwok; fi
+	$(BUILD_CONTROL_PLANE)
 	$(PY) -m tools.gameday --stack $(GAMEDAY_STACK)
 
 gameday-dashboards: venv tools

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
+def timestamp(t: Optional[float] = None) -> str:
+    """``t`` (default now) as the API server writes times in object status (RFC 3339, UTC, seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
 class ApiError(RuntimeError):
     def __init__(self, status: int, method: str, path: str, body: str):
         super().__init__(f"{method} {path}: HTTP {status}: {body[:500]}")

@@ -57,8 +57,8 @@ class FakeProgram:
 def _bind_thanos(world) -> dict[str, FakeProgram]:
     programs = {}
     for port, key in enumerate(k for keys in thanos_roles(world).values() for k in keys):
-        bind(world.targets[key], f"127.0.0.1:{20000 + port}", f"Thanos v0 {key.split('-')[1]}")
-        programs[key] = world.programs[key] = FakeProgram()
+        programs[key] = FakeProgram()
+        bind(world, key, f"127.0.0.1:{20000 + port}", f"Thanos v0 {key.split('-')[1]}", programs[key])
     return programs
 
 
@@ -99,7 +99,8 @@ def test_a_real_target_serves_no_emulated_series_and_gets_no_backfilled_history(
 
 def test_bind_refuses_an_address_off_loopback(world):
     with pytest.raises(ValueError):
-        bind(world.targets["thanos-query"], "0.0.0.0:10902", "Thanos")
+        bind(world, "thanos-query", "0.0.0.0:10902", "Thanos", FakeProgram())
+    assert "thanos-query" not in world.programs
 
 
 def test_the_down_scenarios_stop_and_start_the_real_processes(world, rendered):

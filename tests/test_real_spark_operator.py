@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from e2e.cluster import CONTROL_PLANE, LocalCluster
-from e2e.kube import ApiError
+from e2e.kube import ApiError, timestamp
 from rules_util import names_read_by_rules_and_dashboards
 from tests.live import built_program, free_port, parse_exposition, wait_until
 from tests.live import stop as stop_process
@@ -119,10 +119,8 @@ def _start_executor(kube, app: str) -> str:
 
 
 def _end(kube, pod: str, container: str, exit_code: int) -> None:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    status = so.terminated_status(exit_code, now, now)
-    status["containerStatuses"][0]["name"] = container
-    kube.request("PATCH", f"/api/v1/namespaces/{NS}/pods/{pod}/status", {"status": status},
+    now = timestamp()
+    kube.request("PATCH", f"/api/v1/namespaces/{NS}/pods/{pod}/status", {"status": so.terminated_status(exit_code, now, now, container)},
                  content_type="application/strategic-merge-patch+json")
 
 

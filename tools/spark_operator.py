@@ -26,16 +26,16 @@ get addresses nothing connects to (e2e/cluster.py says why).
 from __future__ import annotations
 
 import copy
-import datetime as dt
+import functools
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import yaml
 
-from e2e.kube import ApiError, Kube
+from e2e.kube import ApiError, Kube, timestamp
+from tools.periodic import Periodic
 
 VERSION = "v2.5.2"
 MODULE = f"github.com/kubeflow/spark-operator/v2@{VERSION}"
@@ -59,7 +59,9 @@ def crds() -> list[dict]:
     return [yaml.safe_load(module_file(MODULE, path).read_text()) for path in CRD_FILES]
 
 
+@functools.cache
 def example_application() -> dict:
+    """The shipped example, read once (callers that change it copy it first)."""
     return yaml.safe_load(EXAMPLE.read_text())
 
 
@@ -67,9 +69,10 @@ def prepare(kube: Kube, namespaces: tuple[str, ...]) -> None:
     """The CRDs, the job namespaces and the driver's service account (the operator chart's
     spark.serviceAccount, which the example's driver names: admission refuses a pod whose
     service account does not exist)."""
-    for crd in crds():
+    definitions = crds()
+    for crd in definitions:
         kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    for crd in crds():
+    for crd in definitions:
         name = crd["metadata"]["name"]
         _wait(lambda name=name: any(c["type"] == "Established" and c["status"] == "True"
                                     for c in kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").get("status", {}).get("conditions", [])),
@@ -135,12 +138,13 @@ def application_state(kube: Kube, name: str, namespace: str) -> str:
     return app.get("status", {}).get("applicationState", {}).get("state", "")
 
 
-def terminated_status(exit_code: int, started: str, finished: str) -> dict:
-    """The pod status the kubelet reports once the driver container has exited with ``exit_code``."""
+def terminated_status(exit_code: int, started: str, finished: str, container: str = DRIVER_CONTAINER) -> dict:
+    """The pod status the kubelet reports once its one container (the driver's, unless
+    ``container`` says another) has exited with ``exit_code``."""
     return {
         "phase": "Succeeded" if exit_code == 0 else "Failed",
         "containerStatuses": [{
-            "name": DRIVER_CONTAINER,
+            "name": container,
             "ready": False,
             "restartCount": 0,
             "image": example_application()["spec"]["image"],
@@ -151,32 +155,21 @@ def terminated_status(exit_code: int, started: str, finished: str) -> dict:
     }
 
 
-class DriverKubelet:
+class DriverKubelet(Periodic):
     """STAND-IN for the kubelet: ends Running driver pods after their run time with their exit code."""
 
     def __init__(self, kube: Kube, namespaces: tuple[str, ...], poll: float = 1.0):
-        self.kube, self.namespaces, self.poll = kube, namespaces, poll
+        super().__init__(poll, "driver-kubelet")
+        self.kube, self.namespaces = kube, namespaces
         self.running_since: dict[str, float] = {}
         self.ended: list[tuple[str, int]] = []
         self.errors: list[str] = []
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="driver-kubelet", daemon=True)
 
-    def start(self) -> "DriverKubelet":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=15)
-
-    def _loop(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                self._tick(time.time())
-            except (OSError, ApiError) as err:  # the API server stopping at the end of a run
-                self.errors.append(str(err))
-            self.stopped.wait(self.poll)
+    def step(self) -> None:
+        try:
+            self._tick(time.time())
+        except (OSError, ApiError) as err:  # the API server stopping at the end of a run
+            self.errors.append(str(err))
 
     def _tick(self, now: float) -> None:
         for namespace in self.namespaces:
@@ -193,9 +186,8 @@ class DriverKubelet:
                 elif now - since < float(annotations.get(RUN_SECONDS, "15")):
                     continue
                 exit_code = int(annotations.get(EXIT_CODE, "0"))
-                stamp = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
                 self.kube.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{meta['name']}/status",
-                                  {"status": terminated_status(exit_code, stamp(since), stamp(now))},
+                                  {"status": terminated_status(exit_code, timestamp(since), timestamp(now))},
                                   content_type="application/strategic-merge-patch+json")
                 self.ended.append((key, exit_code))
 

@@ -30,21 +30,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import yaml
 
 from tools.gameday.common import log
 from tools.gameday.rendered import Rendered
 from tools.gameday.runtime import Processes, binary
-from tools.gameday.targets import Target
 from tools.gameday.world import World
 from tools.loopback import free_port, http_get, localised
+from tools.periodic import Periodic
 
 # Why the rest stays emulated: printed with the list of emulated targets.
 EMULATED_WHY = ("MinIO is AGPL and not built here; the Spark drivers' and executors' JVMs (spark-jvm-*) would need Spark "
@@ -80,16 +79,19 @@ def thanos_roles(world: World) -> dict[str, list[str]]:
     }
 
 
-def bind(target: Target, address: str, program: str) -> None:
-    """``target`` is served by the real ``program`` at ``address``: scraped there under its own
-    labels, nothing emulated for it any more."""
+def bind(world: World, key: str, address: str, what: str, program: Any) -> None:
+    """The world's target ``key`` is served by the real ``program`` (``what`` it is) at ``address``:
+    scraped there under its own labels, nothing emulated for it any more; the scenarios stop and
+    start ``program`` (``world.programs``)."""
+    target = world.targets[key]
     if not address.startswith("127.0.0.1:"):
         raise ValueError(f"{target.key}: not a loopback address: {address}")
     target.address = address
-    target.program = program
+    target.program = what
     target.real_names = frozenset(s.name for s in target.series)
     target.series = []
     target.down = False
+    world.programs[key] = program
 
 
 @dataclass
@@ -115,32 +117,21 @@ class RealProgram:
             self.proc = None
 
 
-class QueryLoad:
+class QueryLoad(Periodic):
     """A Grafana stand-in: an instant and a range query to Query every ``every`` seconds."""
 
     def __init__(self, base: str, every: float = 15.0):
-        self.base, self.every = base, every
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="query-load", daemon=True)
+        super().__init__(every, "query-load", first_now=True)
+        self.base = base
 
-    def _loop(self) -> None:
-        while not self.stopped.is_set():
-            now = time.time()
-            for path, params in (("/api/v1/query", {"query": "sum by (job) (up)"}),
-                                 ("/api/v1/query_range", {"query": "sum(up)", "start": now - 3600, "end": now, "step": 60})):
-                try:
-                    http_get(f"{self.base}{path}?{urllib.parse.urlencode(params)}", timeout=10)
-                except OSError:
-                    pass  # Query stopped by its scenario
-            self.stopped.wait(self.every)
-
-    def start(self) -> "QueryLoad":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=15)
+    def step(self) -> None:
+        now = time.time()
+        for path, params in (("/api/v1/query", {"query": "sum by (job) (up)"}),
+                             ("/api/v1/query_range", {"query": "sum(up)", "start": now - 3600, "end": now, "step": 60})):
+            try:
+                http_get(f"{self.base}{path}?{urllib.parse.urlencode(params)}", timeout=10)
+            except OSError:
+                pass  # Query stopped by its scenario
 
 
 def _replica_history(promtool: str, job: str, instance: str, now: float, work: Path, tsdb: Path) -> None:
@@ -202,16 +193,14 @@ def start_real_thanos(world: World, rendered: Rendered, work: Path, procs: Proce
             thanos, "sidecar", f"--prometheus.url=http://127.0.0.1:{port}", f"--tsdb.path={tsdb}",
             f"--grpc-address=127.0.0.1:{grpc_port}", f"--http-address=127.0.0.1:{http_port}", f"--objstore.config-file={objstore}",
         ], http_port, key)
-        world.programs[key] = sidecar
-        bind(target, f"127.0.0.1:{http_port}", f"Thanos {version} sidecar, operator's flags, in front of a Prometheus 3 replica of its own")
+        bind(world, key, f"127.0.0.1:{http_port}", f"Thanos {version} sidecar, operator's flags, in front of a Prometheus 3 replica of its own", sidecar)
         grpc_endpoints.append(f"127.0.0.1:{grpc_port}")
     for key in roles["store"]:
         http_port, grpc_port = free_port(), free_port()
         store = program(f"thanos store {key}", [thanos, *localised(
             rendered.thanos_args["store"], http_address=f"127.0.0.1:{http_port}", grpc_address=f"127.0.0.1:{grpc_port}",
             objstore_config_file=str(objstore), data_dir=str(root / f"{key}-data"))], http_port, key)
-        world.programs[key] = store
-        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} store, rendered flags")
+        bind(world, key, f"127.0.0.1:{http_port}", f"Thanos {version} store, rendered flags", store)
         grpc_endpoints.append(f"127.0.0.1:{grpc_port}")
     for key in roles["query"]:
         http_port, grpc_port = free_port(), free_port()
@@ -219,8 +208,7 @@ def start_real_thanos(world: World, rendered: Rendered, work: Path, procs: Proce
         query = program(f"thanos query {key}", [thanos, *localised(
             rendered.thanos_args["query"], http_address=f"127.0.0.1:{http_port}", grpc_address=f"127.0.0.1:{grpc_port}",
             endpoint_sd_config=endpoints)], http_port, key)
-        world.programs[key] = query
-        bind(world.targets[key], f"127.0.0.1:{http_port}", f"Thanos {version} query, rendered flags")
+        bind(world, key, f"127.0.0.1:{http_port}", f"Thanos {version} query, rendered flags", query)
         servers.append(QueryLoad(f"http://127.0.0.1:{http_port}").start())
     log(f"real Thanos {version}: " + ", ".join(f"{k} pid {p.proc.pid}" for k, p in world.programs.items() if p.proc))
 

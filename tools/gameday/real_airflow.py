@@ -227,8 +227,7 @@ def start_real_airflow(world: World, rendered: Rendered, work: Path, procs: Proc
     program = RealProgram(f"statsd_exporter {KEY}", statsd_exporter_args(str(exporter()), mapping, udp_port, web_port),
                                    root / "statsd_exporter.log", f"http://127.0.0.1:{web_port}/metrics", procs)
     program.start()
-    world.programs[KEY] = program
-    bind(target, f"127.0.0.1:{web_port}", f"statsd_exporter {version} with the stack's mapping, fed by Airflow {AIRFLOW.version}")
+    bind(world, KEY, f"127.0.0.1:{web_port}", f"statsd_exporter {version} with the stack's mapping, fed by Airflow {AIRFLOW.version}", program)
     if history_s > 0:
         until = time.time()
         _up_history(target, until - history_s, until, root, data_dir)

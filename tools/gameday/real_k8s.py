@@ -20,14 +20,13 @@ the fixed workload does.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
 from e2e.cluster import CONTROL_PLANE, NODE_NAMES, LocalCluster
-from e2e.kube import Kube, wait_for
+from e2e.kube import Kube, timestamp, wait_for
 from tools import kube_state_metrics as ksm
 from tools.gameday.common import log
 from tools.gameday.real import RealProgram, bind
@@ -149,7 +148,7 @@ class KubeWorld:
             self.kube.create(f"/apis/apps/v1/namespaces/{namespace}/{kind.lower()}s", {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec})
 
     def oom_kill(self, names: list[str]) -> None:
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = timestamp()
         for name in names:
             namespace, container = self.pods[name][0], self.pods[name][1]
             path = f"/api/v1/namespaces/{namespace}/pods/{name}"
@@ -192,9 +191,8 @@ def start_real_kube_state_metrics(world: World, rendered: Rendered, cluster: Loc
     program = RealProgram(f"kube-state-metrics {KSM_VERSION}", ksm.args(str(binary), port, telemetry, cluster.kubeconfig, config),
                           work / "kube-state-metrics.log", f"http://127.0.0.1:{port}/healthz", procs)
     program.start()
-    world.programs[KEY] = program
     world.workloads[KEY] = pods
-    bind(world.targets[KEY], f"127.0.0.1:{port}",
+    bind(world, KEY, f"127.0.0.1:{port}",
          f"kube-state-metrics {KSM_VERSION}, the chart's collectors and our custom-resource-state config, on the local control "
-         "plane holding the world's Nodes and pods (OOM kills written as a kubelet reports them)")
+         "plane holding the world's Nodes and pods (OOM kills written as a kubelet reports them)", program)
     log(f"real kube-state-metrics {KSM_VERSION}: pid {program.proc.pid}")

@@ -20,7 +20,6 @@ The applications it runs, all our example SparkApplication under other names (``
 from __future__ import annotations
 
 import itertools
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +30,7 @@ from tools.gameday.real import RealProgram, bind
 from tools.gameday.runtime import Processes
 from tools.gameday.world import SPARK_NS, World
 from tools.loopback import free_port
+from tools.periodic import Periodic
 
 KEY = "spark-operator"
 NAMESPACES = (SPARK_NS, "data-processing")  # the namespaces the emulated target reports (world.py)
@@ -42,17 +42,17 @@ RERUNS = 4  # failed applications resubmitted at restore (each is a spark-submit
 FAILING_BATCH = 6
 
 
-class SparkWorkload:
+class SparkWorkload(Periodic):
     """Submits applications to the real operator: steady successes, and failures on demand."""
 
     def __init__(self, kube, namespaces: tuple[str, ...]):
+        super().__init__(FAIL_EVERY_S, "spark-workload")
         self.kube, self.namespaces = kube, namespaces
         self.numbers = itertools.count(1)
         self.submitted: list[tuple[str, str, int]] = []
         self.errors: list[str] = []
         self.failing: Optional[str] = None
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="spark-workload", daemon=True)
+        self.ticks = 0
 
     def submit(self, namespace: str, exit_code: int, exit_at: Optional[float] = None) -> str:
         name = f"{'etl-fails' if exit_code else 'etl'}-{next(self.numbers):03d}"
@@ -81,19 +81,9 @@ class SparkWorkload:
     def failures(self, namespace: str) -> int:
         return sum(1 for ns, _, code in self.submitted if ns == namespace and code)
 
-    def start(self) -> "SparkWorkload":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=15)
-
-    def _loop(self) -> None:
-        ticks = 0
-        while not self.stopped.wait(FAIL_EVERY_S):
-            ticks += 1
-            self.tick(ticks)
+    def step(self) -> None:
+        self.ticks += 1
+        self.tick(self.ticks)
 
     def tick(self, ticks: int) -> None:
         """The ``ticks``-th step, ``FAIL_EVERY_S`` apart: a failure while failing, steady successes."""
@@ -147,11 +137,10 @@ def start_real_spark_operator(world: World, cluster: Optional[LocalCluster], wor
         workload.submit(namespace, 1)
     workload.arm_failures(SPARK_NS, FAILING_BATCH, at=t0)
     servers.append(workload.start())
-    world.programs[KEY] = operator
     world.workloads[KEY] = workload
-    bind(world.targets[KEY], f"127.0.0.1:{port}",
+    bind(world, KEY, f"127.0.0.1:{port}",
          f"kubeflow spark-operator {so.VERSION} controller on the local control plane, running our example "
-         "SparkApplication through PySpark 3.5.3's spark-submit (driver pods ended by a kubelet stand-in)")
+         "SparkApplication through PySpark 3.5.3's spark-submit (driver pods ended by a kubelet stand-in)", operator)
     log(f"real spark-operator {so.VERSION}: pid {operator.proc.pid}")
 
 

@@ -227,14 +227,15 @@ def check_dashboards(stack: Stack, rendered: Rendered, first: Optional[tuple[lis
         var_checks, panel_checks = first
     from tests.rules_util import promql_metric_names
 
-    recorded = {r["record"] for _, _, r in rendered.rules() if "record" in r}
-    reads: dict[str, set[str]] = {}
-    slow: dict[str, str] = {}
+    reads: dict[str, set[str]] = {}  # record -> the names its rule reads
+    slow: dict[str, str] = {}  # record -> its group's interval, when 5 min or more
     for _, group, r in rendered.rules():
         if "record" in r:
             reads.setdefault(r["record"], set()).update(promql_metric_names(r["expr"]))
-            if seconds(group.get("interval") or rendered.evaluation_interval) >= 300:
-                slow[r["record"]] = group["interval"]
+            interval = group.get("interval") or rendered.evaluation_interval
+            if seconds(interval) >= 300:
+                slow[r["record"]] = interval
+    recorded = set(reads)
     real = {n: t.program or "" for t in stack.world.targets.values() for n in t.real_names}
     served = {s.name for t in stack.world.targets.values() for s in t.series} | set(real) | {"prometheus_rule_evaluation_failures_total", "prometheus_rule_group_iterations_missed_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total", "alertmanager_notifications_failed_total"}
     jobs = {t.job for t in stack.world.targets.values()}
