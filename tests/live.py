@@ -52,6 +52,19 @@ def built_program(name: str, built_by: str = "`make tools`") -> Optional[str]:
     return None
 
 
+def control_plane_and(program: str) -> dict[str, str]:
+    """Paths of the e2e's control-plane binaries and of ``program`` (a `make tools` build); the
+    test is skipped when one is not built (failed on CI where Go is installed: built_program)."""
+    from e2e.cluster import CONTROL_PLANE
+
+    found = {name: built_program(name, "`make test-live` (python -m e2e.build)") for name in CONTROL_PLANE}
+    found[program] = built_program(program)
+    missing = sorted(name for name, path in found.items() if path is None)
+    if missing:
+        pytest.skip(f"not built: {', '.join(missing)} (`make e2e-build`, `make tools`; needs Go)")
+    return found  # type: ignore[return-value]
+
+
 def with_package_share(args: list[str], package: str) -> list[str]:
     """``args`` run so that the process finds the files ``package`` installs under /usr/share.
 

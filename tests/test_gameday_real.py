@@ -20,11 +20,8 @@ from tools.loopback import localised
 from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.runtime import Processes
 from tools.gameday.scenarios import build_scenarios
-from tools.gameday.targets import apply_monitor
-from tools.gameday.world import build_world
+from tests.gameday_world import ORIGIN, T0, world_of
 
-ORIGIN = 1_000_000.0
-T0 = ORIGIN + 3660
 TARGET_PORT = 9999
 
 
@@ -35,10 +32,7 @@ def rendered(prod_run):
 
 @pytest.fixture
 def world(rendered):
-    w = build_world(rendered, ORIGIN, T0, {a.alertname for a in critical_alerts(rendered)})
-    for t in w.targets.values():
-        apply_monitor(t, rendered, rendered.scrape_interval)
-    return w
+    return world_of(rendered)
 
 
 class FakeProgram:

@@ -19,12 +19,9 @@ from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.results import Result, format_table, update_results
 from tools.gameday.runtime import Notification, Processes
 from tools.gameday.scenarios import build_scenarios
-from tools.gameday.targets import apply_monitor
-from tools.gameday.world import build_world
+from tests.gameday_world import ORIGIN, T0, world_of
 from tools.live_airflow import FAILING
 
-ORIGIN = 1_000_000.0
-T0 = ORIGIN + 3660
 NOT_INSTALLED = "Airflow 3.3.2 is not installed in /nowhere"
 
 
@@ -35,10 +32,7 @@ def rendered(prod_run):
 
 @pytest.fixture
 def world(rendered):
-    w = build_world(rendered, ORIGIN, T0, {a.alertname for a in critical_alerts(rendered)})
-    for t in w.targets.values():
-        apply_monitor(t, rendered, rendered.scrape_interval)
-    return w
+    return world_of(rendered)
 
 
 def _emulated(world, rendered, tmp_path, real=True, missing=lambda: NOT_INSTALLED, exporter=lambda: "/bin/statsd_exporter"):

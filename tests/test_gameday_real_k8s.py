@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.gameday_world import T0, world_of
 from tools.gameday import real_k8s
 from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.scenarios import build_scenarios
-from tools.gameday.world import NODES, PODS, build_world
+from tools.gameday.world import NODES, PODS
 
-ORIGIN = 1_000_000.0
-T0 = ORIGIN + 3660
 
 
 class RecordingKube:
@@ -61,7 +60,7 @@ def test_the_node_reports_what_the_emulated_target_did():
 @pytest.fixture
 def world(prod_run):
     rendered = from_run("prod", prod_run)
-    return rendered, build_world(rendered, ORIGIN, T0, {a.alertname for a in critical_alerts(rendered)})
+    return rendered, world_of(rendered)
 
 
 def test_with_real_kube_state_metrics_the_oom_scenario_patches_and_replaces_pods(world):

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.gameday_world import T0, world_of
 from tools import spark_operator as so
 from tools.gameday import real_spark
 from tools.gameday.dashboards import why_empty
 from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.scenarios import build_scenarios
-from tools.gameday.world import SPARK_NS, build_world
+from tools.gameday.world import SPARK_NS
 
-ORIGIN = 1_000_000.0
-T0 = ORIGIN + 3660
 
 
 class RecordingKube:
@@ -116,7 +115,7 @@ def test_the_workload_fails_on_demand_then_reruns_and_keeps_its_steady_successes
 @pytest.fixture
 def world(prod_run):
     rendered = from_run("prod", prod_run)
-    return rendered, build_world(rendered, ORIGIN, T0, {a.alertname for a in critical_alerts(rendered)})
+    return rendered, world_of(rendered)
 
 
 def test_with_the_real_operator_the_scenario_submits_failing_applications(world):

@@ -10,10 +10,9 @@ import pytest
 
 from tools.gameday.rendered import critical_alerts, from_run
 from tools.gameday.scenarios import PLAY_OF_ALERT, PLAYS, build_scenarios
+from tests.gameday_world import ORIGIN, T0
 from tools.gameday.world import build_world
 
-ORIGIN = 1_000_000.0
-T0 = ORIGIN + 3660
 
 _SPARK = ("spark-failures", [("SparkJobFailureSpike", None, None)], ["spark-operator"],
           "8 applications fail at t0, then 4/min; restore: failures stop, the failed ones rerun and succeed")

@@ -58,7 +58,7 @@ from e2e.cluster import CONTROL_PLANE, NODE_NAMES, LocalCluster
 from e2e.kube import Kube, wait_for
 from rules_util import iter_rules, load_catalog, promql_metric_names
 from tests.conftest import with_secrets
-from tests.live import built_program, free_port, parse_exposition, prom_query, running, tool, wait_until
+from tests.live import control_plane_and, free_port, parse_exposition, prom_query, running, tool, wait_until
 from tools import kube_state_metrics as ksm
 from tools.mock_engine import run_program, stack_config
 
@@ -415,15 +415,6 @@ class Scrape:
         self.prometheus = prometheus
 
 
-def _binaries() -> dict[str, str]:
-    found = {name: built_program(name, "`make test-live` (python -m e2e.build)") for name in CONTROL_PLANE}
-    found["kube-state-metrics"] = built_program("kube-state-metrics")
-    missing = sorted(name for name, path in found.items() if path is None)
-    if missing:
-        pytest.skip(f"not built: {', '.join(missing)} (`make e2e-build`, `make tools`; needs Go)")
-    return found  # type: ignore[return-value]
-
-
 def _expected_objects_seen(url: str) -> bool:
     _, text = _fetch(url, TEXT_PLAIN)
     _, samples = parse_exposition(text)
@@ -470,7 +461,7 @@ def _run_prometheus(tmp: Path, groups: list[dict], ksm_target: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scrape(tmp_path_factory) -> Iterator[Scrape]:
-    binaries = _binaries()
+    binaries = control_plane_and("kube-state-metrics")
     values, groups = _prod_render()
     tmp = tmp_path_factory.mktemp("real_ksm")
     cluster = LocalCluster(tmp / "cluster", {name: Path(binaries[name]) for name in CONTROL_PLANE})

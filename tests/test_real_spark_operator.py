@@ -33,7 +33,7 @@ import yaml
 from e2e.cluster import CONTROL_PLANE, LocalCluster
 from e2e.kube import ApiError, timestamp
 from rules_util import names_read_by_rules_and_dashboards
-from tests.live import built_program, free_port, parse_exposition, wait_until
+from tests.live import control_plane_and, free_port, parse_exposition, wait_until
 from tests.live import stop as stop_process
 from tools import spark_operator as so
 from tools.live_programs import PYSPARK
@@ -48,11 +48,7 @@ OK, FAILED, REFUSED = "pi-succeeds", "pi-fails", "pi-refused"
 
 
 def _binaries() -> dict[str, str]:
-    found = {name: built_program(name, "`make test-live` (python -m e2e.build)") for name in CONTROL_PLANE}
-    found["spark-operator"] = built_program("spark-operator")
-    missing = sorted(name for name, path in found.items() if path is None)
-    if missing:
-        pytest.skip(f"not built: {', '.join(missing)} (`make e2e-build`, `make tools`; needs Go)")
+    found = control_plane_and("spark-operator")
     home = so.spark_home(PYSPARK.venv)
     if home is None:
         if os.environ.get("CI", "").lower() == "true":
