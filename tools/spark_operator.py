@@ -109,6 +109,9 @@ def controller_env(kubeconfig: Path, api_port: int, spark_home: Path) -> dict[st
         "KUBERNETES_SERVICE_HOST": "127.0.0.1",
         "KUBERNETES_SERVICE_PORT": str(api_port),
         "SPARK_HOME": str(spark_home),
+        # spark-submit's JVM takes its own address from here instead of resolving the host name
+        # (a DNS query off the machine where the name is not in /etc/hosts), as tests/test_real_spark.py does.
+        "SPARK_LOCAL_IP": "127.0.0.1",
     })
     return env
 
